@@ -1,0 +1,50 @@
+// Bundles the extension host entry, the engine worker and the CLI (CommonJS, Node 20),
+// and the webview script (browser). Native modules stay external and ship in node_modules.
+const esbuild = require('esbuild');
+const path = require('node:path');
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+// Native / runtime-loaded packages that must not be bundled.
+const external = ['vscode', 'onnxruntime-node', 'onnxruntime-common', 'hnswlib-node', 'tokenizers'];
+
+/** @type {import('esbuild').BuildOptions} */
+const nodeOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: !production,
+  minify: production,
+  external,
+  logLevel: 'warning',
+  // transformers.js and h5wasm call createRequire(import.meta.url); in a CJS bundle import.meta is
+  // empty, so point it at a shim that derives the URL from __filename.
+  define: { 'import.meta.url': 'import_meta_url' },
+  inject: [path.join(__dirname, 'src', 'shims', 'import-meta-url.js')],
+  // transformers.js imports sharp for images only; we never process images. A function stub keeps its
+  // import-time check happy without shipping sharp's native binaries.
+  alias: { sharp: path.join(__dirname, 'src', 'shims', 'sharp-stub.js') },
+};
+
+const builds = [
+  { ...nodeOptions, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist' },
+  { ...nodeOptions, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' },
+  { ...nodeOptions, entryPoints: { worker: 'src/worker/engineWorker.ts' }, outdir: 'dist' },
+  {
+    bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: !production,
+    minify: production, logLevel: 'warning', entryPoints: { inspector: 'media/inspector.ts' }, outdir: 'dist/media',
+  },
+].filter((b) => Object.values(b.entryPoints).every((p) => require('node:fs').existsSync(p)));
+
+(async () => {
+  if (watch) {
+    for (const b of builds) (await esbuild.context(b)).watch();
+  } else {
+    await Promise.all(builds.map((b) => esbuild.build(b)));
+  }
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
