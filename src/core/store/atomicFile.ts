@@ -1,0 +1,162 @@
+// Crash-safe file writes for the stores.
+//
+// The rule everywhere in this folder: a file becomes visible under its final name only once its bytes
+// are on disk. We write to a temporary file in the SAME directory (rename is atomic only within one
+// file system), fsync it, rename it over the final name, then fsync the directory so the rename itself
+// survives a power cut. A reader therefore sees the old file or the new one, never a mix.
+// (`write-file-atomic` does the first three steps but not the directory fsync, and we also need the
+// same protocol for files written by native code — hnswlib, HDF5 — so it is a few lines here.)
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+
+/** A temporary name next to `finalPath`, unique per process and call; starts with a dot so listings hide it. */
+export function tempPathFor(finalPath: string): string {
+  const dir = path.dirname(finalPath);
+  const base = path.basename(finalPath);
+  return path.join(dir, `.${base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** True for names made by `tempPathFor` (so a later save can sweep leftovers of a killed process). */
+export function isTempName(name: string): boolean {
+  return /^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/** fsync a directory so that renames/unlinks in it are durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync an existing file by path (for files written by native code that we cannot fsync ourselves). */
+export async function fsyncFile(filePath: string): Promise<void> {
+  const handle = await fsp.open(filePath, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Rename a finished (already fsynced) temp file over its final name and make the rename durable. */
+export async function commitTempFile(tempPath: string, finalPath: string): Promise<void> {
+  await fsp.rename(tempPath, finalPath);
+  await fsyncDir(path.dirname(finalPath));
+}
+
+/** Best-effort removal (used on error paths; never masks the original error). */
+export async function removeQuietly(filePath: string): Promise<void> {
+  await fsp.rm(filePath, { force: true }).catch(() => undefined);
+}
+
+/** Write `data` to `finalPath` atomically: temp file, fsync, rename, fsync dir. */
+export async function writeFileAtomic(finalPath: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempPathFor(finalPath);
+  try {
+    const handle = await fsp.open(tmp, 'wx', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await commitTempFile(tmp, finalPath);
+  } catch (err) {
+    await removeQuietly(tmp);
+    throw err;
+  }
+}
+
+/**
+ * A file written incrementally under a temp name and published atomically by `commit()`.
+ * Used by the streaming writers (.npy, FAISS) so an interrupted export never leaves a half file
+ * under the name the user asked for.
+ */
+export class AtomicFileWriter {
+  private position = 0;
+  private closed = false;
+
+  private constructor(
+    readonly finalPath: string,
+    readonly tempPath: string,
+    private readonly handle: fsp.FileHandle,
+  ) {}
+
+  static async open(finalPath: string): Promise<AtomicFileWriter> {
+    const tmp = tempPathFor(finalPath);
+    const handle = await fsp.open(tmp, 'wx', 0o644);
+    return new AtomicFileWriter(finalPath, tmp, handle);
+  }
+
+  get bytesWritten(): number {
+    return this.position;
+  }
+
+  /** Append bytes at the end. */
+  async write(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.byteLength) {
+      const { bytesWritten } = await this.handle.write(data, off, data.byteLength - off, this.position);
+      off += bytesWritten;
+      this.position += bytesWritten;
+    }
+  }
+
+  /** Overwrite bytes at an absolute offset already written (header patching). */
+  async writeAt(data: Uint8Array, offset: number): Promise<void> {
+    if (offset + data.byteLength > this.position) throw new Error('writeAt past the end of the written data');
+    let off = 0;
+    while (off < data.byteLength) {
+      const { bytesWritten } = await this.handle.write(data, off, data.byteLength - off, offset + off);
+      off += bytesWritten;
+    }
+  }
+
+  /** fsync, close, rename to the final name, fsync the directory. */
+  async commit(): Promise<void> {
+    if (this.closed) throw new Error('AtomicFileWriter already closed');
+    this.closed = true;
+    try {
+      await this.handle.sync();
+      await this.handle.close();
+      await commitTempFile(this.tempPath, this.finalPath);
+    } catch (err) {
+      await removeQuietly(this.tempPath);
+      throw err;
+    }
+  }
+
+  /** Drop the temp file; the final name is untouched. */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close().catch(() => undefined);
+    await removeQuietly(this.tempPath);
+  }
+}
+
+export interface FileDigest {
+  sha256: string;
+  bytes: number;
+}
+
+/** sha256 (hex) and size of a file, streamed. */
+export async function digestFile(filePath: string): Promise<FileDigest> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+export function digestBytes(data: Uint8Array): FileDigest {
+  return { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.byteLength };
+}
