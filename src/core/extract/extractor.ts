@@ -1,0 +1,446 @@
+// The engine's one API: load a model once, then extract pooled vectors (or token / word vectors) of
+// any layer selection for many texts, batched and windowed, with progress and cancellation.
+import { EncoderModel, type EncoderInfo, type PaddedBatch } from '../model/encoder';
+import { resolveModel, type ModelSourceOptions } from '../model/modelSource';
+import type { Encoded, EncodedDetail } from '../model/tokenizer';
+import {
+  TOOL_VERSION,
+  UserError,
+  type EmbeddingManifest,
+  type ExtractOptions,
+  type ExtractResult,
+  type ItemInfo,
+  type Recipe,
+  type RecipeIdentity,
+  type TextEmbedder,
+  type TokenInfo,
+  type WordInfo,
+} from '../types';
+import { DEFAULT_LIMITS, isOutOfMemory, planBatches, type BatchLimits } from './batch';
+import { parseLayerSpec, selectionDims, type LayerSelection } from './layers';
+import { accumulateMax, accumulateSum, l2NormalizeRows, meanOfMatrices, poolWords, type TokenMatrix } from './pool';
+import { planWindows, specialFrame, type WindowPlan } from './windows';
+
+export interface ExtractorOptions extends ModelSourceOptions {
+  /** Hub id or local folder. */
+  model: string;
+  /** ONNX Runtime intra-op threads (default: one per core). */
+  threads?: number;
+  /** Token budget of one batch (batch size × padded length). */
+  maxTokensPerBatch?: number;
+  maxBatchSize?: number;
+}
+
+/** Everything the inspector shows for one text: all hidden states of all tokens. */
+export interface Inspection {
+  text: string;
+  model: string;
+  numLayers: number;
+  hiddenSize: number;
+  tokens: TokenInfo[];
+  words: WordInfo[];
+  /** [(numLayers + 1) × tokens × hiddenSize], hidden state 0 = embeddings output. */
+  hiddenStates: Float32Array;
+  truncated: boolean;
+}
+
+interface Sequence {
+  item: number;
+  window: number;
+  /** Token positions of the item's encoding that make up this window. */
+  positions: Int32Array;
+}
+
+interface ItemState {
+  enc: Encoded | EncodedDetail;
+  plan: WindowPlan;
+  remaining: number;
+  count: number;
+  sum?: Float64Array;
+  max?: Float32Array;
+  first?: Float32Array;
+  last?: Float32Array;
+  /** Stitched token matrix (none / words), [tokens × width]. */
+  tokens?: Float32Array;
+}
+
+function abortError(): Error {
+  const err = new Error('The operation was cancelled.');
+  err.name = 'AbortError';
+  return err;
+}
+
+export class Extractor {
+  private readonly limits: BatchLimits;
+
+  private constructor(private readonly encoder: EncoderModel, options: ExtractorOptions) {
+    this.limits = {
+      maxTokens: options.maxTokensPerBatch ?? DEFAULT_LIMITS.maxTokens,
+      maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
+    };
+    if (!(this.limits.maxTokens >= 1) || !(this.limits.maxBatchSize >= 1)) {
+      throw new UserError('Max tokens per batch and max batch size must be at least 1.');
+    }
+  }
+
+  static async load(options: ExtractorOptions): Promise<Extractor> {
+    const resolved = await resolveModel(options.model, options);
+    const encoder = await EncoderModel.load(resolved, { threads: options.threads, logger: options.logger });
+    return new Extractor(encoder, options);
+  }
+
+  get info(): EncoderInfo {
+    return this.encoder.info;
+  }
+
+  /** Resolves a layer spec against this model (throws a UserError that lists what exists). */
+  layers(spec: string): LayerSelection {
+    return parseLayerSpec(spec, this.info.numLayers);
+  }
+
+  /** Width of one output row for a recipe. */
+  dims(recipe: Recipe): number {
+    const base = selectionDims(this.layers(recipe.layer), this.info.hiddenSize);
+    return recipe.pool === 'words' && recipe.wordPool === 'first_last' ? 2 * base : base;
+  }
+
+  identity(recipe: Recipe): RecipeIdentity {
+    return {
+      model: this.info.model,
+      modelHash: this.info.modelHash,
+      layer: recipe.layer,
+      pooling: recipe.pool,
+      ...(recipe.pool === 'words' ? { wordPooling: recipe.wordPool ?? 'mean' } : {}),
+      normalize: recipe.normalize ?? false,
+      dims: this.dims(recipe),
+    };
+  }
+
+  /** Graph nodes computed for a layer spec (fewer when the graph is cut before the last layer). */
+  nodeCount(spec: string): Promise<number> {
+    return this.encoder.nodeCount(this.layers(spec).layers);
+  }
+
+  async countTokens(texts: string[]): Promise<number[]> {
+    return (await this.encoder.tokenizer.encode(texts)).map((e) => e.ids.length);
+  }
+
+  embedder(recipe: Recipe): TextEmbedder {
+    if (recipe.pool === 'none' || recipe.pool === 'words') {
+      throw new UserError(`Pooling "${recipe.pool}" gives one vector per token or word; search needs one vector per text (mean, max, cls or last).`);
+    }
+    const identity = this.identity(recipe);
+    return {
+      identity,
+      embed: async (texts, options) => (await this.extract(texts, recipe, options)).data,
+      countTokens: (texts) => this.countTokens(texts),
+    };
+  }
+
+  async extract(texts: string[], recipe: Recipe, options: ExtractOptions = {}): Promise<ExtractResult> {
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted?.();
+    validateRecipe(recipe);
+    const selection = this.layers(recipe.layer);
+    texts.forEach((t, i) => {
+      if (typeof t !== 'string' || t.trim() === '') {
+        throw new UserError(`Text ${i + 1} of ${texts.length} is empty${typeof t === 'string' && t.length ? ' (only whitespace)' : ''}: there is nothing to embed.`, 'Remove empty lines from the input.');
+      }
+    });
+    const hidden = this.info.hiddenSize;
+    const parts = selection.combine === 'concat' ? selection.layers.length : 1;
+    const width = parts * hidden;
+    const tokenLevel = recipe.pool === 'none' || recipe.pool === 'words';
+    const prefix = options.prefix ?? '';
+    const inputs = prefix ? texts.map((t) => prefix + t) : texts;
+    const encodings: (Encoded | EncodedDetail)[] = tokenLevel
+      ? await this.encoder.tokenizer.encodeDetailed(inputs)
+      : await this.encoder.tokenizer.encode(inputs);
+    signal?.throwIfAborted?.();
+
+    // Windows, then sequences to run.
+    const states: ItemState[] = [];
+    const sequences: Sequence[] = [];
+    encodings.forEach((enc, item) => {
+      const { prefix: pre, suffix } = specialFrame(enc.special);
+      const plan = planWindows(enc.ids.length, pre, suffix, this.info.maxLength, options.windowOverlap, options.truncate ?? false);
+      plan.windows.forEach((positions, window) => sequences.push({ item, window, positions }));
+      const state: ItemState = { enc, plan, remaining: plan.windows.length, count: 0 };
+      if (recipe.pool === 'mean') state.sum = new Float64Array(width);
+      if (recipe.pool === 'max') state.max = new Float32Array(width).fill(-Infinity);
+      if (tokenLevel) state.tokens = new Float32Array(enc.ids.length * width);
+      states.push(state);
+    });
+
+    const lengths = sequences.map((s) => s.positions.length);
+    const tokensTotal = lengths.reduce((a, b) => a + b, 0);
+    let tokensDone = 0;
+    let itemsDone = 0;
+    onProgress?.({ itemsDone, itemsTotal: texts.length, tokensDone, tokensTotal });
+
+    const runLayers = [...new Set(selection.layers)];
+    const consume = (batch: number[], outputs: Float32Array[], seqLen: number) => {
+      batch.forEach((s, row) => {
+        const seq = sequences[s];
+        const state = states[seq.item];
+        const matrices = selection.layers.map((layer): TokenMatrix => ({
+          data: outputs[runLayers.indexOf(layer)],
+          base: row * seqLen * hidden,
+          dims: hidden,
+          length: seq.positions.length,
+        }));
+        const partsOf = selection.combine === 'mean' ? [meanOfMatrices(matrices)] : matrices;
+        this.accumulate(state, seq, partsOf, recipe, hidden);
+        tokensDone += seq.positions.length;
+        if (--state.remaining === 0) itemsDone++;
+      });
+      onProgress?.({ itemsDone, itemsTotal: texts.length, tokensDone, tokensTotal });
+    };
+
+    for (const batch of planBatches(lengths, this.limits)) {
+      if (signal?.aborted) throw abortError();
+      await this.runAdaptive(batch, sequences, states, runLayers, consume);
+    }
+
+    return this.finish(texts, prefix.length, states, selection, recipe, width);
+  }
+
+  /** Runs a batch; if ONNX Runtime cannot allocate it, halves it and retries, down to one sequence. */
+  private async runAdaptive(
+    batch: number[],
+    sequences: Sequence[],
+    states: ItemState[],
+    layers: number[],
+    consume: (batch: number[], outputs: Float32Array[], seqLen: number) => void,
+  ): Promise<void> {
+    const padded = this.pad(batch.map((s) => ({ seq: sequences[s], enc: states[sequences[s].item].enc })));
+    try {
+      consume(batch, await this.encoder.run(padded, layers), padded.seqLen);
+    } catch (err) {
+      if (!isOutOfMemory(err)) throw err;
+      if (batch.length === 1) {
+        throw new UserError(
+          `Out of memory running one sequence of ${padded.seqLen} tokens (${(err as Error).message}).`,
+          'Free memory, use fewer threads, or a smaller model.',
+        );
+      }
+      const half = Math.ceil(batch.length / 2);
+      this.limits.maxBatchSize = Math.max(1, Math.min(this.limits.maxBatchSize, half));
+      await this.runAdaptive(batch.slice(0, half), sequences, states, layers, consume);
+      await this.runAdaptive(batch.slice(half), sequences, states, layers, consume);
+    }
+  }
+
+  private pad(rows: { seq: Sequence; enc: Encoded }[]): PaddedBatch {
+    const seqLen = Math.max(...rows.map((r) => r.seq.positions.length));
+    const size = rows.length * seqLen;
+    const ids = new Int32Array(size).fill(this.info.padId);
+    const typeIds = new Int32Array(size);
+    const mask = new Int32Array(size);
+    rows.forEach(({ seq, enc }, b) => {
+      const base = b * seqLen;
+      seq.positions.forEach((p, k) => {
+        ids[base + k] = enc.ids[p];
+        typeIds[base + k] = enc.typeIds[p];
+        mask[base + k] = 1;
+      });
+    });
+    return { batch: rows.length, seqLen, ids, typeIds, mask };
+  }
+
+  private accumulate(state: ItemState, seq: Sequence, parts: TokenMatrix[], recipe: Recipe, hidden: number): void {
+    const { positions, window } = seq;
+    const special = state.enc.special;
+    const include = recipe.excludeSpecialTokens
+      ? Uint8Array.from(positions, (p) => (special[p] ? 0 : 1))
+      : undefined;
+    const width = parts.length * hidden;
+    switch (recipe.pool) {
+      case 'mean': {
+        let n = 0;
+        parts.forEach((m, k) => { n = accumulateSum(m, state.sum!.subarray(k * hidden, (k + 1) * hidden), include); });
+        state.count += n;
+        break;
+      }
+      case 'max': {
+        let n = 0;
+        parts.forEach((m, k) => { n = accumulateMax(m, state.max!.subarray(k * hidden, (k + 1) * hidden), include); });
+        state.count += n;
+        break;
+      }
+      case 'cls':
+        if (window === 0) state.first = concatRows(parts, 0, hidden);
+        break;
+      case 'last':
+        if (window === state.plan.windows.length - 1) state.last = concatRows(parts, positions.length - 1, hidden);
+        break;
+      case 'none':
+      case 'words':
+        positions.forEach((t, p) => {
+          if (state.plan.owner[t] !== window || state.plan.ownerPosition[t] !== p) return;
+          parts.forEach((m, k) => {
+            const src = m.base + p * hidden;
+            state.tokens!.set(m.data.subarray(src, src + hidden), t * width + k * hidden);
+          });
+        });
+        break;
+      default:
+        assertNever(recipe.pool);
+    }
+  }
+
+  private finish(texts: string[], prefixLength: number, states: ItemState[], selection: LayerSelection, recipe: Recipe, width: number): ExtractResult {
+    const rows: Float32Array[] = [];
+    const items: ItemInfo[] = [];
+    let rowStart = 0;
+    let outDims = width;
+    states.forEach((state, i) => {
+      const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: state.enc.ids.length, windows: state.plan.windows.length, truncated: state.plan.truncated };
+      switch (recipe.pool) {
+        case 'mean':
+          rows.push(Float32Array.from(state.sum!, (v) => (state.count ? v / state.count : 0)));
+          break;
+        case 'max':
+          rows.push(state.count ? state.max! : new Float32Array(width));
+          break;
+        case 'cls':
+          rows.push(state.first!);
+          break;
+        case 'last':
+          rows.push(state.last!);
+          break;
+        case 'none':
+        case 'words': {
+          const enc = state.enc as EncodedDetail;
+          const tokens = tokenInfos(enc, prefixLength);
+          const kept = tokens.map((_, t) => t).filter((t) => state.plan.owner[t] >= 0 && !(recipe.pool === 'none' && recipe.excludeSpecialTokens && enc.special[t]));
+          const matrix: TokenMatrix = { data: state.tokens!, base: 0, dims: width, length: enc.ids.length };
+          if (recipe.pool === 'none') {
+            const out = new Float32Array(kept.length * width);
+            kept.forEach((t, r) => out.set(state.tokens!.subarray(t * width, (t + 1) * width), r * width));
+            rows.push(out);
+            info.rowCount = kept.length;
+            info.tokens = kept.map((t) => tokens[t]);
+          } else {
+            const words = wordInfos(tokens, texts[i]).filter((w) => state.plan.owner[w.firstToken] >= 0 && state.plan.owner[w.lastToken] >= 0);
+            const mode = recipe.wordPool ?? 'mean';
+            rows.push(poolWords(matrix, words, mode));
+            outDims = mode === 'first_last' ? 2 * width : width;
+            info.rowCount = words.length;
+            info.words = words;
+            info.tokens = tokens;
+          }
+          break;
+        }
+        default:
+          assertNever(recipe.pool);
+      }
+      rowStart += info.rowCount;
+      items.push(info);
+    });
+    const data = new Float32Array(rowStart * outDims);
+    let offset = 0;
+    for (const r of rows) {
+      data.set(r, offset);
+      offset += r.length;
+    }
+    if (recipe.normalize) l2NormalizeRows(data, rowStart, outDims);
+    const manifest: EmbeddingManifest = {
+      tool: 'embedding-lens',
+      toolVersion: TOOL_VERSION,
+      model: this.info.model,
+      modelHash: this.info.modelHash,
+      modelFile: this.info.modelFile,
+      layer: recipe.layer,
+      layers: selection.layers,
+      layerCombine: selection.combine,
+      pooling: recipe.pool,
+      ...(recipe.pool === 'words' ? { wordPooling: recipe.wordPool ?? 'mean' } : {}),
+      normalize: recipe.normalize ?? false,
+      excludeSpecialTokens: recipe.excludeSpecialTokens ?? false,
+      dims: outDims,
+      dtype: 'float32',
+      count: rowStart,
+      createdAt: new Date().toISOString(),
+    };
+    return { data, rows: rowStart, dims: outDims, items, manifest };
+  }
+
+  /** All hidden states (0..L) of every token of one text, for the inspector. Long texts are cut to the model's maximum (reported). */
+  async inspect(text: string, options: { signal?: AbortSignal } = {}): Promise<Inspection> {
+    if (typeof text !== 'string' || text.trim() === '') throw new UserError('The selection is empty: select some text to inspect.');
+    const [enc] = await this.encoder.tokenizer.encodeDetailed([text]);
+    const { prefix, suffix } = specialFrame(enc.special);
+    const plan = planWindows(enc.ids.length, prefix, suffix, this.info.maxLength, undefined, true);
+    const positions = plan.windows[0];
+    options.signal?.throwIfAborted?.();
+    const layers = Array.from({ length: this.info.numLayers + 1 }, (_, i) => i);
+    const padded = this.pad([{ seq: { item: 0, window: 0, positions }, enc }]);
+    const outputs = await this.encoder.run(padded, layers);
+    const T = positions.length;
+    const H = this.info.hiddenSize;
+    const hiddenStates = new Float32Array(layers.length * T * H);
+    outputs.forEach((o, l) => hiddenStates.set(o.subarray(0, T * H), l * T * H));
+    const allTokens = tokenInfos(enc, 0);
+    const tokens = Array.from(positions, (p) => allTokens[p]);
+    const words = wordInfos(tokens, text);
+    return { text, model: this.info.model, numLayers: this.info.numLayers, hiddenSize: H, tokens, words, hiddenStates, truncated: plan.truncated };
+  }
+
+  async dispose(): Promise<void> {
+    await this.encoder.dispose();
+  }
+}
+
+function concatRows(parts: TokenMatrix[], position: number, hidden: number): Float32Array {
+  const out = new Float32Array(parts.length * hidden);
+  parts.forEach((m, k) => {
+    const src = m.base + position * hidden;
+    out.set(m.data.subarray(src, src + hidden), k * hidden);
+  });
+  return out;
+}
+
+function tokenInfos(enc: EncodedDetail, prefixLength: number): TokenInfo[] {
+  return enc.tokens.map((token, t) => ({
+    token,
+    id: enc.ids[t],
+    start: Math.max(0, enc.offsets[2 * t] - prefixLength),
+    end: Math.max(0, enc.offsets[2 * t + 1] - prefixLength),
+    special: enc.special[t] === 1,
+    word: enc.wordIds[t] >= 0 ? enc.wordIds[t] : null,
+  }));
+}
+
+/** Groups consecutive tokens with the same word id (from the tokenizer's pre-tokenizer and offsets). */
+function wordInfos(tokens: TokenInfo[], text: string): WordInfo[] {
+  const words: WordInfo[] = [];
+  tokens.forEach((tok, t) => {
+    if (tok.word === null) return;
+    const last = words[words.length - 1];
+    if (last && tokens[last.lastToken].word === tok.word && last.lastToken === t - 1) {
+      last.lastToken = t;
+      last.end = tok.end;
+      last.text = text.slice(last.start, last.end);
+    } else {
+      words.push({ text: text.slice(tok.start, tok.end), start: tok.start, end: tok.end, firstToken: t, lastToken: t });
+    }
+  });
+  return words;
+}
+
+const POOLINGS = ['mean', 'max', 'cls', 'last', 'none', 'words'];
+const WORD_POOLINGS = ['first', 'last', 'mean', 'first_last'];
+
+function validateRecipe(recipe: Recipe): void {
+  if (!POOLINGS.includes(recipe.pool)) {
+    throw new UserError(`Unknown pooling "${recipe.pool}".`, `Choose one of: ${POOLINGS.join(', ')}.`);
+  }
+  if (recipe.wordPool !== undefined && !WORD_POOLINGS.includes(recipe.wordPool)) {
+    throw new UserError(`Unknown word pooling "${recipe.wordPool}".`, `Choose one of: ${WORD_POOLINGS.join(', ')}.`);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`Unhandled case: ${String(x)}`);
+}

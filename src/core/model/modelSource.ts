@@ -1,0 +1,155 @@
+// Resolves what the user named as a model — a local folder or a Hugging Face hub id — to a folder on
+// disk in the usual layout, downloading hub models through transformers.js into a cache folder.
+// Every missing piece is named in the error, so the user knows what to fetch or export.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UserError, type Logger } from '../types';
+
+export interface ModelSourceOptions {
+  /** Forbid the network: a hub id must already be in the cache. */
+  offline?: boolean;
+  /** Where downloaded models are kept. Default: ~/.cache/embedding-lens/models */
+  cacheDir?: string;
+  /** Use `onnx/model_quantized.onnx` instead of `onnx/model.onnx`. */
+  quantized?: boolean;
+  logger?: Logger;
+  /** Download progress, per file, bytes. */
+  onDownloadProgress?: (event: DownloadProgress) => void;
+}
+
+export interface DownloadProgress {
+  file: string;
+  loaded: number;
+  total: number;
+  status: 'downloading' | 'done';
+}
+
+export interface ResolvedModel {
+  /** What the user gave (hub id or folder). */
+  spec: string;
+  folder: string;
+  onnxFile: string;
+  configFile: string;
+  tokenizerFile: string;
+  tokenizerConfigFile?: string;
+  fromHub: boolean;
+}
+
+export function defaultCacheDir(): string {
+  const xdg = process.env.XDG_CACHE_HOME;
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'embedding-lens', 'models');
+}
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+function onnxCandidates(quantized: boolean | undefined): string[] {
+  return quantized
+    ? ['onnx/model_quantized.onnx', 'model_quantized.onnx']
+    : ['onnx/model.onnx', 'model.onnx'];
+}
+
+/** Checks a folder for the files a model needs and says which one is missing. */
+export function inspectModelFolder(folder: string, spec: string, quantized?: boolean): ResolvedModel {
+  const stat = fs.statSync(folder, { throwIfNoEntry: false });
+  if (!stat) throw new UserError(`Model folder "${folder}" does not exist.`);
+  if (!stat.isDirectory()) throw new UserError(`"${folder}" is a file, not a model folder.`, 'Give the folder that holds config.json, tokenizer.json and onnx/model.onnx.');
+  const need = (name: string, why: string) => {
+    const file = path.join(folder, name);
+    if (!fs.existsSync(file)) {
+      throw new UserError(`The model folder "${folder}" has no ${name} (${why}).`, 'A model folder needs config.json, tokenizer.json and onnx/model.onnx, as Hugging Face ONNX exports have (e.g. Xenova/* or onnx-community/* models).');
+    }
+    return file;
+  };
+  const configFile = need('config.json', 'the model configuration');
+  const tokenizerFile = need('tokenizer.json', 'the fast tokenizer; export it with tokenizer.save_pretrained()');
+  const onnxName = onnxCandidates(quantized).find((n) => fs.existsSync(path.join(folder, n)));
+  if (!onnxName) {
+    const wanted = onnxCandidates(quantized)[0];
+    const other = onnxCandidates(!quantized).find((n) => fs.existsSync(path.join(folder, n)));
+    throw new UserError(
+      `The model folder "${folder}" has no ${wanted} (the ONNX graph).`,
+      other ? `It has ${other}: ${quantized ? 'drop the quantized option' : 'ask for the quantized model'} to use it.` : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
+    );
+  }
+  const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
+  return {
+    spec,
+    folder,
+    onnxFile: path.join(folder, onnxName),
+    configFile,
+    tokenizerFile,
+    tokenizerConfigFile: fs.existsSync(tokenizerConfig) ? tokenizerConfig : undefined,
+    fromHub: false,
+  };
+}
+
+function looksLikePath(spec: string): boolean {
+  return spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('~') || /^[A-Za-z]:[\\/]/.test(spec) || spec.includes('\\');
+}
+
+export async function resolveModel(spec: string, options: ModelSourceOptions = {}): Promise<ResolvedModel> {
+  const trimmed = spec.trim();
+  if (!trimmed) throw new UserError('No model given.', 'Name a Hugging Face model id (e.g. Xenova/all-MiniLM-L6-v2) or a local model folder.');
+  const expanded = trimmed.startsWith('~') ? path.join(os.homedir(), trimmed.slice(1)) : trimmed;
+  if (fs.existsSync(expanded) || looksLikePath(trimmed) || !HUB_ID.test(trimmed)) {
+    if (!fs.existsSync(expanded) && !looksLikePath(trimmed) && !HUB_ID.test(trimmed)) {
+      throw new UserError(`"${trimmed}" is neither an existing model folder nor a Hugging Face model id (owner/name).`);
+    }
+    return inspectModelFolder(path.resolve(expanded), trimmed, options.quantized);
+  }
+
+  // A hub id: use the cached copy when it is complete, download otherwise.
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const folder = path.join(cacheDir, ...trimmed.split('/'));
+  try {
+    return { ...inspectModelFolder(folder, trimmed, options.quantized), fromHub: true };
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+  }
+  if (options.offline) {
+    throw new UserError(
+      `Model "${trimmed}" is not in the cache (${folder}) and downloads are off.`,
+      'Allow downloads (drop --offline / enable embeddingLens.allowDownloads) once, or point the model setting at a local model folder with config.json, tokenizer.json and onnx/model.onnx.',
+    );
+  }
+  await downloadFromHub(trimmed, cacheDir, options);
+  return { ...inspectModelFolder(folder, trimmed, options.quantized), fromHub: true };
+}
+
+/** Downloads config, tokenizer and ONNX graph of a hub model into `cacheDir/<owner>/<name>/` via transformers.js. */
+async function downloadFromHub(id: string, cacheDir: string, options: ModelSourceOptions): Promise<void> {
+  // transformers.js is loaded only here: it is large and only needed for downloads.
+  const transformers = await import('@huggingface/transformers');
+  const { env, AutoConfig, AutoTokenizer, AutoModel } = transformers;
+  env.allowRemoteModels = true;
+  env.allowLocalModels = false;
+  env.useFSCache = true;
+  env.cacheDir = cacheDir;
+  const progress_callback = (info: { status: string; file?: string; loaded?: number; total?: number }) => {
+    if (!info.file) return;
+    if (info.status === 'progress') options.onDownloadProgress?.({ file: info.file, loaded: info.loaded ?? 0, total: info.total ?? 0, status: 'downloading' });
+    if (info.status === 'done') options.onDownloadProgress?.({ file: info.file, loaded: info.total ?? 0, total: info.total ?? 0, status: 'done' });
+  };
+  options.logger?.info(`Downloading ${id} from the Hugging Face Hub into ${cacheDir}`);
+  try {
+    await AutoConfig.from_pretrained(id, { progress_callback } as never);
+    await AutoTokenizer.from_pretrained(id, { progress_callback } as never);
+    // AutoModel fetches onnx/model(.quantized).onnx into the cache; we load it ourselves afterwards.
+    const model = await AutoModel.from_pretrained(id, {
+      progress_callback,
+      dtype: options.quantized ? 'q8' : 'fp32',
+      device: 'cpu',
+    } as never);
+    await (model as { dispose?: () => Promise<unknown> }).dispose?.();
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    const network = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(message + String((err as { cause?: unknown }).cause ?? ''));
+    throw new UserError(
+      network
+        ? `Could not reach the Hugging Face Hub to download "${id}" (${message}).`
+        : `Could not download "${id}" from the Hugging Face Hub: ${message}`,
+      'To work offline, use a local model folder instead: --model <folder> (CLI) or the embeddingLens.model setting, where the folder holds config.json, tokenizer.json and onnx/model.onnx. No other model is used in its place.',
+    );
+  }
+}
