@@ -1,0 +1,244 @@
+// An independent forward pass of BERT / DistilBERT encoders in plain TypeScript (Float64 math, no ONNX
+// Runtime), used by tests as ground truth for every layer's hidden state.
+//
+// Why it is independent: it reads only a fixture folder's config.json (HF key names) and the
+// reference_weights.{bin,json} the generator writes beside the model, and implements the math from the
+// papers / HF modelling code, not from the ONNX graph. If the engine finds the wrong tensor for "layer 3",
+// or the graph builder wires something wrong, the two disagree.
+//
+// Scope: one unpadded sequence at a time, post-LN BERT and DistilBERT with exact (erf) GELU.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type ReferenceArchitecture = 'bert' | 'distilbert';
+
+export interface ReferenceConfig {
+  architecture: ReferenceArchitecture;
+  numLayers: number;
+  hiddenSize: number;
+  numHeads: number;
+  intermediateSize: number;
+  maxPositions: number;
+  vocabSize: number;
+  layerNormEps: number;
+}
+
+/** A loaded fixture: config plus Float64 copies of the (float32) weights, linear weights as [in, out]. */
+export interface ReferenceModel {
+  config: ReferenceConfig;
+  tensors: Map<string, { shape: number[]; data: Float64Array }>;
+}
+
+/** Reads config.json in either architecture's key names. */
+export function readReferenceConfig(dir: string): ReferenceConfig {
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  if (c.model_type === 'bert') {
+    return {
+      architecture: 'bert',
+      numLayers: c.num_hidden_layers,
+      hiddenSize: c.hidden_size,
+      numHeads: c.num_attention_heads,
+      intermediateSize: c.intermediate_size,
+      maxPositions: c.max_position_embeddings,
+      vocabSize: c.vocab_size,
+      layerNormEps: c.layer_norm_eps ?? 1e-12,
+    };
+  }
+  if (c.model_type === 'distilbert') {
+    return {
+      architecture: 'distilbert',
+      numLayers: c.n_layers,
+      hiddenSize: c.dim,
+      numHeads: c.n_heads,
+      intermediateSize: c.hidden_dim,
+      maxPositions: c.max_position_embeddings,
+      vocabSize: c.vocab_size,
+      // HF's DistilBERT hard-codes 1e-12 (it is not a config key).
+      layerNormEps: 1e-12,
+    };
+  }
+  throw new Error(`reference forward: unsupported model_type ${String(c.model_type)} in ${dir}`);
+}
+
+/** Loads config.json + reference_weights.{json,bin} of a fixture model folder. */
+export function loadReferenceModel(dir: string): ReferenceModel {
+  const config = readReferenceConfig(dir);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'reference_weights.json'), 'utf8')) as {
+    dtype: string;
+    tensors: Record<string, { offset: number; shape: number[] }>;
+  };
+  if (meta.dtype !== 'float32') throw new Error(`reference forward: unexpected dtype ${meta.dtype}`);
+  const bin = fs.readFileSync(path.join(dir, 'reference_weights.bin'));
+  const tensors = new Map<string, { shape: number[]; data: Float64Array }>();
+  for (const [name, { offset, shape }] of Object.entries(meta.tensors)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float64Array(n);
+    for (let i = 0; i < n; i++) data[i] = bin.readFloatLE(offset + 4 * i);
+    tensors.set(name, { shape, data });
+  }
+  return { config, tensors };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Math
+
+/**
+ * erf(x) to double precision-ish (abs error < 1e-12): Maclaurin series for |x| < 3, where it converges
+ * without harmful cancellation, and the Laplace continued fraction of erfc beyond.
+ */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax; // x^(2n+1)/n! with sign
+    let sum = ax;
+    const x2 = ax * ax;
+    for (let n = 1; n < 200; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    const r = (2 / Math.sqrt(Math.PI)) * sum;
+    return x < 0 ? -r : r;
+  }
+  if (ax > 10) return x < 0 ? -1 : 1;
+  // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))), evaluated bottom-up.
+  let frac = ax;
+  for (let n = 60; n >= 1; n--) frac = ax + n / 2 / frac;
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / frac;
+  return x < 0 ? erfc - 1 : 1 - erfc;
+}
+
+/** Exact GELU: x * Φ(x) = 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: number): number {
+  return 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
+/** y[t] = x[t] · W + b for T rows; W is [in, out] row-major. */
+function linear(x: Float64Array, T: number, W: Float64Array, b: Float64Array, nIn: number, nOut: number): Float64Array {
+  const y = new Float64Array(T * nOut);
+  for (let t = 0; t < T; t++) {
+    const yRow = t * nOut;
+    for (let o = 0; o < nOut; o++) y[yRow + o] = b[o];
+    for (let i = 0; i < nIn; i++) {
+      const xi = x[t * nIn + i];
+      const wRow = i * nOut;
+      for (let o = 0; o < nOut; o++) y[yRow + o] += xi * W[wRow + o];
+    }
+  }
+  return y;
+}
+
+/** In-place LayerNorm of each row of length H (biased variance, as PyTorch). */
+function layerNorm(x: Float64Array, T: number, H: number, gamma: Float64Array, beta: Float64Array, eps: number): Float64Array {
+  for (let t = 0; t < T; t++) {
+    const r = t * H;
+    let mean = 0;
+    for (let h = 0; h < H; h++) mean += x[r + h];
+    mean /= H;
+    let v = 0;
+    for (let h = 0; h < H; h++) v += (x[r + h] - mean) ** 2;
+    const inv = 1 / Math.sqrt(v / H + eps);
+    for (let h = 0; h < H; h++) x[r + h] = (x[r + h] - mean) * inv * gamma[h] + beta[h];
+  }
+  return x;
+}
+
+/** Multi-head self-attention over all T positions (no padding: every key is real). */
+function selfAttention(q: Float64Array, k: Float64Array, v: Float64Array, T: number, H: number, heads: number): Float64Array {
+  const d = H / heads;
+  const scale = 1 / Math.sqrt(d);
+  const ctx = new Float64Array(T * H);
+  const scores = new Float64Array(T);
+  for (let h = 0; h < heads; h++) {
+    const off = h * d;
+    for (let i = 0; i < T; i++) {
+      let max = -Infinity;
+      for (let j = 0; j < T; j++) {
+        let s = 0;
+        for (let c = 0; c < d; c++) s += q[i * H + off + c] * k[j * H + off + c];
+        scores[j] = s * scale;
+        if (scores[j] > max) max = scores[j];
+      }
+      let z = 0;
+      for (let j = 0; j < T; j++) {
+        scores[j] = Math.exp(scores[j] - max);
+        z += scores[j];
+      }
+      for (let j = 0; j < T; j++) {
+        const p = scores[j] / z;
+        for (let c = 0; c < d; c++) ctx[i * H + off + c] += p * v[j * H + off + c];
+      }
+    }
+  }
+  return ctx;
+}
+
+function rows(x: Float64Array, T: number, H: number): Float64Array[] {
+  return Array.from({ length: T }, (_, t) => x.slice(t * H, (t + 1) * H));
+}
+
+/**
+ * All hidden states of one unpadded sequence, as HF's `output_hidden_states`:
+ * result[0] = embeddings after their LayerNorm, result[i] = output of layer i (1..L); each is [T][H].
+ * `tokenTypeIds` is used by BERT only (defaults to all 0) and ignored by DistilBERT.
+ */
+export function referenceHiddenStates(model: ReferenceModel, inputIds: readonly number[], tokenTypeIds?: readonly number[]): Float64Array[][] {
+  const { config: cfg } = model;
+  const T = inputIds.length;
+  const H = cfg.hiddenSize;
+  const F = cfg.intermediateSize;
+  if (T === 0) throw new Error('reference forward: empty sequence');
+  if (T > cfg.maxPositions) throw new Error(`reference forward: ${T} tokens exceed max_position_embeddings ${cfg.maxPositions}`);
+  const get = (name: string) => {
+    const t = model.tensors.get(name);
+    if (!t) throw new Error(`reference forward: weight ${name} missing`);
+    return t.data;
+  };
+
+  // Embeddings.
+  const word = get('embeddings.word_embeddings.weight');
+  const pos = get('embeddings.position_embeddings.weight');
+  const types = cfg.architecture === 'bert' ? get('embeddings.token_type_embeddings.weight') : undefined;
+  let x: Float64Array = new Float64Array(T * H);
+  for (let t = 0; t < T; t++) {
+    const id = inputIds[t];
+    if (!(id >= 0 && id < cfg.vocabSize)) throw new Error(`reference forward: token id ${id} out of range`);
+    const typeId = tokenTypeIds?.[t] ?? 0;
+    for (let h = 0; h < H; h++) {
+      let e = word[id * H + h] + pos[t * H + h];
+      if (types) e += types[typeId * H + h];
+      x[t * H + h] = e;
+    }
+  }
+  layerNorm(x, T, H, get('embeddings.LayerNorm.weight'), get('embeddings.LayerNorm.bias'), cfg.layerNormEps);
+  const states: Float64Array[][] = [rows(x, T, H)];
+
+  // Encoder layers (post-LN).
+  const bert = cfg.architecture === 'bert';
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = bert ? `encoder.layer.${l}` : `transformer.layer.${l}`;
+    const n = bert
+      ? { q: 'attention.self.query', k: 'attention.self.key', v: 'attention.self.value', o: 'attention.output.dense',
+          ln1: 'attention.output.LayerNorm', f1: 'intermediate.dense', f2: 'output.dense', ln2: 'output.LayerNorm' }
+      : { q: 'attention.q_lin', k: 'attention.k_lin', v: 'attention.v_lin', o: 'attention.out_lin',
+          ln1: 'sa_layer_norm', f1: 'ffn.lin1', f2: 'ffn.lin2', ln2: 'output_layer_norm' };
+    const lin = (input: Float64Array, m: string, nIn: number, nOut: number) =>
+      linear(input, T, get(`${p}.${m}.weight`), get(`${p}.${m}.bias`), nIn, nOut);
+
+    const ctx = selfAttention(lin(x, n.q, H, H), lin(x, n.k, H, H), lin(x, n.v, H, H), T, H, cfg.numHeads);
+    const attn = lin(ctx, n.o, H, H);
+    for (let i = 0; i < T * H; i++) attn[i] += x[i];
+    const h1 = layerNorm(attn, T, H, get(`${p}.${n.ln1}.weight`), get(`${p}.${n.ln1}.bias`), cfg.layerNormEps);
+
+    const inter = lin(h1, n.f1, H, F);
+    for (let i = 0; i < inter.length; i++) inter[i] = gelu(inter[i]);
+    const out = lin(inter, n.f2, F, H);
+    for (let i = 0; i < T * H; i++) out[i] += h1[i];
+    x = layerNorm(out, T, H, get(`${p}.${n.ln2}.weight`), get(`${p}.${n.ln2}.bias`), cfg.layerNormEps);
+    states.push(rows(x, T, H));
+  }
+  return states;
+}
