@@ -1,0 +1,111 @@
+// Pure math for the inspector (no DOM): hidden states are one Float32Array, layers × tokens × dims.
+// Kept separate so it can be unit-tested in node.
+
+export interface HiddenStatesView {
+  layers: number;
+  tokens: number;
+  dims: number;
+  data: Float32Array;
+}
+
+export type Pooling = 'mean' | 'max' | 'cls' | 'last';
+
+export function tokenVector(h: HiddenStatesView, layer: number, token: number): Float32Array {
+  const o = (layer * h.tokens + token) * h.dims;
+  return h.data.subarray(o, o + h.dims);
+}
+
+export function norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  return Math.sqrt(s);
+}
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/** Pools one layer over the tokens where `include[t]` is true (all tokens if none are). */
+export function poolLayer(h: HiddenStatesView, layer: number, pooling: Pooling, include: boolean[]): Float32Array {
+  const idx: number[] = [];
+  for (let t = 0; t < h.tokens; t++) if (include[t]) idx.push(t);
+  if (idx.length === 0) for (let t = 0; t < h.tokens; t++) idx.push(t);
+  const out = new Float32Array(h.dims);
+  switch (pooling) {
+    case 'cls':
+      out.set(tokenVector(h, layer, 0));
+      return out;
+    case 'last':
+      out.set(tokenVector(h, layer, h.tokens - 1));
+      return out;
+    case 'max':
+      out.fill(-Infinity);
+      for (const t of idx) {
+        const v = tokenVector(h, layer, t);
+        for (let d = 0; d < h.dims; d++) if (v[d] > out[d]) out[d] = v[d];
+      }
+      return out;
+    case 'mean':
+      for (const t of idx) {
+        const v = tokenVector(h, layer, t);
+        for (let d = 0; d < h.dims; d++) out[d] += v[d];
+      }
+      for (let d = 0; d < h.dims; d++) out[d] /= idx.length;
+      return out;
+    default: {
+      const unknown: never = pooling;
+      throw new Error(`unknown pooling ${unknown}`);
+    }
+  }
+}
+
+/** layers × tokens matrix of token-vector norms. */
+export function normMatrix(h: HiddenStatesView): Float32Array {
+  const m = new Float32Array(h.layers * h.tokens);
+  for (let l = 0; l < h.layers; l++) for (let t = 0; t < h.tokens; t++) m[l * h.tokens + t] = norm(tokenVector(h, l, t));
+  return m;
+}
+
+/** layers × tokens matrix: cosine of each token vector to its layer's pooled vector. */
+export function cosineToPooledMatrix(h: HiddenStatesView, pooled: Float32Array[]): Float32Array {
+  const m = new Float32Array(h.layers * h.tokens);
+  for (let l = 0; l < h.layers; l++) for (let t = 0; t < h.tokens; t++) m[l * h.tokens + t] = cosine(tokenVector(h, l, t), pooled[l]);
+  return m;
+}
+
+/** layers × layers cosine similarity of the pooled vectors. */
+export function layerSimilarity(pooled: Float32Array[]): Float32Array {
+  const n = pooled.length;
+  const m = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      const c = i === j ? 1 : cosine(pooled[i], pooled[j]);
+      m[i * n + j] = c;
+      m[j * n + i] = c;
+    }
+  }
+  return m;
+}
+
+export function range(values: Float32Array): { min: number; max: number } {
+  let min = Infinity, max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+export function vectorAsJson(v: Float32Array): string {
+  return `[${Array.from(v, (x) => Number(x.toPrecision(7))).join(', ')}]`;
+}
+
+export function vectorAsNumpy(v: Float32Array): string {
+  return `np.array(${vectorAsJson(v)}, dtype=np.float32)`;
+}

@@ -1,0 +1,102 @@
+// The one place the extension reads its settings (`embeddingLens.*`, declared in package.json).
+// Everything downstream gets plain objects: the engine worker gets EngineLoadOptions, the extractor a
+// Recipe. Invalid values are reported, never silently replaced.
+import * as vscode from 'vscode';
+import type { PoolingMode, Recipe, WordPooling } from '../core/types';
+import { UserError } from '../core/types';
+import type { EngineLoadOptions } from '../protocol/worker';
+
+export const SECTION = 'embeddingLens';
+
+export const POOLING_MODES: readonly PoolingMode[] = ['mean', 'max', 'cls', 'last', 'none', 'words'];
+export const WORD_POOLINGS: readonly WordPooling[] = ['first', 'last', 'mean', 'first_last'];
+
+export interface ExtensionConfig {
+  /** Hub id or model folder. */
+  model: string;
+  allowDownloads: boolean;
+  /** Layer spec, e.g. `last`, `-2`, `mean(-4..-1)`. */
+  layer: string;
+  pooling: PoolingMode;
+  wordPooling: WordPooling;
+  normalize: boolean;
+  maxTokensPerBatch: number;
+  /** 0 = the engine decides. */
+  threads: number;
+  include: string[];
+  exclude: string[];
+  indexOnSave: boolean;
+  /** Folder for index files; empty = VS Code's storage for this workspace. */
+  storageLocation: string;
+}
+
+/** Keys, for `affectsConfiguration` checks and for tests. */
+export const CONFIG_KEYS = [
+  'model', 'allowDownloads', 'layer', 'pooling', 'wordPooling', 'normalize', 'maxTokensPerBatch',
+  'threads', 'include', 'exclude', 'indexOnSave', 'storageLocation',
+] as const satisfies readonly (keyof ExtensionConfig)[];
+
+function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UserError(
+    `Setting ${SECTION}.${key} is "${value}", which is not one of: ${allowed.join(', ')}.`,
+    'Fix it in Settings (search for "Embedding Lens").',
+  );
+}
+
+function positiveInt(key: string, value: number, min: number): number {
+  if (Number.isInteger(value) && value >= min) return value;
+  throw new UserError(`Setting ${SECTION}.${key} must be a whole number ≥ ${min} (it is ${value}).`);
+}
+
+/**
+ * Reads the settings for a resource (a workspace folder or file; undefined = the window).
+ * In an untrusted workspace VS Code itself ignores workspace values of the settings listed in
+ * package.json `capabilities.untrustedWorkspaces.restrictedConfigurations` (model, storage, globs).
+ */
+export function readConfig(scope?: vscode.ConfigurationScope): ExtensionConfig {
+  const c = vscode.workspace.getConfiguration(SECTION, scope);
+  const model = c.get<string>('model', '').trim();
+  if (!model) {
+    throw new UserError(`Setting ${SECTION}.model is empty.`, 'Run "Embedding Lens: Choose Model" or set a Hugging Face id or a model folder.');
+  }
+  return {
+    model,
+    allowDownloads: c.get<boolean>('allowDownloads', true),
+    layer: c.get<string>('layer', 'last').trim() || 'last',
+    pooling: oneOf('pooling', c.get<string>('pooling', 'mean'), POOLING_MODES),
+    wordPooling: oneOf('wordPooling', c.get<string>('wordPooling', 'mean'), WORD_POOLINGS),
+    normalize: c.get<boolean>('normalize', true),
+    maxTokensPerBatch: positiveInt('maxTokensPerBatch', c.get<number>('maxTokensPerBatch', 8192), 16),
+    threads: positiveInt('threads', c.get<number>('threads', 0), 0),
+    include: c.get<string[]>('include', []),
+    exclude: c.get<string[]>('exclude', []),
+    indexOnSave: c.get<boolean>('indexOnSave', true),
+    storageLocation: c.get<string>('storageLocation', '').trim(),
+  };
+}
+
+export function recipeOf(cfg: ExtensionConfig): Recipe {
+  return {
+    layer: cfg.layer,
+    pool: cfg.pooling,
+    wordPool: cfg.pooling === 'words' ? cfg.wordPooling : undefined,
+    normalize: cfg.normalize,
+  };
+}
+
+/** Downloads need both the setting and a trusted workspace. */
+export function engineLoadOptions(cfg: ExtensionConfig, trusted: boolean, cacheDir: string): EngineLoadOptions {
+  return {
+    model: cfg.model,
+    offline: !cfg.allowDownloads || !trusted,
+    threads: cfg.threads,
+    maxTokensPerBatch: cfg.maxTokensPerBatch,
+    cacheDir,
+  };
+}
+
+/** Whether a configuration change touches settings the engine was loaded with. */
+export function affectsEngine(e: vscode.ConfigurationChangeEvent): boolean {
+  return ['model', 'allowDownloads', 'threads', 'maxTokensPerBatch'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
+}

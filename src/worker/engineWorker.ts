@@ -1,0 +1,132 @@
+// Entry of the engine worker (bundled to dist/worker.js, started by src/host/engineClient.ts in a
+// worker_thread). The model and its native modules live only here, so the extension host never
+// blocks on tokenizing or ONNX runs and never loads a native module itself.
+import { parentPort } from 'node:worker_threads';
+import type { Logger } from '../core/types';
+import type {
+  EngineMethod,
+  EngineMethods,
+  FromWorker,
+  LogLevel,
+  ToWorker,
+  WireError,
+  WorkerRequest,
+} from '../protocol/worker';
+import { engineAvailability, openEngine, ownBuffer, type Engine } from './engine';
+
+if (!parentPort) throw new Error('engineWorker must run in a worker_thread');
+const port = parentPort;
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function send(level: LogLevel, message: string): void {
+  post({ type: 'log', level, message });
+}
+const log: Logger = {
+  info: (m) => send('info', m),
+  warn: (m) => send('warn', m),
+  error: (m) => send('error', m),
+  debug: (m) => send('debug', m),
+};
+
+let engine: Engine | undefined;
+/** The load in flight, so concurrent requests wait for one load instead of starting several. */
+let loading: Promise<Engine> | undefined;
+const running = new Map<number, AbortController>();
+
+function requireEngine(): Engine {
+  if (!engine) {
+    const e = new Error('No model is loaded in the engine worker (send `load` first).');
+    e.name = 'NoModelError';
+    throw e;
+  }
+  return engine;
+}
+
+function toWireError(err: unknown): WireError {
+  if (err instanceof Error) {
+    const hint = (err as { hint?: unknown }).hint;
+    return { name: err.name, message: err.message, stack: err.stack, hint: typeof hint === 'string' ? hint : undefined };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+type Handled<M extends EngineMethod> = { result: EngineMethods[M]['result']; transfer?: ArrayBuffer[] };
+
+async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<EngineMethod>> {
+  switch (req.method) {
+    case 'status':
+      return {
+        result: {
+          node: process.version,
+          engineAvailable: engineAvailability.available,
+          engineError: engineAvailability.reason,
+          model: engine?.info.model,
+        },
+      };
+    case 'load': {
+      if (engine && engine.info.model === req.params.model) return { result: engine.info };
+      const previous = engine;
+      engine = undefined;
+      await previous?.dispose();
+      loading = openEngine(req.params, log);
+      try {
+        engine = await loading;
+      } finally {
+        loading = undefined;
+      }
+      return { result: engine.info };
+    }
+    case 'extract': {
+      if (loading) await loading;
+      const result = await requireEngine().extract(req.params.texts, req.params.recipe, {
+        ...req.params.options,
+        signal,
+        onProgress: (progress) => post({ type: 'progress', id: req.id, progress }),
+      });
+      const data = ownBuffer(result.data);
+      return { result: { ...result, data }, transfer: [data.buffer as ArrayBuffer] };
+    }
+    case 'inspect': {
+      if (loading) await loading;
+      const result = await requireEngine().inspect(req.params.text, signal);
+      const hiddenStates = ownBuffer(result.hiddenStates);
+      return { result: { ...result, hiddenStates }, transfer: [hiddenStates.buffer as ArrayBuffer] };
+    }
+    case 'unload': {
+      const had = engine !== undefined;
+      await engine?.dispose();
+      engine = undefined;
+      return { result: { unloaded: had } };
+    }
+    default: {
+      const unknown: never = req;
+      throw new Error(`unknown request ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'cancel':
+      running.get(msg.id)?.abort();
+      return;
+    case 'request': {
+      const controller = new AbortController();
+      running.set(msg.id, controller);
+      handle(msg, controller.signal).then(
+        ({ result, transfer }) => post({ type: 'result', id: msg.id, method: msg.method, result }, transfer),
+        (err: unknown) => post({ type: 'error', id: msg.id, error: toWireError(err) }),
+      ).finally(() => running.delete(msg.id));
+      return;
+    }
+    default: {
+      const unknown: never = msg;
+      log.error(`engine worker: unknown message ${JSON.stringify(unknown)}`);
+    }
+  }
+});
+
+post({ type: 'ready' });
