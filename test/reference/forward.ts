@@ -73,8 +73,10 @@ export function loadReferenceModel(dir: string): ReferenceModel {
   const tensors = new Map<string, { shape: number[]; data: Float64Array }>();
   for (const [name, { offset, shape }] of Object.entries(meta.tensors)) {
     const n = shape.reduce((a, b) => a * b, 1);
+    // Copy to a fresh (aligned) buffer: a Float32Array view needs 4-byte alignment, which Buffer pools lack.
+    const start = bin.byteOffset + offset;
     const data = new Float64Array(n);
-    for (let i = 0; i < n; i++) data[i] = bin.readFloatLE(offset + 4 * i);
+    data.set(new Float32Array(bin.buffer.slice(start, start + 4 * n)));
     tensors.set(name, { shape, data });
   }
   return { config, tensors };
