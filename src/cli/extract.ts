@@ -1,0 +1,202 @@
+// `embedding-lens extract`: texts in, vectors out (.npy / .h5 / .faiss, or JSON on stdout),
+// with the manifest written beside the file.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Extractor } from '../core/extract/extractor';
+import { UserError, type ExtractResult, type OutputDType, type PoolingMode, type Recipe, type WordPooling } from '../core/types';
+import { writeExtraction, outputFormatOf } from '../core/outputs';
+import { stderrLogger, progressReporter, signalFromSigint } from './terminal';
+
+export const summary = 'Embed texts with any layer and pooling; write .npy, .h5, .faiss or JSON';
+
+const HELP = `Usage: embedding-lens extract --model <hub id | folder> (--text "..." ... | --input <file>) --out <file | ->
+
+Model
+  --model <id|folder>     Hugging Face model id (downloaded once into the cache) or a local model folder
+                          with config.json, tokenizer.json and onnx/model.onnx
+  --offline               never use the network; a hub id must already be cached
+  --quantized             use onnx/model_quantized.onnx
+  --cache-dir <dir>       where downloaded models live (default ~/.cache/embedding-lens/models)
+  --threads <n>           ONNX Runtime intra-op threads (default: one per core)
+
+Recipe
+  --layer <spec>          embeddings | first | middle | last | <index> (negative from the end) |
+                          -1,-2 (concatenate) | mean(-4..-1) | all      (default: last)
+  --pool <mode>           mean | max | cls | last | none (token vectors) | words (default: mean)
+  --word-pool <mode>      first | last | mean | first_last, for --pool words (default: mean)
+  --normalize             L2-normalize every output row
+  --exclude-special       leave [CLS]/[SEP]-like tokens out of mean / max / none
+  --prefix <text>         text put before every input (e.g. "query: " for E5 models)
+
+Input
+  --text <text>           a text to embed (repeatable)
+  --input <file>          .txt: one text per line; .jsonl: one JSON object per line (field "text",
+                          see --field); "-" reads lines from stdin
+  --field <name>          JSON field holding the text (default: text)
+
+Long inputs and batching
+  --max-tokens <n>        token budget of one batch (batch size × padded length, default 4096)
+  --window-overlap <n>    tokens shared by consecutive windows of a long input (default: 1/4 window)
+  --truncate              cut long inputs to the model's maximum instead of windowing (reported)
+
+Output
+  --out <file|->          .npy, .h5 or .faiss; "-" prints JSON to stdout. <file>.json gets the manifest.
+  --dtype <t>             float32 (default) or float16 (.npy / .h5)
+  --quiet                 no progress on stderr`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      offline: { type: 'boolean', default: false },
+      quantized: { type: 'boolean', default: false },
+      'cache-dir': { type: 'string' },
+      threads: { type: 'string' },
+      layer: { type: 'string', default: 'last' },
+      pool: { type: 'string', default: 'mean' },
+      'word-pool': { type: 'string' },
+      normalize: { type: 'boolean', default: false },
+      'exclude-special': { type: 'boolean', default: false },
+      prefix: { type: 'string' },
+      text: { type: 'string', multiple: true },
+      input: { type: 'string' },
+      field: { type: 'string', default: 'text' },
+      'max-tokens': { type: 'string' },
+      'window-overlap': { type: 'string' },
+      truncate: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      dtype: { type: 'string', default: 'float32' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.model) throw new UserError('No --model given.', 'Give a Hugging Face id (e.g. Xenova/all-MiniLM-L6-v2) or a local model folder.');
+  if (!values.out) throw new UserError('No --out given.', 'Write to a .npy, .h5 or .faiss file, or "-" for JSON on stdout.');
+  if (values.text && values.input) throw new UserError('Give either --text or --input, not both.');
+  if (!values.text && !values.input) throw new UserError('Nothing to embed: give --text "..." or --input <file>.');
+  const dtype = values.dtype as OutputDType;
+  if (dtype !== 'float32' && dtype !== 'float16') throw new UserError(`Unknown --dtype "${values.dtype}".`, 'Use float32 or float16.');
+  const format = values.out === '-' ? 'json' : outputFormatOf(values.out);
+
+  const texts = values.text ?? (await readTexts(values.input!, values.field!));
+  const recipe: Recipe = {
+    layer: values.layer!,
+    pool: values.pool as PoolingMode,
+    wordPool: values['word-pool'] as WordPooling | undefined,
+    normalize: values.normalize,
+    excludeSpecialTokens: values['exclude-special'],
+  };
+  if (recipe.wordPool && recipe.pool !== 'words') throw new UserError('--word-pool only applies with --pool words.');
+
+  const logger = stderrLogger(values.quiet);
+  const extractor = await Extractor.load({
+    model: values.model,
+    offline: values.offline,
+    quantized: values.quantized,
+    cacheDir: values['cache-dir'],
+    threads: positiveInt(values.threads, '--threads'),
+    maxTokensPerBatch: positiveInt(values['max-tokens'], '--max-tokens'),
+    logger,
+    onDownloadProgress: (e) => logger.progress?.(`downloading ${e.file}: ${e.total ? Math.round((100 * e.loaded) / e.total) : 0}%`),
+  });
+  const signal = signalFromSigint();
+  try {
+    const progress = progressReporter(values.quiet, 'texts');
+    const started = performance.now();
+    let result: ExtractResult;
+    try {
+      result = await extractor.extract(texts, recipe, {
+        signal,
+        onProgress: progress.update,
+        truncate: values.truncate,
+        windowOverlap: nonNegativeInt(values['window-overlap'], '--window-overlap'),
+        prefix: values.prefix,
+      });
+    } finally {
+      progress.stop();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    result.manifest.dtype = dtype;
+    const truncated = result.items.filter((i) => i.truncated).length;
+    const windowed = result.items.filter((i) => i.windows > 1).length;
+    if (format === 'json') {
+      process.stdout.write(JSON.stringify(toJson(result)) + '\n');
+    } else {
+      const written = await writeExtraction(values.out, result, { dtype, texts });
+      logger.info(`wrote ${result.rows} × ${result.dims} ${dtype} to ${written.join(', ')}`);
+    }
+    const tokens = result.items.reduce((a, i) => a + i.tokenCount, 0);
+    logger.info(
+      `${texts.length} texts, ${tokens} tokens in ${seconds.toFixed(2)} s (${(texts.length / seconds).toFixed(1)} texts/s)` +
+        (windowed ? `; ${windowed} long texts split into windows` : '') +
+        (truncated ? `; ${truncated} texts TRUNCATED to ${extractor.info.maxLength} tokens (--truncate)` : ''),
+    );
+    return 0;
+  } finally {
+    await extractor.dispose();
+  }
+}
+
+function toJson(result: ExtractResult) {
+  const rows: number[][] = [];
+  for (let r = 0; r < result.rows; r++) rows.push(Array.from(result.data.subarray(r * result.dims, (r + 1) * result.dims)));
+  return { manifest: result.manifest, items: result.items, vectors: rows };
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got "${value}".`);
+  return n;
+}
+
+function nonNegativeInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag} must be a non-negative integer, got "${value}".`);
+  return n;
+}
+
+async function readTexts(input: string, field: string): Promise<string[]> {
+  let content: string;
+  if (input === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    content = Buffer.concat(chunks).toString('utf8');
+  } else {
+    try {
+      content = fs.readFileSync(input, 'utf8');
+    } catch (err) {
+      throw new UserError(`Cannot read --input ${input}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
+  const lines = content.split(/\r?\n/);
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const name = input === '-' ? 'stdin' : path.basename(input);
+  if (input.endsWith('.jsonl') || input.endsWith('.ndjson')) {
+    return lines.map((line, i) => {
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch (err) {
+        throw new UserError(`Line ${i + 1} of ${name} is not valid JSON: ${(err as Error).message}`);
+      }
+      const text = (obj as Record<string, unknown>)?.[field];
+      if (typeof text !== 'string') throw new UserError(`Line ${i + 1} of ${name} has no string field "${field}".`, 'Choose the field with --field.');
+      if (!text.trim()) throw new UserError(`Line ${i + 1} of ${name}: field "${field}" is empty.`);
+      return text;
+    });
+  }
+  lines.forEach((line, i) => {
+    if (!line.trim()) throw new UserError(`Line ${i + 1} of ${name} is empty: every line is one text, so blank lines would be empty texts.`, 'Remove the blank lines (rows of the output match lines of the input).');
+  });
+  if (!lines.length) throw new UserError(`${name} holds no texts.`);
+  return lines;
+}

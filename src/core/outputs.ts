@@ -1,0 +1,64 @@
+// Writes an extraction to the file format its extension names, plus `<file>.json` with the manifest
+// (model, layer spec, pooling, dims, count, and per-text tokens / words with offsets where relevant).
+import * as path from 'node:path';
+import { writeFileAtomic } from './store/atomicFile';
+import { encodeFaissFlat, writeFaissFile } from './store/faiss';
+import { NpyWriter } from './store/npy';
+import { UserError, type ExtractResult, type OutputDType } from './types';
+
+export type OutputFormat = 'npy' | 'h5' | 'faiss';
+
+export function outputFormatOf(file: string): OutputFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.npy') return 'npy';
+  if (ext === '.h5' || ext === '.hdf5') return 'h5';
+  if (ext === '.faiss' || ext === '.index') return 'faiss';
+  throw new UserError(
+    `Unknown output format "${ext || path.basename(file)}".`,
+    'Write to .npy (numpy), .h5 (HDF5) or .faiss (a FAISS index); CSV is not offered: it loses precision and is slow to read.',
+  );
+}
+
+export interface WriteOptions {
+  dtype?: OutputDType;
+  /** The input texts, stored in HDF5 files when given. */
+  texts?: string[];
+}
+
+/** Returns the paths written. */
+export async function writeExtraction(file: string, result: ExtractResult, options: WriteOptions = {}): Promise<string[]> {
+  const format = outputFormatOf(file);
+  const dtype = options.dtype ?? 'float32';
+  const manifest = { ...result.manifest, dtype: format === 'faiss' ? 'float32' : dtype, format };
+  switch (format) {
+    case 'npy': {
+      const writer = await NpyWriter.create(file, { dims: result.dims, dtype });
+      try {
+        await writer.append(result.data);
+        await writer.close();
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+      break;
+    }
+    case 'faiss': {
+      if (result.manifest.pooling === 'none' || result.manifest.pooling === 'words') {
+        throw new UserError('A FAISS index holds one vector per text: use --pool mean, max, cls or last (or write token vectors to .npy / .h5).');
+      }
+      // Inner product on normalized vectors is cosine similarity; otherwise use L2 distance.
+      const metric = result.manifest.normalize ? 'ip' : 'l2';
+      await writeFaissFile(file, encodeFaissFlat({ vectors: result.data, dims: result.dims, metric }));
+      (manifest as Record<string, unknown>).metric = metric === 'ip' ? 'inner_product' : 'l2';
+      break;
+    }
+    case 'h5': {
+      const { writeHdf5Extraction } = await import('./store/hdf5');
+      await writeHdf5Extraction(file, result, { dtype, texts: options.texts });
+      break;
+    }
+  }
+  const manifestFile = `${file}.json`;
+  await writeFileAtomic(manifestFile, JSON.stringify({ ...manifest, items: result.items }, null, 1) + '\n');
+  return [file, manifestFile];
+}
