@@ -324,7 +324,8 @@ class ByteReader {
   }
   private raw(count: number, size: number): ArrayBuffer {
     this.need(count * size);
-    const out = this.buf.slice(this.pos, this.pos + count * size).buffer;
+    // Copy (Node's Buffer#slice would share memory, and typed arrays need an aligned, own buffer).
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + count * size)).buffer;
     this.pos += count * size;
     return out;
   }

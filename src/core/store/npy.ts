@@ -176,7 +176,7 @@ export function parseNpy(buf: Uint8Array, source = '.npy'): NpyArray {
   const itemSize = dtype === 'float16' ? 2 : 4;
   const start = prefix + headerLen;
   if (buf.length - start < count * itemSize) throw bad(`truncated data: ${count} values announced`);
-  const bytes = buf.slice(start, start + count * itemSize); // copy: aligned and detached from the file buffer
+  const bytes = new Uint8Array(buf.subarray(start, start + count * itemSize)); // a copy: aligned, own buffer (Buffer#slice would share)
   const data =
     dtype === 'float16' ? fromFloat16Array(new Uint16Array(bytes.buffer, 0, count)) : new Float32Array(bytes.buffer, 0, count);
   return { shape, dtype, data };

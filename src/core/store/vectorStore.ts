@@ -335,6 +335,11 @@ export class VectorStore {
     const label = this.byId.get(id);
     return label === undefined ? undefined : { ...this.byLabel.get(label)! };
   }
+  /** The chunk stored under an HNSW label (labels are the ids in exported FAISS files). */
+  recordOfLabel(label: number): ChunkRecord | undefined {
+    const r = this.byLabel.get(label);
+    return r ? { ...r } : undefined;
+  }
   /** Chunk records of one path (e.g. to compare content hashes when re-indexing). */
   recordsOfPath(p: string): ChunkRecord[] {
     return [...(this.byPath.get(p) ?? [])].map((l) => ({ ...this.byLabel.get(l)! }));
