@@ -35,14 +35,35 @@ async function main(argv: string[]): Promise<number> {
     console.error(`Unknown command "${name}".\n\n${usage()}`);
     return 2;
   }
-  return (await load()).run(rest);
+  return (await load()).run(joinNegativeValues(rest));
+}
+
+/**
+ * `--layer -2` is what users type, but parseArgs reads `-2` as an option. Values that look like
+ * numbers or number lists (`-1`, `-1,-2`, `-4..-1`) are joined to the flag before parsing.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i].startsWith('--') && !argv[i].includes('=') && next !== undefined && /^-\d[\d.,\s-]*$/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
 }
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
+    const code = (err as { code?: unknown }).code;
     if (err instanceof UserError) {
       console.error(`embedding-lens: ${err.message}`);
+    } else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`embedding-lens: ${(err as Error).message}\nRun \`embedding-lens ${process.argv[2] ?? ''} --help\` for the options.`);
     } else if (err instanceof Error && err.name === 'AbortError') {
       console.error('embedding-lens: cancelled');
     } else {
