@@ -1,0 +1,413 @@
+// The workspace indexer: discovery → read → chunk → embed only what is new → vector store + lexical
+// index + catalog. One store per recipe under a storage folder:
+//
+//   <storage>/embedding-lens.json          storage format marker (a newer one is refused, not guessed)
+//   <storage>/.gitignore                   `*`, so a storage folder inside a repository stays out of git
+//   <storage>/stores/<recipe key>/         vectors (VectorStore files), catalog.json, lexical.json
+//
+// Consistency: vectors and the lexical index are saved before the catalog at every checkpoint, and
+// removals happen last, as a sweep of whatever the catalog does not reference. So after a cancel or a
+// crash the catalog claims only finished files; a restart redoes only unfinished files, and chunks whose
+// vectors were saved before the crash (same id or same content hash) are not embedded again.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../store/atomicFile';
+import { VectorStore, type ChunkRecord } from '../store/vectorStore';
+import { LexicalIndex } from '../search/lexical';
+import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
+import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '../types';
+import { Catalog, CHUNKER_VERSION, describeIdentity, sameRecipe, type CatalogEntry, type ChunkingParams } from './catalog';
+import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
+import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
+
+export const STORAGE_FORMAT_VERSION = 1;
+const STORAGE_MARKER = 'embedding-lens.json';
+
+export interface IndexerOptions {
+  /** The folder to index. */
+  root: string;
+  /** Folder holding the stores of every recipe (see the layout above). */
+  storageDir: string;
+  embedder: TextEmbedder;
+  discovery?: Omit<DiscoverOptions, 'signal' | 'logger'>;
+  textChecks?: TextCheckOptions;
+  /** Token budget of one chunk. Default 256 (give min(256, model max length − 2)). */
+  chunkTokens?: number;
+  overlapLines?: number;
+  treeSitterDir?: string;
+  /** Query / passage prefixes; default from the model id (prefixesForModel). */
+  prefixes?: TextPrefixes;
+  /** Chunks sent to the model in one call. Default 128. */
+  embedBatch?: number;
+  /** Save a checkpoint after this many newly embedded chunks… Default 2048. */
+  checkpointChunks?: number;
+  /** …or after this many milliseconds. Default 30 s. */
+  checkpointMs?: number;
+  logger?: Logger;
+}
+
+export type IndexPhase = 'discover' | 'index' | 'save' | 'done';
+
+export interface IndexProgress {
+  phase: IndexPhase;
+  filesDone: number;
+  filesTotal: number;
+  /** Chunks sent to the model so far in this refresh. */
+  chunksEmbedded: number;
+  path?: string;
+}
+
+export interface RefreshOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: IndexProgress) => void;
+}
+
+export interface RefreshSummary {
+  filesSeen: number;
+  /** Files (re)chunked in this refresh: new or changed. */
+  filesIndexed: number;
+  filesUnchanged: number;
+  filesRemoved: number;
+  /** Every file currently skipped, with the reason (discovery and content checks). */
+  skipped: SkippedFile[];
+  ignoredCount: number;
+  chunksEmbedded: number;
+  /** Chunks whose vector came from the store (same content seen before: renames, moves, resume). */
+  chunksReused: number;
+  chunksRemoved: number;
+  chunksTotal: number;
+  ms: number;
+  /** Time inside embedder.embed. */
+  modelMs: number;
+  storeDir: string;
+}
+
+/** Short stable key of a recipe, used as its folder name. The model path spelling does not matter. */
+export function recipeKey(identity: RecipeIdentity): string {
+  const base = identity.model.replace(/\\/g, '/').replace(/\/+$/, '').split('/').pop() || 'model';
+  const slug = `${base}-${identity.layer}-${identity.pooling}`.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
+  const hash = createHash('sha256')
+    .update(JSON.stringify([identity.modelHash, identity.layer, identity.pooling, identity.wordPooling ?? null, identity.normalize, identity.dims]))
+    .digest('hex')
+    .slice(0, 10);
+  return `${slug}-${hash}`;
+}
+
+/** Checks (or creates) the storage folder's format marker; a newer format is a clear error. */
+export async function prepareStorage(storageDir: string, create: boolean): Promise<void> {
+  const marker = path.join(storageDir, STORAGE_MARKER);
+  let raw: string | null = null;
+  try {
+    raw = await fs.readFile(marker, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`Cannot read ${marker}: ${(err as Error).message}`);
+  }
+  if (raw !== null) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(raw) as { formatVersion?: unknown }).formatVersion;
+    } catch {
+      throw new UserError(`${marker} is corrupt (not valid JSON).`, `Delete ${storageDir} and index again.`);
+    }
+    if (typeof version !== 'number' || version > STORAGE_FORMAT_VERSION) {
+      throw new UserError(
+        `The index folder ${storageDir} was written by a newer version of embedding-lens (storage format ${String(version)}; this version reads ${STORAGE_FORMAT_VERSION}).`,
+        'Upgrade embedding-lens, or delete that folder (or choose another with --storage) to index again.',
+      );
+    }
+    return;
+  }
+  if (!create) throw new UserError(`No index at ${storageDir}.`, 'Run `embedding-lens index <folder>` first.');
+  await fs.mkdir(storageDir, { recursive: true });
+  await writeFileAtomic(path.join(storageDir, '.gitignore'), '# Embedding Lens index: generated, not for version control\n*\n');
+  await writeFileAtomic(marker, JSON.stringify({ format: 'embedding-lens-storage', formatVersion: STORAGE_FORMAT_VERSION }, null, 2) + '\n');
+}
+
+/** Fixed samples to calibrate the chunker's token estimate against the model's tokenizer. */
+const CALIBRATION_SAMPLES = [
+  'export async function loadConfig(path: string): Promise<Config> {\n  const raw = await fs.readFile(path, "utf8");\n  return JSON.parse(raw) as Config;\n}',
+  'def parse_http_url(url):\n    """Split a URL into scheme, host and path."""\n    scheme, rest = url.split("://", 1)\n    host, _, path = rest.partition("/")\n    return scheme, host, "/" + path',
+  'for (let i = 0; i < rows.length; i++) { sum += rows[i] * weights[i % dims]; }',
+  'The indexer walks the workspace, respects .gitignore files and skips binary or minified files.',
+  'class LRUCache<K, V> { private map = new Map<K, V>(); constructor(private capacity = 100) {} }',
+  '#include <stdio.h>\nint main(int argc, char **argv) { printf("%d\\n", argc); return 0; }',
+];
+
+interface OpenState {
+  storeDir: string;
+  store: VectorStore;
+  catalog: Catalog;
+  lexical: LexicalIndex;
+}
+
+/** Opens the parts of an existing index for a recipe (read side, used by search). */
+export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string): Promise<OpenState> {
+  await prepareStorage(storageDir, create);
+  const storeDir = path.join(storageDir, 'stores', recipeKey(identity));
+  const exists = await VectorStore.isStore(storeDir);
+  if (!exists && !create) {
+    throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Run `embedding-lens index <folder>` with the same model, layer and pooling first.');
+  }
+  const store = exists ? await VectorStore.open(storeDir) : await VectorStore.create(storeDir, identity);
+  if (!sameRecipe(store.recipe, identity)) {
+    throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, `Delete ${storeDir} and index again.`);
+  }
+  const { catalog } = await Catalog.open(path.join(storeDir, 'catalog.json'), { identity, chunking, root: root ?? '' });
+  const lexical = (await LexicalIndex.load(path.join(storeDir, 'lexical.json'))) ?? LexicalIndex.empty();
+  return { storeDir, store, catalog, lexical };
+}
+
+export class WorkspaceIndexer {
+  private readonly chunker: Chunker;
+  private readonly prefixes: TextPrefixes;
+  private modelMs = 0;
+
+  private constructor(
+    private readonly options: IndexerOptions,
+    readonly root: string,
+    private readonly state: OpenState,
+    private readonly scale: number,
+  ) {
+    this.prefixes = options.prefixes ?? prefixesForModel(options.embedder.identity.model);
+    this.chunker = new Chunker({
+      maxTokens: options.chunkTokens ?? 256,
+      overlapLines: options.overlapLines ?? 2,
+      treeSitterDir: options.treeSitterDir,
+      logger: options.logger,
+    });
+    this.chunker.setTokenEstimator((text) => Math.ceil(roughTokenCount(text) * scale));
+  }
+
+  /** Opens (or creates) the index of `options.root` for the embedder's recipe. */
+  static async open(options: IndexerOptions): Promise<WorkspaceIndexer> {
+    const root = path.resolve(options.root);
+    const { scale } = await calibrateTokenEstimator((t) => options.embedder.countTokens(t), CALIBRATION_SAMPLES);
+    const chunking: ChunkingParams = {
+      version: CHUNKER_VERSION,
+      maxTokens: options.chunkTokens ?? 256,
+      overlapLines: options.overlapLines ?? 2,
+      scale: Math.round(scale * 1000) / 1000,
+    };
+    const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root);
+    return new WorkspaceIndexer(options, root, state, chunking.scale);
+  }
+
+  get storeDir(): string { return this.state.storeDir; }
+  get store(): VectorStore { return this.state.store; }
+  get catalog(): Catalog { return this.state.catalog; }
+  get lexical(): LexicalIndex { return this.state.lexical; }
+
+  private async checkpoint(): Promise<void> {
+    await this.state.store.save();
+    if (this.state.lexical.dirty) await this.state.lexical.save(path.join(this.state.storeDir, 'lexical.json'));
+    await this.state.catalog.save();
+  }
+
+  /** Brings the index up to date with the folder: only new or changed files are read, chunked and embedded. */
+  async refresh(options: RefreshOptions = {}): Promise<RefreshSummary> {
+    const started = performance.now();
+    this.modelMs = 0;
+    const { signal, onProgress } = options;
+    const { store, catalog, lexical } = this.state;
+    const log = this.options.logger;
+    onProgress?.({ phase: 'discover', filesDone: 0, filesTotal: 0, chunksEmbedded: 0 });
+    const found = await discoverFiles(this.root, { ...this.options.discovery, signal, logger: log });
+    const seen = new Set(found.files.map((f) => f.path));
+
+    // A catalog entry whose chunks are not all in the store and the lexical index is unfinished work.
+    const dirty = new Set<string>();
+    for (const p of catalog.paths()) {
+      const entry = catalog.get(p)!;
+      if (entry.chunks.some((c) => !store.has(c.id) || !lexical.has(c.id))) dirty.add(p);
+    }
+    const todo = found.files.filter((f) => {
+      // (stat unchanged and every chunk stored: nothing to do)
+      const entry = catalog.get(f.path);
+      return !entry || dirty.has(f.path) || entry.size !== f.size || entry.mtimeMs !== f.mtimeMs;
+    });
+    const summary: RefreshSummary = {
+      filesSeen: found.files.length, filesIndexed: 0, filesUnchanged: found.files.length - todo.length, filesRemoved: 0,
+      skipped: [...found.skipped], ignoredCount: found.ignoredCount, chunksEmbedded: 0, chunksReused: 0, chunksRemoved: 0,
+      chunksTotal: 0, ms: 0, modelMs: 0, storeDir: this.state.storeDir,
+    };
+    const wasComplete = catalog.complete;
+    catalog.complete = false;
+
+    // Content hash → a stored chunk with that content (renames and moves reuse its vector).
+    let byHash: Map<string, string> | null = null;
+    let vectors: Map<string, Float32Array> | null = null;
+    const reusable = (hash: string): Float32Array | undefined => {
+      if (!byHash) {
+        byHash = new Map();
+        for (const p of store.paths()) for (const r of store.recordsOfPath(p)) byHash.set(r.contentHash, r.id);
+      }
+      const id = byHash.get(hash);
+      if (!id) return undefined;
+      if (!vectors) {
+        // TODO(store): a per-id vector getter would avoid copying every vector; snapshot() is what exists.
+        vectors = new Map();
+        const snap = store.snapshot();
+        const dims = store.dims;
+        snap.records.forEach((r, i) => vectors!.set(r.id, snap.vectors.subarray(i * dims, (i + 1) * dims)));
+      }
+      return vectors.get(id);
+    };
+
+    interface Pending { path: string; entry: CatalogEntry; chunks: Chunk[]; embed: Chunk[] }
+    let pending: Pending[] = [];
+    let pendingTexts = 0;
+    let sinceCheckpoint = 0;
+    let lastCheckpoint = performance.now();
+    const embedBatch = this.options.embedBatch ?? 128;
+    const checkpointChunks = this.options.checkpointChunks ?? 2048;
+    const checkpointMs = this.options.checkpointMs ?? 30_000;
+    let filesDone = 0;
+    const progress = (p?: string) => onProgress?.({ phase: 'index', filesDone, filesTotal: todo.length, chunksEmbedded: summary.chunksEmbedded, path: p });
+
+    // Chunk ids that files had before this refresh replaced or removed them (for the lexical index).
+    const removedChunks = new Map<string, string[]>();
+    let touched = false;
+    const commit = (file: Pending) => {
+      const before = catalog.get(file.path);
+      if (before?.chunks.length) removedChunks.set(`${file.path}\u0000old`, before.chunks.map((c) => c.id));
+      for (const c of file.chunks) lexical.add(c.id, c.path, c.text);
+      catalog.set(file.path, file.entry);
+    };
+
+    const flush = async () => {
+      if (!pending.length) return;
+      const batch = pending;
+      const toEmbed = batch.flatMap((f) => f.embed);
+      if (toEmbed.length) {
+        const t0 = performance.now();
+        const base = summary.chunksEmbedded;
+        const data = await this.options.embedder.embed(toEmbed.map((c) => c.text), {
+          signal,
+          prefix: this.prefixes.passage || undefined,
+          onProgress: (e) => onProgress?.({ phase: 'index', filesDone, filesTotal: todo.length, chunksEmbedded: base + e.itemsDone }),
+        });
+        this.modelMs += performance.now() - t0;
+        const records: ChunkRecord[] = toEmbed.map((c) => ({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash }));
+        store.upsert(records, data);
+        summary.chunksEmbedded += toEmbed.length;
+        sinceCheckpoint += toEmbed.length;
+      }
+      pending = [];
+      pendingTexts = 0;
+      batch.forEach(commit);
+      if (sinceCheckpoint >= checkpointChunks || performance.now() - lastCheckpoint >= checkpointMs) {
+        onProgress?.({ phase: 'save', filesDone, filesTotal: todo.length, chunksEmbedded: summary.chunksEmbedded });
+        await this.checkpoint();
+        sinceCheckpoint = 0;
+        lastCheckpoint = performance.now();
+      }
+    };
+
+    const skip = (p: string, reason: SkippedFile['reason'], detail: string | undefined, size: number, mtimeMs: number) => {
+      summary.skipped.push({ path: p, reason, detail });
+      const before = catalog.get(p);
+      if (before?.chunks.length) removedChunks.set(`${p}\u0000old`, before.chunks.map((c) => c.id));
+      touched = true;
+      catalog.set(p, { size, mtimeMs, skip: { reason, ...(detail ? { detail } : {}) }, chunks: [] });
+    };
+
+    try {
+      // Skips found by earlier refreshes are still skips (their files are unchanged, so not re-read).
+      const todoSet = new Set(todo);
+      for (const f of found.files) {
+        const entry = catalog.get(f.path);
+        if (entry?.skip && !todoSet.has(f)) summary.skipped.push({ path: f.path, reason: entry.skip.reason, detail: entry.skip.detail });
+      }
+      for (const file of todo) {
+        signal?.throwIfAborted();
+        progress(file.path);
+        const read = await readIndexableText(file.absPath, this.options.textChecks);
+        filesDone++;
+        if (!read.ok) {
+          skip(file.path, read.reason, read.detail, read.size ?? file.size, read.mtimeMs ?? file.mtimeMs);
+          continue;
+        }
+        const old = catalog.get(file.path);
+        if (old && !old.skip && old.hash === read.hash && !dirty.has(file.path)) {
+          // Touched, not changed: only the stat fields move.
+          catalog.set(file.path, { ...old, size: read.size, mtimeMs: read.mtimeMs });
+          touched = true;
+          summary.filesUnchanged++;
+          continue;
+        }
+        const chunks = await this.chunker.chunk(file.path, read.text);
+        const embed: Chunk[] = [];
+        const reusedRecords: ChunkRecord[] = [];
+        const reusedVectors: Float32Array[] = [];
+        for (const c of chunks) {
+          if (store.has(c.id)) { summary.chunksReused++; continue; }
+          const v = reusable(c.contentHash);
+          if (v) {
+            reusedRecords.push({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash });
+            reusedVectors.push(v);
+            continue;
+          }
+          embed.push(c);
+        }
+        if (reusedRecords.length) {
+          const flat = new Float32Array(reusedVectors.length * store.dims);
+          reusedVectors.forEach((v, i) => flat.set(v, i * store.dims));
+          store.upsert(reusedRecords, flat);
+          summary.chunksReused += reusedRecords.length;
+        }
+        summary.filesIndexed++;
+        const entry: CatalogEntry = {
+          size: read.size, mtimeMs: read.mtimeMs, hash: read.hash,
+          chunks: chunks.map((c) => ({ id: c.id, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash })),
+        };
+        pending.push({ path: file.path, entry, chunks, embed });
+        pendingTexts += embed.length;
+        if (pendingTexts >= embedBatch) await flush();
+      }
+      await flush();
+
+      // Removals last: files gone from the folder, then every stored chunk the catalog no longer names.
+      for (const p of catalog.paths()) {
+        if (!seen.has(p)) {
+          removedChunks.set(p, catalog.get(p)!.chunks.map((c) => c.id));
+          catalog.delete(p);
+          summary.filesRemoved++;
+        }
+      }
+      const removedChunkPaths = [...removedChunks.keys()];
+      const live = new Set<string>();
+      for (const c of catalog.chunks()) live.add(c.id);
+      for (const p of store.paths()) {
+        for (const r of store.recordsOfPath(p)) {
+          if (!live.has(r.id)) { store.deleteById(r.id); summary.chunksRemoved++; }
+        }
+      }
+      for (const p of removedChunkPaths) {
+        for (const c of removedChunks.get(p) ?? []) if (!live.has(c)) lexical.remove(c);
+      }
+      // Documents of files that a crash left uncommitted: only then is the full id scan needed.
+      if (lexical.size > live.size) for (const id of lexical.ids()) if (!live.has(id)) lexical.remove(id);
+      const changed = !wasComplete || summary.filesIndexed > 0 || summary.filesRemoved > 0 || summary.chunksRemoved > 0 || touched;
+      catalog.complete = true;
+      if (changed) {
+        onProgress?.({ phase: 'save', filesDone, filesTotal: todo.length, chunksEmbedded: summary.chunksEmbedded });
+        await this.checkpoint();
+      }
+    } catch (err) {
+      // Cancel or failure: keep every finished file (the pending ones are redone next time).
+      try {
+        await this.checkpoint();
+      } catch (saveErr) {
+        log?.error(`Could not save the index after an interruption: ${saveErr instanceof Error ? saveErr.message : String(saveErr)}`);
+      }
+      throw err;
+    }
+    summary.chunksTotal = catalog.counts().chunks;
+    summary.ms = performance.now() - started;
+    summary.modelMs = this.modelMs;
+    summary.skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
+    onProgress?.({ phase: 'done', filesDone, filesTotal: todo.length, chunksEmbedded: summary.chunksEmbedded });
+    return summary;
+  }
+}

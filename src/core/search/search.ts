@@ -1,0 +1,225 @@
+// Search over a workspace index: vector (the query embedded with the index's recipe), lexical (BM25)
+// or hybrid (reciprocal rank fusion of both). Results are grouped so one file does not flood the list,
+// and carry the file's current lines as a preview.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { hashText } from '../index/files';
+import { openIndexParts } from '../index/indexer';
+import type { Catalog } from '../index/catalog';
+import type { ChunkRecord, VectorStore } from '../store/vectorStore';
+import { UserError, type TextEmbedder } from '../types';
+import type { LexicalIndex } from './lexical';
+import { prefixesForModel, type TextPrefixes } from './prefixes';
+
+export type SearchMode = 'vector' | 'lexical' | 'hybrid';
+export const SEARCH_MODES: readonly SearchMode[] = ['vector', 'lexical', 'hybrid'];
+
+export interface SearchOptions {
+  /** Results wanted. Default 10. */
+  k?: number;
+  /** Default `hybrid`. */
+  mode?: SearchMode;
+  /** At most this many results from one file. Default 2. */
+  perFile?: number;
+  /** Lines of preview per result. Default 6. */
+  previewLines?: number;
+  /** HNSW search breadth (default: the store's). */
+  ef?: number;
+  signal?: AbortSignal;
+}
+
+export interface SearchHit {
+  /** Relative to the indexed folder, `/`-separated. */
+  path: string;
+  /** 1-based, inclusive. */
+  startLine: number;
+  endLine: number;
+  /** vector: cosine similarity; lexical: BM25; hybrid: reciprocal-rank-fusion score. */
+  score: number;
+  preview: string;
+  /** Cosine similarity when the chunk came up in the vector list. */
+  vectorScore?: number;
+  /** BM25 score when the chunk came up in the lexical list. */
+  lexicalScore?: number;
+  /** True when the file changed since it was indexed (the preview shows the current lines). */
+  stale?: boolean;
+}
+
+export type SimilarTarget = { text: string } | { path: string; startLine: number; endLine: number };
+
+export interface IndexStatus {
+  complete: boolean;
+  files: number;
+  skipped: number;
+  chunks: number;
+  updatedAt: string;
+  storeDir: string;
+}
+
+/** Reciprocal rank fusion constant (Cormack et al. 2009): damps the weight of the very top ranks. */
+const RRF_K = 60;
+
+interface Candidate {
+  rec: ChunkRecord;
+  score: number;
+  vectorScore?: number;
+  lexicalScore?: number;
+}
+
+export class WorkspaceSearch {
+  private readonly prefixes: TextPrefixes;
+
+  private constructor(
+    readonly root: string,
+    private readonly embedder: TextEmbedder,
+    private readonly store: VectorStore,
+    private readonly catalog: Catalog,
+    private readonly lexical: LexicalIndex,
+    readonly storeDir: string,
+    prefixes?: TextPrefixes,
+  ) {
+    this.prefixes = prefixes ?? prefixesForModel(embedder.identity.model);
+  }
+
+  /** Opens the index of `root` for the embedder's recipe (it must exist: run the indexer first). */
+  static async open(options: { root: string; storageDir: string; embedder: TextEmbedder; prefixes?: TextPrefixes }): Promise<WorkspaceSearch> {
+    const root = path.resolve(options.root);
+    const parts = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, false, undefined, root);
+    return new WorkspaceSearch(root, options.embedder, parts.store, parts.catalog, parts.lexical, parts.storeDir, options.prefixes);
+  }
+
+  status(): IndexStatus {
+    const c = this.catalog.counts();
+    return { complete: this.catalog.complete, files: c.files, skipped: c.skipped, chunks: c.chunks, updatedAt: this.catalog.updatedAt, storeDir: this.storeDir };
+  }
+
+  async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    if (!query.trim()) throw new UserError('The search query is empty.', 'Give some words or code to search for.');
+    const mode = options.mode ?? 'hybrid';
+    if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
+    const k = Math.max(1, Math.floor(options.k ?? 10));
+    const perFile = Math.max(1, options.perFile ?? 2);
+    // Fetch deeper than k: grouping per file and fusion both drop candidates.
+    const depth = Math.max(50, k * perFile * 4);
+    let ranked: Candidate[];
+    if (mode === 'lexical') {
+      ranked = this.lexicalCandidates(query, depth);
+    } else {
+      const vector = await this.embedQuery(query, this.prefixes.query, options.signal);
+      const vec = this.vectorCandidates(vector, depth, options.ef);
+      ranked = mode === 'vector' ? vec : fuse(vec, this.lexicalCandidates(query, depth));
+    }
+    return this.finish(ranked, k, perFile, options.previewLines ?? 6);
+  }
+
+  /** Chunks similar to a text or to a range of an indexed file (the range itself is left out). */
+  async similar(target: SimilarTarget, options: Omit<SearchOptions, 'mode'> = {}): Promise<SearchHit[]> {
+    let text: string;
+    let self: { path: string; startLine: number; endLine: number } | null = null;
+    if ('text' in target) {
+      text = target.text;
+    } else {
+      const lines = await this.readLines(target.path);
+      if (!lines) throw new UserError(`Cannot read ${target.path} under ${this.root}.`);
+      if (target.startLine < 1 || target.endLine < target.startLine || target.startLine > lines.length) {
+        throw new UserError(`Lines ${target.startLine}-${target.endLine} are outside ${target.path} (${lines.length} lines).`);
+      }
+      text = lines.slice(target.startLine - 1, target.endLine).join('\n');
+      self = { path: target.path, startLine: target.startLine, endLine: target.endLine };
+    }
+    if (!text.trim()) throw new UserError('The text to compare with is empty.');
+    const k = Math.max(1, Math.floor(options.k ?? 10));
+    const perFile = Math.max(1, options.perFile ?? 2);
+    // Passage-to-passage similarity: the text is embedded the way indexed chunks were.
+    const vector = await this.embedQuery(text, this.prefixes.passage, options.signal);
+    let ranked = this.vectorCandidates(vector, Math.max(50, k * perFile * 4) + 8, options.ef);
+    if (self) {
+      const s = self;
+      ranked = ranked.filter((c) => !(c.rec.path === s.path && c.rec.startLine <= s.endLine && c.rec.endLine >= s.startLine));
+    }
+    return this.finish(ranked, k, perFile, options.previewLines ?? 6);
+  }
+
+  private async embedQuery(text: string, prefix: string, signal?: AbortSignal): Promise<Float32Array> {
+    const v = await this.embedder.embed([text], { signal, prefix: prefix || undefined });
+    return v.subarray(0, this.store.dims);
+  }
+
+  private vectorCandidates(vector: Float32Array, depth: number, ef?: number): Candidate[] {
+    return this.store.query(vector, depth, { ef }).map((h) => ({ rec: h, score: h.score, vectorScore: h.score }));
+  }
+
+  private lexicalCandidates(query: string, depth: number): Candidate[] {
+    const out: Candidate[] = [];
+    for (const hit of this.lexical.search(query, depth)) {
+      const rec = this.store.get(hit.id);
+      if (rec) out.push({ rec, score: hit.score, lexicalScore: hit.score });
+    }
+    return out;
+  }
+
+  private async finish(ranked: Candidate[], k: number, perFile: number, previewLines: number): Promise<SearchHit[]> {
+    const picked = groupPerFile(ranked, k, perFile);
+    const files = new Map<string, Promise<string[] | null>>();
+    return Promise.all(picked.map(async (c) => {
+      let lines = files.get(c.rec.path);
+      if (!lines) files.set(c.rec.path, (lines = this.readLines(c.rec.path)));
+      const all = await lines;
+      const range = all ? all.slice(c.rec.startLine - 1, c.rec.endLine) : [];
+      const stale = !all || hashText(range.join('\n')) !== c.rec.contentHash;
+      const hit: SearchHit = {
+        path: c.rec.path, startLine: c.rec.startLine, endLine: c.rec.endLine, score: c.score,
+        preview: range.slice(0, previewLines).join('\n'),
+      };
+      if (c.vectorScore !== undefined) hit.vectorScore = c.vectorScore;
+      if (c.lexicalScore !== undefined) hit.lexicalScore = c.lexicalScore;
+      if (stale) hit.stale = true;
+      return hit;
+    }));
+  }
+
+  private async readLines(rel: string): Promise<string[] | null> {
+    const abs = path.resolve(this.root, rel);
+    if (!abs.startsWith(this.root + path.sep) && abs !== this.root) return null;
+    try {
+      return (await fs.readFile(abs, 'utf8')).split(/\r?\n/);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Reciprocal rank fusion of ranked lists (by chunk id). */
+export function fuse(...lists: Candidate[][]): Candidate[] {
+  const merged = new Map<string, Candidate>();
+  for (const list of lists) {
+    list.forEach((c, rank) => {
+      const prev = merged.get(c.rec.id);
+      const add = 1 / (RRF_K + rank + 1);
+      if (prev) {
+        prev.score += add;
+        prev.vectorScore ??= c.vectorScore;
+        prev.lexicalScore ??= c.lexicalScore;
+      } else {
+        merged.set(c.rec.id, { ...c, score: add });
+      }
+    });
+  }
+  return [...merged.values()].sort((a, b) => b.score - a.score);
+}
+
+/** Best-first, at most `perFile` per file, and no two overlapping ranges of one file. */
+export function groupPerFile<T extends { rec: { path: string; startLine: number; endLine: number } }>(ranked: T[], k: number, perFile: number): T[] {
+  const taken = new Map<string, T[]>();
+  const out: T[] = [];
+  for (const c of ranked) {
+    if (out.length >= k) break;
+    const same = taken.get(c.rec.path) ?? [];
+    if (same.length >= perFile) continue;
+    if (same.some((o) => o.rec.startLine <= c.rec.endLine && o.rec.endLine >= c.rec.startLine)) continue;
+    same.push(c);
+    taken.set(c.rec.path, same);
+    out.push(c);
+  }
+  return out;
+}
