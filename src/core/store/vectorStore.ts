@@ -523,6 +523,9 @@ export class VectorStore {
     let committed = false;
     const counts = { count: this.count, deleted: this.deletedCount, capacity: this.index.getMaxElements(), nextLabel: this.nextLabel };
     try {
+      // hnswlib opens its std::ofstream without reporting failure: create the file first so that
+      // permission problems surface as a real EACCES here instead of a missing file later.
+      await (await fsp.open(indexTmp, 'wx', 0o644)).close();
       try {
         this.index.writeIndexSync(indexTmp);
       } catch (err) {

@@ -1,0 +1,355 @@
+// Unit tests of src/core/store without Python: formats round-trip, float16 rounding against values
+// worked out by hand from IEEE 754, the vector store against exact brute-force search, and every
+// bad-input path giving a UserError that says what is wrong.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it, before, after } from 'node:test';
+import { UserError, type EmbeddingManifest, type RecipeIdentity } from '../../src/core/types';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/core/store/float16';
+import { NpyWriter, parseNpy, readNpy, writeNpy } from '../../src/core/store/npy';
+import { FaissFlatWriter, encodeFaissFlat, parseFaissIndex, readFaissIndex } from '../../src/core/store/faiss';
+import { exactSearch } from '../../src/core/store/exact';
+import { H5Writer, readH5 } from '../../src/core/store/hdf5';
+import { MANIFEST_NAME, VectorStore } from '../../src/core/store/vectorStore';
+import { exportStore } from '../../src/core/store/export';
+
+let tmp: string;
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'el-store-'));
+});
+after(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function randomMatrix(n: number, d: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n * d }, () => r() * 2 - 1);
+}
+
+const recipe: RecipeIdentity = { model: 'fixture/tiny-bert', modelHash: 'abcd1234abcd1234', layer: 'last', pooling: 'mean', normalize: true, dims: 16 };
+function records(n: number, offset = 0, files = 7) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `chunk-${i + offset}`,
+    path: `src/file${(i + offset) % files}.ts`,
+    startLine: i + 1,
+    endLine: i + 10,
+    contentHash: `h${i + offset}`,
+  }));
+}
+async function rejects(p: Promise<unknown> | (() => unknown), pattern: RegExp): Promise<void> {
+  await assert.rejects(async () => (typeof p === 'function' ? p() : p), (err: unknown) => {
+    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+    assert.match((err as Error).message, pattern);
+    return true;
+  });
+}
+
+describe('float16', () => {
+  const cases: [number, number][] = [
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff], // largest finite half
+    [65519.99, 0x7bff], // below the rounding boundary
+    [65520, 0x7c00], // exactly halfway to 65536: rounds to even = Infinity
+    [1e6, 0x7c00],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [1 + 2 ** -11, 0x3c00], // tie: stays on the even mantissa
+    [1 + 3 * 2 ** -11, 0x3c02], // tie: rounds up to the even mantissa
+    [1 + 2 ** -11 + 2 ** -20, 0x3c01], // just above the tie
+    [2 ** -14, 0x0400], // smallest normal
+    [2 ** -24, 0x0001], // smallest subnormal
+    [2 ** -25, 0x0000], // tie between 0 and the smallest subnormal: even = 0
+    [1.5 * 2 ** -25, 0x0001],
+    [3 * 2 ** -25, 0x0002], // tie between 1 and 2 subnormal units: even = 2
+    [2 ** -14 - 2 ** -25, 0x0400], // rounds up from the largest subnormal into the smallest normal
+  ];
+  for (const [value, bits] of cases) {
+    it(`${value} -> 0x${bits.toString(16).padStart(4, '0')}`, () => {
+      assert.equal(float32ToFloat16Bits(value), bits);
+    });
+  }
+  it('NaN stays NaN', () => {
+    assert.ok(Number.isNaN(float16BitsToFloat32(float32ToFloat16Bits(NaN))));
+  });
+  it('every finite half value survives half -> float -> half', () => {
+    for (let h = 0; h < 0x10000; h++) {
+      const exp = (h >>> 10) & 0x1f;
+      if (exp === 0x1f && (h & 0x3ff) !== 0) continue; // NaNs
+      assert.equal(float32ToFloat16Bits(float16BitsToFloat32(h)), h);
+    }
+  });
+});
+
+describe('.npy', () => {
+  it('streams rows and rewrites the shape; header padded to 64 bytes', async () => {
+    const file = path.join(tmp, 'a.npy');
+    const data = randomMatrix(1000, 24, 1);
+    const w = await NpyWriter.create(file, { dims: 24 });
+    for (let i = 0; i < 1000; i += 137) await w.append(data.subarray(i * 24, Math.min(1000, i + 137) * 24));
+    assert.equal(fs.existsSync(file), false, 'nothing under the final name before close');
+    await w.close();
+    const buf = fs.readFileSync(file);
+    const headerLen = buf.readUInt16LE(8);
+    assert.equal((10 + headerLen) % 64, 0);
+    assert.equal(buf[6], 1);
+    const arr = parseNpy(buf);
+    assert.deepEqual(arr.shape, [1000, 24]);
+    assert.equal(arr.dtype, 'float32');
+    assert.deepEqual(arr.data, data);
+    assert.equal(buf.length, 10 + headerLen + data.byteLength);
+  });
+  it('float16 output equals the element-wise conversion', async () => {
+    const file = path.join(tmp, 'h.npy');
+    const data = randomMatrix(50, 8, 2).map((x) => x * 1000);
+    await writeNpy(file, data, 8, 'float16');
+    const arr = await readNpy(file);
+    assert.equal(arr.dtype, 'float16');
+    assert.deepEqual(arr.shape, [50, 8]);
+    for (let i = 0; i < data.length; i++) assert.equal(arr.data[i], float16BitsToFloat32(float32ToFloat16Bits(data[i])));
+  });
+  it('empty array, abort, and bad rows', async () => {
+    const file = path.join(tmp, 'e.npy');
+    await writeNpy(file, new Float32Array(0), 5);
+    assert.deepEqual((await readNpy(file)).shape, [0, 5]);
+    const w = await NpyWriter.create(path.join(tmp, 'aborted.npy'), { dims: 4 });
+    await rejects(w.append(new Float32Array(5)), /not a multiple of dims 4/);
+    await w.abort();
+    assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.includes('aborted')), []);
+  });
+  it('rejects a truncated file', async () => {
+    const file = path.join(tmp, 't.npy');
+    await writeNpy(file, randomMatrix(10, 4, 3), 4);
+    const buf = fs.readFileSync(file);
+    await rejects(async () => parseNpy(buf.subarray(0, buf.length - 3)), /truncated data/);
+  });
+});
+
+describe('FAISS format', () => {
+  it('streaming writer produces the same bytes as the one-shot encoder; reader round-trips', async () => {
+    const data = randomMatrix(300, 12, 4);
+    const ids = Array.from({ length: 300 }, (_, i) => 1000 + i * 3);
+    const bytes = encodeFaissFlat({ vectors: data, dims: 12, ids, metric: 'ip' });
+    const file = path.join(tmp, 's.faiss');
+    const w = await FaissFlatWriter.create(file, { dims: 12, metric: 'ip' });
+    await w.append(data.subarray(0, 100 * 12), ids.slice(0, 100));
+    await w.append(data.subarray(100 * 12), ids.slice(100));
+    await w.close();
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes);
+    const back = await readFaissIndex(file);
+    assert.equal(back.kind, 'flat');
+    assert.equal(back.metric, 'ip');
+    assert.equal(back.ntotal, 300);
+    assert.deepEqual(back.vectors, data);
+    assert.deepEqual(Array.from(back.ids!, Number), ids);
+    await rejects(async () => parseFaissIndex(bytes.subarray(0, bytes.length - 1)), /truncated/);
+  });
+});
+
+describe('HDF5 (h5wasm)', () => {
+  const manifest: EmbeddingManifest = {
+    tool: 'embedding-lens', toolVersion: '0.1.0', model: 'fixture/tiny-bert', modelHash: 'abcd', modelFile: 'onnx/model.onnx',
+    layer: '-2', layers: [3], layerCombine: 'single', pooling: 'mean', normalize: false, excludeSpecialTokens: false,
+    dims: 6, dtype: 'float32', count: 0, createdAt: '2024-01-01T00:00:00.000Z',
+  };
+  it('pooled layout round-trips with attributes', async () => {
+    const file = path.join(tmp, 'p.h5');
+    const data = randomMatrix(40, 6, 5);
+    const w = await H5Writer.create(file, { dims: 6, manifest, gzip: 4, chunkRows: 16, withText: true });
+    const items = records(40).map((r) => ({ ...r, text: `text ${r.id} é` }));
+    await w.append(data.subarray(0, 25 * 6), items.slice(0, 25));
+    await w.append(data.subarray(25 * 6), items.slice(25));
+    await w.close();
+    const back = await readH5(file);
+    assert.equal(back.layout, 'pooled');
+    assert.deepEqual(back.vectors, data);
+    assert.deepEqual(back.ids, items.map((i) => i.id));
+    assert.deepEqual(back.paths, items.map((i) => i.path));
+    assert.deepEqual(Array.from(back.startLines), items.map((i) => i.startLine));
+    assert.deepEqual(back.text, items.map((i) => i.text));
+    assert.equal(back.attrs.layer, '-2');
+    assert.equal(back.attrs.dims, 6);
+    assert.equal(JSON.parse(back.attrs.manifest_json as string).count, 40);
+  });
+  it('refuses float16 instead of silently writing float32', async () => {
+    await rejects(H5Writer.create(path.join(tmp, 'f16.h5'), { dims: 6, manifest, dtype: 'float16' }), /float32 only/);
+  });
+});
+
+describe('VectorStore', () => {
+  const n = 600;
+  const data = randomMatrix(n, 16, 6);
+
+  it('finds the exact neighbours, survives save/open, and scores are cosine similarities', async () => {
+    const dir = path.join(tmp, 'store1');
+    const s = await VectorStore.create(dir, recipe, { initialCapacity: 32 }); // forces several resizes
+    s.upsert(records(n), data, recipe);
+    await s.save();
+    const s2 = await VectorStore.open(dir, recipe);
+    assert.equal(s2.count, n);
+    let found = 0;
+    for (let q = 0; q < 20; q++) {
+      const query = randomMatrix(1, 16, 100 + q);
+      const exact = exactSearch(data, 16, query, 10, 'cosine');
+      const hits = s2.query(query, 10, { ef: 200 });
+      const got = new Set(hits.map((h) => h.id));
+      for (const r of exact.rows) if (got.has(`chunk-${r}`)) found++;
+      // score equals the cosine similarity computed independently
+      const best = hits[0];
+      const row = Number(best.id.slice(6));
+      const ref = exactSearch(data.subarray(row * 16, row * 16 + 16), 16, query, 1, 'cosine').values[0];
+      assert.ok(Math.abs(best.score - ref) < 1e-5, `score ${best.score} vs cosine ${ref}`);
+      assert.equal(best.path, `src/file${row % 7}.ts`);
+    }
+    assert.ok(found / 200 >= 0.99, `recall ${found / 200}`);
+  });
+
+  it('upsert replaces by id, deleteByPath removes, compaction keeps results', async () => {
+    const dir = path.join(tmp, 'store2');
+    const s = await VectorStore.create(dir, recipe, { compactRatio: 0.1, compactMinDeleted: 1 });
+    s.upsert(records(n), data);
+    const moved = randomMatrix(1, 16, 77);
+    s.upsert([{ id: 'chunk-5', path: 'src/moved.ts', startLine: 1, endLine: 2, contentHash: 'new' }], moved);
+    assert.equal(s.count, n);
+    assert.equal(s.query(moved, 1)[0].id, 'chunk-5');
+    assert.equal(s.query(moved, 1)[0].path, 'src/moved.ts');
+    const removed = s.deleteByPath('src/file3.ts');
+    assert.ok(removed > 50);
+    assert.equal(s.count, n - removed);
+    assert.ok(s.needsCompaction());
+    const q = randomMatrix(1, 16, 999);
+    const before = s.query(q, 10, { ef: 300 }).map((h) => h.id);
+    assert.ok(!before.some((id) => s.get(id)?.path === 'src/file3.ts'));
+    await s.save(); // compacts
+    assert.equal(s.stats().deleted, 0);
+    const s2 = await VectorStore.open(dir);
+    assert.equal(s2.count, n - removed);
+    assert.deepEqual(s2.query(q, 10, { ef: 300 }).map((h) => h.id), before);
+    assert.deepEqual(s2.recordsOfPath('src/file3.ts'), []);
+    // only the committed generation's files remain
+    assert.deepEqual(fs.readdirSync(dir).sort(), [`index.${s2.generation}.hnsw`, MANIFEST_NAME, `metadata.${s2.generation}.json`].sort());
+  });
+
+  it('refuses other recipes, wrong dims and non-finite values with a message naming the problem', async () => {
+    const dir = path.join(tmp, 'store3');
+    const s = await VectorStore.create(dir, recipe);
+    await rejects(async () => s.upsert(records(1), new Float32Array(16), { ...recipe, layer: '-2' }), /layer: store has "last", the new vectors has "-2"/);
+    await rejects(async () => s.query(new Float32Array(16), 3, { recipe: { ...recipe, pooling: 'cls' } }), /Recipe mismatch \(pooling\)/);
+    await rejects(async () => s.upsert(records(1), new Float32Array(15)), /not a multiple of the store's dims 16/);
+    await rejects(async () => s.query(new Float32Array(8), 3), /8 dims, the store has 16/);
+    const bad = new Float32Array(16);
+    bad[3] = NaN;
+    await rejects(async () => s.upsert(records(1), bad), /value 3 of vector 0 is NaN/);
+    bad[3] = Infinity;
+    await rejects(async () => s.query(bad, 1), /Infinity/);
+    await rejects(VectorStore.open(dir, { ...recipe, model: 'other', dims: 32 }), /model, dims/);
+  });
+
+  it('detects not-a-store folders, future versions, corrupt and truncated files', async () => {
+    const notStore = path.join(tmp, 'plain');
+    fs.mkdirSync(notStore);
+    fs.writeFileSync(path.join(notStore, 'x.txt'), 'hi');
+    await rejects(VectorStore.open(notStore), /not an Embedding Lens store/);
+    await rejects(VectorStore.open(path.join(tmp, 'missing')), /No Embedding Lens store/);
+    await rejects(VectorStore.create(notStore, recipe), /not empty/);
+
+    const dir = path.join(tmp, 'store4');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(50), data.subarray(0, 50 * 16));
+    await s.save();
+    const manifestPath = path.join(dir, MANIFEST_NAME);
+    const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+
+    fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, formatVersion: 99 }));
+    await rejects(VectorStore.open(dir), /newer Embedding Lens \(store format 99/);
+    fs.writeFileSync(manifestPath, '{"format": "embedding-lens-st');
+    await rejects(VectorStore.open(dir), /corrupt[\s\S]*Rebuild the index/);
+    fs.writeFileSync(manifestPath, JSON.stringify(manifest));
+
+    const indexPath = path.join(dir, manifest.files.index.name);
+    const original = fs.readFileSync(indexPath);
+    const flipped = Buffer.from(original);
+    flipped[original.length >> 1] ^= 0xff;
+    fs.writeFileSync(indexPath, flipped);
+    await rejects(VectorStore.open(dir), /checksum mismatch[\s\S]*Rebuild the index/);
+    fs.writeFileSync(indexPath, original.subarray(0, original.length - 100));
+    await rejects(VectorStore.open(dir), /truncated[\s\S]*Rebuild the index/);
+    fs.writeFileSync(indexPath, original);
+    const metaPath = path.join(dir, manifest.files.metadata.name);
+    fs.appendFileSync(metaPath, ' ');
+    await rejects(VectorStore.open(dir), /Rebuild the index/);
+  });
+
+  it('a save that hits a permission error keeps the previous generation (real EACCES)', async (t) => {
+    if (process.platform === 'win32') return t.skip('POSIX permissions');
+    const dir = path.join(tmp, 'store5');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(100), data.subarray(0, 100 * 16));
+    await s.save();
+    const gen = s.generation;
+    // As root, chmod does not stop writes: run the failing save as an unprivileged user instead.
+    const script = path.join(tmp, 'save-readonly.ts');
+    fs.writeFileSync(
+      script,
+      `import { VectorStore } from ${JSON.stringify(path.resolve('src/core/store/vectorStore.ts'))};
+      (async () => {
+        const s = await VectorStore.open(${JSON.stringify(dir)});
+        s.upsert([{ id: 'extra', path: 'x', startLine: 1, endLine: 1, contentHash: 'x' }], new Float32Array(16).fill(0.5));
+        try { await s.save(); console.log('SAVED'); } catch (e) { console.log('ERROR ' + e.name + ': ' + e.message); }
+      })();`,
+    );
+    let result;
+    if (process.getuid?.() === 0) {
+      fs.chmodSync(tmp, 0o755);
+      fs.chmodSync(script, 0o644);
+      result = spawnSync(process.execPath, ['--import', 'tsx', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: process.cwd() });
+    } else {
+      fs.chmodSync(dir, 0o555);
+      result = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: process.cwd() });
+      fs.chmodSync(dir, 0o755);
+    }
+    assert.match(result.stdout, /ERROR UserError: Saving the index in .* failed \(permission denied\); the previous version \(generation \d+\) is intact/, result.stderr);
+    const again = await VectorStore.open(dir);
+    assert.equal(again.generation, gen);
+    assert.equal(again.count, 100);
+    assert.equal(again.has('extra'), false);
+  });
+
+  it('exports to npy, h5 and faiss with a sidecar mapping labels to chunks', async () => {
+    const dir = path.join(tmp, 'store6');
+    const s = await VectorStore.create(dir, { ...recipe, normalize: false }, { metric: 'l2' });
+    s.upsert(records(80), data.subarray(0, 80 * 16));
+    s.deleteByPath('src/file0.ts');
+    await s.save();
+    const npy = path.join(tmp, 'exp.npy');
+    await exportStore(dir, { format: 'npy', out: npy });
+    const arr = await readNpy(npy);
+    const side = JSON.parse(fs.readFileSync(`${npy}.json`, 'utf8'));
+    assert.equal(arr.shape[0], s.count);
+    side.rows.forEach((r: { id: string }, i: number) => {
+      const row = Number(r.id.slice(6));
+      assert.deepEqual(arr.data.subarray(i * 16, i * 16 + 16), data.subarray(row * 16, row * 16 + 16));
+    });
+    const hn = path.join(tmp, 'exp-hnsw.faiss');
+    await exportStore(dir, { format: 'faiss-hnsw', out: hn });
+    const f = await readFaissIndex(hn);
+    assert.equal(f.kind, 'hnsw');
+    assert.equal(f.ntotal, s.count);
+  });
+});
