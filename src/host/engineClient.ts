@@ -8,11 +8,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger, ProgressEvent } from '../core/types';
 import { UserError } from '../core/types';
-import type { EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
+import type { DownloadProgress, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
 
 export interface RequestOptions {
   signal?: AbortSignal;
   onProgress?: (progress: ProgressEvent) => void;
+  onDownloadProgress?: (progress: DownloadProgress) => void;
 }
 
 interface Pending {
@@ -20,6 +21,7 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   onProgress?: (progress: ProgressEvent) => void;
+  onDownloadProgress?: (progress: DownloadProgress) => void;
   cleanup: () => void;
 }
 
@@ -55,7 +57,7 @@ export class EngineClient {
     options: RequestOptions = {},
   ): Promise<EngineMethods[M]['result']> {
     if (this.disposed) return Promise.reject(new Error('The engine client has been disposed.'));
-    const { signal, onProgress } = options;
+    const { signal, onProgress, onDownloadProgress } = options;
     if (signal?.aborted) return Promise.reject(abortError());
     const worker = this.ensureWorker();
     const id = this.nextId++;
@@ -67,6 +69,7 @@ export class EngineClient {
         resolve: resolve as (value: unknown) => void,
         reject,
         onProgress,
+        onDownloadProgress,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       // The union type of ToWorker cannot be narrowed from a generic M; the table guarantees the pairing.
@@ -122,6 +125,9 @@ export class EngineClient {
         return;
       case 'progress':
         this.pending.get(msg.id)?.onProgress?.(msg.progress);
+        return;
+      case 'downloadProgress':
+        this.pending.get(msg.id)?.onDownloadProgress?.(msg.progress);
         return;
       case 'result': {
         const p = this.take(msg.id);

@@ -67,7 +67,6 @@ export class InspectorPanel implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     private readonly host: InspectorHost,
   ) {
-    panel.iconPath = new vscode.ThemeIcon('telescope');
     panel.webview.html = this.html();
     this.subscriptions.push(
       panel.webview.onDidReceiveMessage((msg: FromPanel) => this.onMessage(msg)),

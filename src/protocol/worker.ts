@@ -5,7 +5,7 @@
 // Every request carries an `id`; the worker answers with exactly one `result` or `error` for it,
 // and may send any number of `progress` events before that. `cancel` aborts a request (the worker
 // then answers with an `error` whose `name` is `AbortError`).
-import type { EmbeddingManifest, ItemInfo, ProgressEvent, Recipe, TokenInfo } from '../core/types';
+import type { EmbeddingManifest, ItemInfo, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
 
 /** What the worker needs to open a model. Plain data, built by the host from the settings. */
 export interface EngineLoadOptions {
@@ -33,7 +33,10 @@ export interface EngineStatus {
 
 export interface LoadedModelInfo {
   model: string;
+  /** The folder the model was loaded from (the cache folder for a hub id). */
+  folder: string;
   modelHash: string;
+  modelType: string;
   /** Hidden states the model exposes: embeddings output + one per layer. */
   hiddenStates: number;
   hiddenSize: number;
@@ -64,6 +67,9 @@ export interface WireInspectResult {
   text: string;
   model: string;
   tokens: TokenInfo[];
+  words: WordInfo[];
+  /** True when the text was cut to the model's maximum length. */
+  truncated: boolean;
   layers: number;
   tokenCount: number;
   dims: number;
@@ -95,6 +101,14 @@ export interface WireError {
   hint?: string;
 }
 
+/** Model download progress, per file, bytes (from the engine's model resolver). */
+export interface DownloadProgress {
+  file: string;
+  loaded: number;
+  total: number;
+  status: 'downloading' | 'done';
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type FromWorker =
@@ -102,4 +116,5 @@ export type FromWorker =
   | { type: 'result'; id: number; method: EngineMethod; result: EngineMethods[EngineMethod]['result'] }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'progress'; id: number; progress: ProgressEvent }
+  | { type: 'downloadProgress'; id: number; progress: DownloadProgress }
   | { type: 'log'; level: LogLevel; message: string };

@@ -1,12 +1,9 @@
 // The one place the worker touches the engine (src/core). Everything else in the worker speaks the
-// protocol types; this file adapts the engine's API to them.
-//
-// The engine's Extractor (src/core/extract/extractor.ts) is not in the tree yet. Until it is,
-// `openEngine` refuses with a clear message; when it lands, replace the body of `openEngine` with
-// `Extractor.load(...)` and map `extract` / `inspect` (see the TODO markers).
+// protocol types; this file adapts the engine's Extractor to them.
+import { Extractor } from '../core/extract/extractor';
 import type { Logger, ProgressEvent, Recipe } from '../core/types';
-import { UserError } from '../core/types';
 import type {
+  DownloadProgress,
   EngineLoadOptions,
   ExtractRequestOptions,
   LoadedModelInfo,
@@ -26,18 +23,59 @@ export interface Engine {
 }
 
 /** Whether the engine can be used in this build; reported by the worker's `status` request. */
-export const engineAvailability: { available: boolean; reason?: string } = {
-  available: false,
-  reason: 'the extraction engine (src/core/extract/extractor.ts) is not part of this build yet',
-};
+export const engineAvailability: { available: boolean; reason?: string } = { available: true };
 
-export async function openEngine(options: EngineLoadOptions, log: Logger): Promise<Engine> {
-  // TODO(engine): const extractor = await Extractor.load({ model, offline, threads, maxTokensPerBatch, logger: log });
-  log.info(`engine: load requested for ${options.model} (offline=${options.offline})`);
-  throw new UserError(
-    'Embedding Lens: the extraction engine is not available in this version yet.',
-    'Model loading, extraction and inspection arrive with the engine; the rest of the extension works.',
-  );
+export async function openEngine(
+  options: EngineLoadOptions,
+  log: Logger,
+  onDownloadProgress: (p: DownloadProgress) => void,
+  signal: AbortSignal,
+): Promise<Engine> {
+  const started = performance.now();
+  const extractor = await Extractor.load({
+    model: options.model,
+    offline: options.offline,
+    cacheDir: options.cacheDir,
+    threads: options.threads > 0 ? options.threads : undefined,
+    maxTokensPerBatch: options.maxTokensPerBatch,
+    logger: log,
+    onDownloadProgress,
+  });
+  if (signal.aborted) {
+    await extractor.dispose();
+    signal.throwIfAborted();
+  }
+  const i = extractor.info;
+  const info: LoadedModelInfo = {
+    model: i.model,
+    folder: i.folder,
+    modelHash: i.modelHash,
+    modelType: i.modelType,
+    hiddenStates: i.numLayers + 1,
+    hiddenSize: i.hiddenSize,
+    maxTokens: i.maxLength,
+    loadMs: performance.now() - started,
+  };
+  log.info(`engine: loaded ${i.model} (${i.modelType}, ${i.numLayers} layers, ${i.hiddenSize} wide, hidden states: ${i.hiddenStateSource}) in ${info.loadMs.toFixed(0)} ms`);
+  return {
+    info,
+    extract: (texts, recipe, o) => extractor.extract(texts, recipe, o),
+    async inspect(text, abort) {
+      const r = await extractor.inspect(text, { signal: abort });
+      return {
+        text: r.text,
+        model: r.model,
+        tokens: r.tokens,
+        words: r.words,
+        truncated: r.truncated,
+        layers: r.numLayers + 1,
+        tokenCount: r.tokens.length,
+        dims: r.hiddenSize,
+        hiddenStates: r.hiddenStates,
+      };
+    },
+    dispose: () => extractor.dispose(),
+  };
 }
 
 /**

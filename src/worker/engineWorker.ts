@@ -71,7 +71,7 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       const previous = engine;
       engine = undefined;
       await previous?.dispose();
-      loading = openEngine(req.params, log);
+      loading = openEngine(req.params, log, (progress) => post({ type: 'downloadProgress', id: req.id, progress }), signal);
       try {
         engine = await loading;
       } finally {
