@@ -138,6 +138,10 @@ export function proseBreaks(lines: string[]): number[] {
 }
 
 const COMMENT_TYPES = /comment|decorator|attribute|annotation/;
+/** Added to a break between a comment (or decorator) and the declaration right below it. */
+const GLUED_PENALTY = 6;
+/** Added to a break that would leave the chunk under 40% of its budget (tiny chunks search badly). */
+const SMALL_CHUNK_PENALTY = 3;
 
 /** Break depths from a syntax tree: a node starting a line sets the depth of that line's boundary. */
 export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
@@ -154,7 +158,7 @@ export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
       if (line !== undefined && child.startPosition.column <= indentOf(line)) {
         const prev = k > 0 ? children[k - 1] : null;
         // A comment or decorator right above a declaration belongs to it: cutting between them is worse.
-        const glued = prev && COMMENT_TYPES.test(prev.type) && prev.endPosition.row >= row - 1 ? 1 : 0;
+        const glued = prev && COMMENT_TYPES.test(prev.type) && prev.endPosition.row >= row - 1 ? GLUED_PENALTY : 0;
         depth[row] = Math.min(depth[row]!, level * 2 + glued);
       }
       if (child.endPosition.row > child.startPosition.row) visit(child, level + 1);
@@ -185,22 +189,17 @@ export function packLines(
     while (reach < lines.length && sum + tokens[reach]! <= budget) sum += tokens[reach++]!;
     let cut = reach; // chunk is [start, cut)
     if (reach < lines.length) {
-      // Candidates leave at least 40% of the budget in this chunk (tiny chunks search badly), unless
-      // no break exists there; among them the shallowest wins, the latest among equals.
-      let best = NO_BREAK + 1;
+      // The cheapest break in reach wins (the latest among equals): cost = depth, plus a penalty for
+      // leaving the chunk small.
+      let best = Infinity;
       let filled = 0;
-      let firstFull = start + 1;
-      for (let i = start; i < reach; i++) {
-        filled += tokens[i]!;
-        if (filled >= budget * 0.4) { firstFull = i + 1; break; }
+      const fill: number[] = [];
+      for (let i = start; i < reach; i++) { filled += tokens[i]!; fill[i - start] = filled; }
+      for (let i = reach; i > start; i--) {
+        if (breaks[i]! >= NO_BREAK) continue;
+        const cost = breaks[i]! + (fill[i - 1 - start]! < budget * 0.4 ? SMALL_CHUNK_PENALTY : 0);
+        if (cost < best) { best = cost; cut = i; }
       }
-      for (const from of [firstFull, start + 1]) {
-        for (let i = reach; i >= from; i--) {
-          if (breaks[i]! < best) { best = breaks[i]!; cut = i; }
-        }
-        if (best <= NO_BREAK) break;
-      }
-      if (best > NO_BREAK) cut = reach;
     }
     let end = cut - 1;
     while (end > start && isBlank(end)) end--;
@@ -209,7 +208,7 @@ export function packLines(
     // Cut inside a structure (not at a top-level boundary): repeat a few lines for context.
     // Bounded by lines and by 15% of the budget, and never back to where this chunk started.
     let next = cut;
-    if ((breaks[cut] ?? NO_BREAK) > 1) {
+    if ((breaks[cut] ?? NO_BREAK) > 0) {
       let overlapTokens = 0;
       while (next > start + 1 && cut - next < overlapLines && overlapTokens + tokens[next - 1]! <= budget * 0.15) {
         overlapTokens += tokens[--next]!;

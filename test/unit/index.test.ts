@@ -1,0 +1,308 @@
+// Workspace indexer: discovery, chunking, incremental refresh, cancel / crash and resume.
+// Uses the real bert-tiny fixture model (npm run fixtures); the only wrapper counts the texts sent to it.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Extractor } from '../../src/core/extract/extractor';
+import { Chunker, packLines, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
+import { checkText, discoverFiles } from '../../src/core/index/files';
+import { recipeKey, WorkspaceIndexer } from '../../src/core/index/indexer';
+import { locateTreeSitterWasm } from '../../src/core/index/treeSitter';
+import { WorkspaceSearch } from '../../src/core/search/search';
+import { UserError, type TextEmbedder } from '../../src/core/types';
+
+const REPO = path.resolve(__dirname, '../..');
+const FIXTURE = path.join(REPO, 'test/fixtures/sample-workspace');
+const MODEL = path.join(REPO, 'test/fixtures/models/bert-tiny');
+
+/** A fresh copy of the sample workspace, plus what git cannot hold: a huge file, links, node_modules. */
+export async function makeWorkspace(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'el-ws-'));
+  await fs.cp(FIXTURE, dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'data/huge.txt'), 'x = 1\n'.repeat(400_000)); // 2.4 MB
+  await fs.mkdir(path.join(dir, 'node_modules/dep'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'node_modules/dep/index.js'), 'module.exports = 1;\n');
+  await fs.symlink('..', path.join(dir, 'src/nested/loop')); // a directory link back up: a loop
+  await fs.symlink('does-not-exist.ts', path.join(dir, 'src/broken.ts'));
+  return dir;
+}
+
+/** The real model's embedder, with a count of every text sent to it. */
+function counting(inner: TextEmbedder): TextEmbedder & { texts: string[]; calls: number } {
+  const wrapper = {
+    identity: inner.identity,
+    texts: [] as string[],
+    calls: 0,
+    embed: async (texts: string[], options?: Parameters<TextEmbedder['embed']>[1]) => {
+      wrapper.calls++;
+      wrapper.texts.push(...texts);
+      return inner.embed(texts, options);
+    },
+    countTokens: (texts: string[]) => inner.countTokens(texts),
+  };
+  return wrapper;
+}
+
+let extractor: Extractor;
+let embedder: TextEmbedder;
+const cleanup: string[] = [];
+
+before(async () => {
+  extractor = await Extractor.load({ model: MODEL, offline: true });
+  embedder = extractor.embedder({ layer: 'last', pool: 'mean', normalize: true });
+});
+after(async () => {
+  await extractor?.dispose();
+  for (const d of cleanup) await fs.rm(d, { recursive: true, force: true });
+});
+
+async function tmp(): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'el-store-'));
+  cleanup.push(d);
+  return d;
+}
+
+describe('discovery', () => {
+  test('honours nested .gitignore files, default excludes and reports skips with reasons', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const found = await discoverFiles(ws);
+    const paths = found.files.map((f) => f.path);
+    assert.ok(paths.includes('src/math.ts'));
+    assert.ok(paths.includes('src/nested/queue.rs'));
+    assert.ok(paths.includes('src/keep.log'), 'a deeper .gitignore re-includes keep.log');
+    assert.ok(!paths.includes('debug.log'), 'root *.log rule');
+    assert.ok(!paths.includes('src/generated.ts'), 'nested .gitignore rule');
+    assert.ok(!paths.some((p) => p.startsWith('ignored-folder/')), 'ignored folder');
+    assert.ok(!paths.some((p) => p.startsWith('node_modules/')), 'default exclude');
+    const reasons = Object.fromEntries(found.skipped.map((s) => [s.path, s.reason]));
+    assert.equal(reasons['data/huge.txt'], 'too-large');
+    assert.equal(reasons['src/nested/loop'], 'symlink-loop');
+    assert.equal(reasons['src/broken.ts'], 'unreadable');
+  });
+
+  test('include and exclude globs', async () => {
+    const found = await discoverFiles(FIXTURE, { include: ['src/**'], exclude: ['**/*.py'] });
+    const paths = found.files.map((f) => f.path);
+    assert.ok(paths.every((p) => p.startsWith('src/')));
+    assert.ok(!paths.includes('src/http_client.py'));
+    assert.ok(paths.includes('src/math.ts'));
+  });
+
+  test('a missing folder is a clear error', async () => {
+    await assert.rejects(discoverFiles('/no/such/folder/here'), (err: unknown) => err instanceof UserError && /does not exist/.test(err.message));
+  });
+
+  test('content checks: binary, undecodable, minified, text', () => {
+    assert.equal(checkText(Buffer.from('a\u0000b')).ok, false);
+    const bad = checkText(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+    assert.equal(!bad.ok && bad.reason, 'undecodable');
+    const min = checkText(Buffer.from('x'.repeat(5000)));
+    assert.equal(!min.ok && min.reason, 'minified');
+    assert.equal(checkText(Buffer.from('const a = 1;\n')).ok, true);
+  });
+});
+
+describe('chunking', () => {
+  test('tree-sitter grammars are found in node_modules', () => {
+    assert.ok(locateTreeSitterWasm().length > 0);
+  });
+
+  test('line ranges are exact and declarations stay whole', async () => {
+    const text = await fs.readFile(path.join(FIXTURE, 'src/math.ts'), 'utf8');
+    const lines = text.split('\n');
+    const chunker = new Chunker({ maxTokens: 120 });
+    const chunks = await chunker.chunk('src/math.ts', text);
+    assert.ok(chunks.length >= 2);
+    for (const c of chunks) {
+      assert.equal(c.text, lines.slice(c.startLine - 1, c.endLine).join('\n'), `text of ${c.id} matches its lines`);
+      assert.ok(c.id.startsWith(`src/math.ts#L${c.startLine}-L${c.endLine}@`));
+    }
+    const gcd = lines.findIndex((l) => l.includes('function computeGreatestCommonDivisor')) + 1;
+    const holder = chunks.find((c) => c.startLine <= gcd && c.endLine >= gcd)!;
+    assert.ok(holder.text.includes('return Math.abs(a);'), 'the whole function is in one chunk');
+    assert.ok(holder.text.includes('Greatest common divisor'), 'with its doc comment');
+  });
+
+  test('the token budget bounds chunks; long runs are cut with overlap', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `  value_${i} = compute(value_${i - 1}, ${i});`);
+    const ranges = packLines(lines, indentationBreaks(lines), 200, roughTokenCount, 2);
+    for (const r of ranges) {
+      const tokens = lines.slice(r.start, r.end + 1).reduce((s, l) => s + roughTokenCount(l) + 1, 0);
+      assert.ok(tokens <= 200, `chunk ${r.start}-${r.end} has ${tokens} tokens`);
+    }
+    assert.ok(ranges.slice(1).every((r, i) => r.start <= ranges[i]!.end), 'consecutive chunks overlap');
+    assert.equal(ranges.at(-1)!.end, 199);
+  });
+
+  test('Markdown splits at headings', async () => {
+    const text = await fs.readFile(path.join(FIXTURE, 'docs/guide.md'), 'utf8');
+    const chunks = await new Chunker({ maxTokens: 45 }).chunk('docs/guide.md', text);
+    assert.ok(chunks.length >= 2);
+    assert.ok(chunks.slice(1).every((c) => c.text.startsWith('## ')), chunks.map((c) => c.text.split('\n')[0]).join(' | '));
+  });
+});
+
+describe('incremental indexing', () => {
+  test('first index embeds every chunk; unchanged → nothing; change one file → only its new chunks', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const model = counting(embedder);
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: model, chunkTokens: 64 });
+    const first = await indexer.refresh();
+    assert.equal(model.texts.length, first.chunksTotal);
+    assert.equal(first.chunksEmbedded, first.chunksTotal);
+    const skipped = Object.fromEntries(first.skipped.map((s) => [s.path, s.reason]));
+    assert.equal(skipped['web/bundle.js'], 'minified');
+    assert.equal(skipped['data/records.raw'], 'binary');
+    assert.equal(skipped['data/latin1.txt'], 'undecodable');
+    assert.equal(skipped['data/huge.txt'], 'too-large');
+    assert.equal(indexer.store.count, first.chunksTotal);
+
+    model.texts.length = 0;
+    const second = await indexer.refresh();
+    assert.equal(model.texts.length, 0, 'nothing changed, nothing embedded');
+    assert.equal(second.filesIndexed, 0);
+
+    // Touch without changing: re-read, nothing embedded.
+    const now = new Date(Date.now() + 5000);
+    await fs.utimes(path.join(ws, 'src/server.go'), now, now);
+    await indexer.refresh();
+    assert.equal(model.texts.length, 0);
+
+    // Change one function of math.ts: only the chunks whose content changed are embedded.
+    const mathPath = path.join(ws, 'src/math.ts');
+    const before = indexer.catalog.get('src/math.ts')!.chunks;
+    await fs.writeFile(mathPath, (await fs.readFile(mathPath, 'utf8')).replace('return prev;', 'return prev; // n-th value'));
+    const third = await indexer.refresh();
+    assert.equal(third.filesIndexed, 1);
+    const afterChunks = indexer.catalog.get('src/math.ts')!.chunks;
+    const oldHashes = new Set(before.map((c) => c.contentHash));
+    const changed = afterChunks.filter((c) => !oldHashes.has(c.contentHash));
+    assert.ok(changed.length >= 1 && changed.length < afterChunks.length, `changed ${changed.length} of ${afterChunks.length}`);
+    assert.equal(model.texts.length, changed.length);
+    assert.ok(model.texts.every((t) => fs !== null && afterChunks.length > 0 && typeof t === 'string'));
+    assert.ok(model.texts.some((t) => t.includes('n-th value')));
+    assert.equal(indexer.store.count, third.chunksTotal, 'replaced chunks are gone from the store');
+  });
+
+  test('delete removes a file from the store and the results; rename re-embeds nothing', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const model = counting(embedder);
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: model, chunkTokens: 64 });
+    await indexer.refresh();
+
+    await fs.rm(path.join(ws, 'src/server.go'));
+    model.texts.length = 0;
+    const del = await indexer.refresh();
+    assert.equal(del.filesRemoved, 1);
+    assert.equal(model.texts.length, 0);
+    assert.equal(indexer.store.recordsOfPath('src/server.go').length, 0);
+    const search = await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder });
+    const hits = await search.search('healthHandler', { mode: 'lexical', k: 20 });
+    assert.ok(!hits.some((h) => h.path === 'src/server.go'), 'deleted file is not found');
+
+    await fs.rename(path.join(ws, 'src/http_client.py'), path.join(ws, 'src/web_client.py'));
+    const ren = await indexer.refresh();
+    assert.equal(model.texts.length, 0, 'renamed content is not embedded again');
+    assert.ok(ren.chunksReused > 0);
+    assert.ok(indexer.store.recordsOfPath('src/web_client.py').length > 0);
+    assert.equal(indexer.store.recordsOfPath('src/http_client.py').length, 0);
+  });
+
+  test('cancel mid-index, then resume: only the unfinished work is done', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    // Reference: how many chunks a full index has.
+    const full = counting(embedder);
+    const ref = await WorkspaceIndexer.open({ root: ws, storageDir: await tmp(), embedder: full, chunkTokens: 32 });
+    const total = (await ref.refresh()).chunksTotal;
+
+    const controller = new AbortController();
+    const model = counting(embedder);
+    const cancelling: TextEmbedder = {
+      identity: embedder.identity,
+      countTokens: (t) => embedder.countTokens(t),
+      embed: async (texts, options) => {
+        if (model.calls === 2) controller.abort();
+        return model.embed(texts, options);
+      },
+    };
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: cancelling, chunkTokens: 32, embedBatch: 8 });
+    await assert.rejects(indexer.refresh({ signal: controller.signal }), (err: Error) => err.name === 'AbortError');
+    const committed = indexer.catalog.counts().chunks;
+    assert.ok(committed > 0 && committed < total, `committed ${committed} of ${total}`);
+
+    const resumed = counting(embedder);
+    const again = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: resumed, chunkTokens: 32 });
+    const summary = await again.refresh();
+    assert.equal(summary.chunksTotal, total);
+    assert.equal(resumed.texts.length, total - committed, 'resume embeds only what was not finished');
+    assert.equal(again.store.count, total);
+  });
+
+  test('a crash (SIGKILL) mid-index, then resume: only the unfinished work is done', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const child = `(async () => {
+      const { Extractor } = require(${JSON.stringify(path.join(REPO, 'src/core/extract/extractor.ts'))});
+      const { WorkspaceIndexer } = require(${JSON.stringify(path.join(REPO, 'src/core/index/indexer.ts'))});
+      const ex = await Extractor.load({ model: ${JSON.stringify(MODEL)}, offline: true });
+      const inner = ex.embedder({ layer: 'last', pool: 'mean', normalize: true });
+      let calls = 0;
+      const embedder = { identity: inner.identity, countTokens: (t) => inner.countTokens(t),
+        embed: async (texts, o) => { if (++calls === 4) process.kill(process.pid, 'SIGKILL'); return inner.embed(texts, o); } };
+      const ix = await WorkspaceIndexer.open({ root: ${JSON.stringify(ws)}, storageDir: ${JSON.stringify(storage)}, embedder,
+        chunkTokens: 32, embedBatch: 8, checkpointChunks: 8 });
+      await ix.refresh();
+    })();`;
+    const code = await new Promise<NodeJS.Signals | number | null>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', '-e', child], { cwd: REPO, stdio: 'ignore' });
+      p.on('exit', (c, sig) => resolve(sig ?? c));
+    });
+    assert.equal(code, 'SIGKILL');
+
+    const model = counting(embedder);
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: model, chunkTokens: 32 });
+    const committed = indexer.catalog.counts().chunks;
+    const stored = indexer.store.count;
+    assert.ok(committed > 0, 'checkpoints before the crash survived');
+    const summary = await indexer.refresh();
+    assert.ok(model.texts.length <= summary.chunksTotal - committed, `embedded ${model.texts.length}, total ${summary.chunksTotal}, committed ${committed}`);
+    assert.ok(model.texts.length >= summary.chunksTotal - stored);
+    assert.equal(indexer.store.count, summary.chunksTotal);
+  });
+
+  test('another recipe gets its own store; the first one stays', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const a = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder, chunkTokens: 64 });
+    await a.refresh();
+    const other = extractor.embedder({ layer: '2', pool: 'cls', normalize: true });
+    const b = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: other, chunkTokens: 64 });
+    await b.refresh();
+    assert.notEqual(recipeKey(embedder.identity), recipeKey(other.identity));
+    const dirs = await fs.readdir(path.join(storage, 'stores'));
+    assert.equal(dirs.length, 2);
+    const search = await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder });
+    assert.ok((await search.search('fibonacci', { k: 3 })).length > 0);
+  });
+
+  test('a storage folder from a newer version is refused with a clear message', async () => {
+    const storage = await tmp();
+    await fs.writeFile(path.join(storage, 'embedding-lens.json'), JSON.stringify({ format: 'embedding-lens-storage', formatVersion: 99 }));
+    await assert.rejects(
+      WorkspaceIndexer.open({ root: FIXTURE, storageDir: storage, embedder }),
+      (err: unknown) => err instanceof UserError && /newer version/.test(err.message),
+    );
+  });
+});
