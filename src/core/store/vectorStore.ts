@@ -571,7 +571,14 @@ export class VectorStore {
       await removeQuietly(indexFinal);
       await removeQuietly(metaFinal);
       const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
+      const why =
+        e.code === 'ENOSPC'
+          ? 'the disk is full'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'permission denied'
+            : e.code === 'EFBIG' || e instanceof UserError
+              ? `a file came out short, is the disk full? ${e.message}`
+              : e.message;
       throw new UserError(
         `Saving the index in ${this.dir} failed (${why}); the previous version (generation ${this.manifest.generation}) is intact.`,
         e instanceof UserError ? e.message : 'Free disk space or fix the folder permissions, then index again.',
