@@ -1,0 +1,108 @@
+// Search over an index of the sample workspace, with the real bert-tiny model. bert-tiny has random
+// weights, so these tests check what holds for any encoder (exact identifiers, identical text, line
+// ranges, grouping, modes), not semantic quality.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Extractor } from '../../src/core/extract/extractor';
+import { WorkspaceIndexer } from '../../src/core/index/indexer';
+import { expandTerm } from '../../src/core/search/lexical';
+import { prefixesForModel } from '../../src/core/search/prefixes';
+import { fuse, groupPerFile, WorkspaceSearch } from '../../src/core/search/search';
+import { UserError } from '../../src/core/types';
+
+const REPO = path.resolve(__dirname, '../..');
+const FIXTURE = path.join(REPO, 'test/fixtures/sample-workspace');
+const MODEL = path.join(REPO, 'test/fixtures/models/bert-tiny');
+
+let extractor: Extractor;
+let search: WorkspaceSearch;
+let storage: string;
+
+before(async () => {
+  extractor = await Extractor.load({ model: MODEL, offline: true });
+  const embedder = extractor.embedder({ layer: 'last', pool: 'mean', normalize: true });
+  storage = await fs.mkdtemp(path.join(os.tmpdir(), 'el-search-'));
+  const indexer = await WorkspaceIndexer.open({ root: FIXTURE, storageDir: storage, embedder, chunkTokens: 64 });
+  await indexer.refresh();
+  search = await WorkspaceSearch.open({ root: FIXTURE, storageDir: storage, embedder });
+});
+after(async () => {
+  await extractor?.dispose();
+  await fs.rm(storage, { recursive: true, force: true });
+});
+
+async function lineOf(rel: string, needle: string): Promise<number> {
+  const lines = (await fs.readFile(path.join(FIXTURE, rel), 'utf8')).split('\n');
+  return lines.findIndex((l) => l.includes(needle)) + 1;
+}
+
+describe('search', () => {
+  test('lexical: an exact identifier finds its definition with the right line range', async () => {
+    const hits = await search.search('computeGreatestCommonDivisor', { mode: 'lexical', k: 5 });
+    const line = await lineOf('src/math.ts', 'export function computeGreatestCommonDivisor');
+    const top = hits.find((h) => h.path === 'src/math.ts');
+    assert.ok(top, JSON.stringify(hits));
+    assert.ok(top.startLine <= line && top.endLine >= line, `${top.startLine}-${top.endLine} holds line ${line}`);
+    assert.ok(top.preview.includes('computeGreatestCommonDivisor'));
+    assert.ok(!top.stale);
+  });
+
+  test('lexical: identifier parts match (snake_case and camelCase)', async () => {
+    const hits = await search.search('parse http url', { mode: 'lexical', k: 3 });
+    assert.equal(hits[0]?.path, 'src/http_client.py');
+    const line = await lineOf('src/http_client.py', 'def parse_http_url');
+    assert.ok(hits[0]!.startLine <= line && hits[0]!.endLine >= line);
+    assert.deepEqual(expandTerm('parseHTTPUrl').sort(), ['http', 'parse', 'parsehttpurl', 'url'].sort());
+  });
+
+  test('vector: a chunk\'s own text is its nearest neighbour', async () => {
+    const text = (await fs.readFile(path.join(FIXTURE, 'src/nested/queue.rs'), 'utf8')).split('\n');
+    const hitsAll = await search.search('BoundedQueue', { mode: 'lexical', k: 1 });
+    const target = hitsAll[0]!;
+    const chunkText = text.slice(target.startLine - 1, target.endLine).join('\n');
+    const hits = await search.search(chunkText, { mode: 'vector', k: 3 });
+    assert.equal(hits[0]!.path, target.path);
+    assert.equal(hits[0]!.startLine, target.startLine);
+    assert.ok(hits[0]!.score > 0.999, `cosine ${hits[0]!.score}`);
+  });
+
+  test('hybrid returns fused results; no ignored or skipped file ever shows up', async () => {
+    const hits = await search.search('secret token do-not-index', { mode: 'hybrid', k: 20 });
+    assert.ok(hits.length > 0);
+    for (const h of hits) {
+      assert.ok(!h.path.startsWith('ignored-folder/') && h.path !== 'src/generated.ts' && h.path !== 'web/bundle.js', h.path);
+    }
+  });
+
+  test('similar to a file range leaves the range itself out', async () => {
+    const hits = await search.similar({ path: 'src/math.ts', startLine: 13, endLine: 20 }, { k: 5 });
+    assert.ok(hits.length > 0);
+    assert.ok(!hits.some((h) => h.path === 'src/math.ts' && h.startLine <= 20 && h.endLine >= 13));
+  });
+
+  test('at most perFile results per file', async () => {
+    const hits = await search.search('number return value', { mode: 'vector', k: 10, perFile: 1 });
+    assert.equal(new Set(hits.map((h) => h.path)).size, hits.length);
+  });
+
+  test('an empty or blank query is a clear error', async () => {
+    await assert.rejects(search.search('   '), (err: unknown) => err instanceof UserError && /empty/.test(err.message));
+  });
+
+  test('RRF and grouping helpers', () => {
+    const rec = (id: string, p: string, s: number, e: number) => ({ rec: { id, path: p, startLine: s, endLine: e, contentHash: '' }, score: 0 });
+    const fused = fuse([rec('a', 'x', 1, 5), rec('b', 'y', 1, 5)], [rec('b', 'y', 1, 5), rec('c', 'z', 1, 5)]);
+    assert.equal(fused[0]!.rec.id, 'b');
+    const grouped = groupPerFile([rec('a', 'x', 1, 5), rec('b', 'x', 3, 8), rec('c', 'x', 10, 12), rec('d', 'x', 20, 22)], 10, 2);
+    assert.deepEqual(grouped.map((g) => g.rec.id), ['a', 'c']);
+  });
+
+  test('model prefixes', () => {
+    assert.equal(prefixesForModel('intfloat/e5-small-v2').query, 'query: ');
+    assert.equal(prefixesForModel('Xenova/all-MiniLM-L6-v2').query, '');
+    assert.match(prefixesForModel('BAAI/bge-small-en-v1.5').query, /^Represent this sentence/);
+  });
+});
