@@ -106,6 +106,18 @@ export interface ExtractResult {
   dims: number;
   items: ItemInfo[];
   manifest: EmbeddingManifest;
+  stats: ExtractStats;
+}
+
+/** Where the time of one extraction went, and how much padding the batches carried. */
+export interface ExtractStats {
+  tokenizeMs: number;
+  /** Time inside ONNX Runtime (tensor creation and session.run). */
+  modelMs: number;
+  totalMs: number;
+  batches: number;
+  realTokens: number;
+  paddedTokens: number;
 }
 
 /** The identity of a recipe applied to one model: what a store or an index file must match. */

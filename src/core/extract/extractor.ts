@@ -9,6 +9,7 @@ import {
   type EmbeddingManifest,
   type ExtractOptions,
   type ExtractResult,
+  type ExtractStats,
   type ItemInfo,
   type Recipe,
   type RecipeIdentity,
@@ -151,11 +152,14 @@ export class Extractor {
     const parts = selection.combine === 'concat' ? selection.layers.length : 1;
     const width = parts * hidden;
     const tokenLevel = recipe.pool === 'none' || recipe.pool === 'words';
+    const started = performance.now();
+    const stats: ExtractStats = { tokenizeMs: 0, modelMs: 0, totalMs: 0, batches: 0, realTokens: 0, paddedTokens: 0 };
     const prefix = options.prefix ?? '';
     const inputs = prefix ? texts.map((t) => prefix + t) : texts;
     const encodings: (Encoded | EncodedDetail)[] = tokenLevel
       ? await this.encoder.tokenizer.encodeDetailed(inputs)
       : await this.encoder.tokenizer.encode(inputs);
+    stats.tokenizeMs = performance.now() - started;
     signal?.throwIfAborted?.();
 
     // Windows, then sequences to run.
@@ -199,10 +203,12 @@ export class Extractor {
 
     for (const batch of planBatches(lengths, this.limits)) {
       if (signal?.aborted) throw abortError();
-      await this.runAdaptive(batch, sequences, states, runLayers, consume);
+      await this.runAdaptive(batch, sequences, states, runLayers, consume, stats);
     }
 
-    return this.finish(texts, prefix.length, states, selection, recipe, width);
+    const result = this.finish(texts, prefix.length, states, selection, recipe, width, stats);
+    stats.totalMs = performance.now() - started;
+    return result;
   }
 
   /** Runs a batch; if ONNX Runtime cannot allocate it, halves it and retries, down to one sequence. */
@@ -212,10 +218,17 @@ export class Extractor {
     states: ItemState[],
     layers: number[],
     consume: (batch: number[], outputs: Float32Array[], seqLen: number) => void,
+    stats: ExtractStats,
   ): Promise<void> {
     const padded = this.pad(batch.map((s) => ({ seq: sequences[s], enc: states[sequences[s].item].enc })));
     try {
-      consume(batch, await this.encoder.run(padded, layers), padded.seqLen);
+      const t0 = performance.now();
+      const outputs = await this.encoder.run(padded, layers);
+      stats.modelMs += performance.now() - t0;
+      stats.batches++;
+      stats.paddedTokens += padded.batch * padded.seqLen;
+      stats.realTokens += batch.reduce((n, s) => n + sequences[s].positions.length, 0);
+      consume(batch, outputs, padded.seqLen);
     } catch (err) {
       if (!isOutOfMemory(err)) throw err;
       if (batch.length === 1) {
@@ -226,8 +239,8 @@ export class Extractor {
       }
       const half = Math.ceil(batch.length / 2);
       this.limits.maxBatchSize = Math.max(1, Math.min(this.limits.maxBatchSize, half));
-      await this.runAdaptive(batch.slice(0, half), sequences, states, layers, consume);
-      await this.runAdaptive(batch.slice(half), sequences, states, layers, consume);
+      await this.runAdaptive(batch.slice(0, half), sequences, states, layers, consume, stats);
+      await this.runAdaptive(batch.slice(half), sequences, states, layers, consume, stats);
     }
   }
 
@@ -289,7 +302,7 @@ export class Extractor {
     }
   }
 
-  private finish(texts: string[], prefixLength: number, states: ItemState[], selection: LayerSelection, recipe: Recipe, width: number): ExtractResult {
+  private finish(texts: string[], prefixLength: number, states: ItemState[], selection: LayerSelection, recipe: Recipe, width: number, stats: ExtractStats): ExtractResult {
     const rows: Float32Array[] = [];
     const items: ItemInfo[] = [];
     let rowStart = 0;
@@ -363,7 +376,7 @@ export class Extractor {
       count: rowStart,
       createdAt: new Date().toISOString(),
     };
-    return { data, rows: rowStart, dims: outDims, items, manifest };
+    return { data, rows: rowStart, dims: outDims, items, manifest, stats };
   }
 
   /** All hidden states (0..L) of every token of one text, for the inspector. Long texts are cut to the model's maximum (reported). */
