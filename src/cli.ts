@@ -7,6 +7,9 @@ type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   extract: () => import('./cli/extract'),
+  index: () => import('./cli/index'),
+  search: () => import('./cli/search'),
+  demo: () => import('./cli/demo'),
 };
 
 function usage(): string {

@@ -182,6 +182,8 @@ export class WorkspaceIndexer {
   /** Opens (or creates) the index of `options.root` for the embedder's recipe. */
   static async open(options: IndexerOptions): Promise<WorkspaceIndexer> {
     const root = path.resolve(options.root);
+    const rootStat = await fs.stat(root).catch(() => null);
+    if (!rootStat?.isDirectory()) throw new UserError(`Folder "${options.root}" does not exist or is not a folder.`);
     const { scale } = await calibrateTokenEstimator((t) => options.embedder.countTokens(t), CALIBRATION_SAMPLES);
     const chunking: ChunkingParams = {
       version: CHUNKER_VERSION,

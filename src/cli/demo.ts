@@ -1,0 +1,64 @@
+// `embedding-lens demo`: the README's main job in one command — index this repository with the
+// default model (downloaded once into the cache) or --model <folder>, then run a few example searches.
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WorkspaceIndexer } from '../core/index/indexer';
+import { WorkspaceSearch } from '../core/search/search';
+import { UserError } from '../core/types';
+import { formatSummary, indexFolder, loadModel, MODEL_HELP, MODEL_OPTIONS, storageFor } from './index';
+import { formatHits } from './search';
+import { stderrLogger } from './terminal';
+
+export const summary = 'Index this repository and run a few example searches (the main job, end to end)';
+
+export const DEMO_QUERIES = [
+  'respect .gitignore rules when walking the workspace',
+  'split source code into chunks at function boundaries',
+  'mean pooling of token vectors using the attention mask',
+  'write a file atomically so a crash never leaves half a file',
+  'reciprocal rank fusion of vector and keyword results',
+];
+
+const HELP = `Usage: embedding-lens demo [folder] [options]
+
+Indexes [folder] (default: the current folder, i.e. this repository under \`npm run demo\`) and runs
+${DEMO_QUERIES.length} example searches. Offline, pass a local model folder with --model, e.g.
+  npm run fixtures -- --minilm && npm run demo -- --model bench/models/minilm-l6
+
+${MODEL_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...MODEL_OPTIONS, k: { type: 'string', short: 'k', default: '3' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UserError('Give at most one folder.');
+  const folder = path.resolve(positionals[0] ?? '.');
+  const logger = stderrLogger(values.quiet);
+  logger.info(`Model: ${values.model}${values.model === MODEL_OPTIONS.model.default ? ' (default; downloaded once into the cache)' : ''}`);
+  const { extractor, embedder, chunkTokens } = await loadModel(values, logger, 'npm run demo -- --model bench/models/minilm-l6');
+  try {
+    const storageDir = storageFor(folder, values.storage);
+    const indexer = await WorkspaceIndexer.open({ root: folder, storageDir, embedder, chunkTokens, logger });
+    logger.info(`Indexing ${folder} …`);
+    const result = await indexFolder(indexer, values.quiet);
+    process.stdout.write(formatSummary(result, false) + '\n');
+    const search = await WorkspaceSearch.open({ root: folder, storageDir, embedder });
+    const k = Number(values.k) || 3;
+    for (const query of DEMO_QUERIES) {
+      process.stdout.write(`\n=== ${query}\n\n`);
+      process.stdout.write(formatHits(await search.search(query, { k, mode: 'hybrid', previewLines: 3 })) + '\n');
+    }
+    process.stdout.write(`\nTry your own: embedding-lens search ${path.relative(process.cwd(), folder) || '.'} "<query>"` +
+      (values.model !== MODEL_OPTIONS.model.default ? ` --model ${values.model}` : '') + '\n');
+    return 0;
+  } finally {
+    await extractor.dispose();
+  }
+}
