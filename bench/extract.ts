@@ -123,8 +123,8 @@ async function main() {
   await session.run(feedsC[0]);
 
   const times = { A: [] as number[], ours: [] as number[], C: [] as number[] };
-  let outA = new Float32Array();
-  let outOurs = new Float32Array();
+  let outA: Float32Array = new Float32Array();
+  let outOurs: Float32Array = new Float32Array();
   let oursStats = (await ours.extract(texts.slice(0, 1), recipe)).stats;
   for (let r = 0; r < rounds; r++) {
     let t = performance.now();
@@ -156,7 +156,7 @@ async function main() {
   await one.dispose();
   const q8 = await Extractor.load({ model: modelDir, threads, quantized: true });
   await q8.extract(texts.slice(0, 4), recipe);
-  let q8Out = new Float32Array();
+  let q8Out: Float32Array = new Float32Array();
   const quantized = await timed(async () => { q8Out = (await q8.extract(texts, recipe)).data; });
   await q8.dispose();
 

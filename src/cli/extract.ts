@@ -108,6 +108,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   const signal = signalFromSigint();
   try {
+    const preparing = performance.now();
+    await extractor.prepare(recipe);
+    logger.info(`ONNX session for layer spec "${recipe.layer}" ready in ${((performance.now() - preparing) / 1000).toFixed(2)} s`);
     const progress = progressReporter(values.quiet, 'texts');
     const started = performance.now();
     let result: ExtractResult;

@@ -122,6 +122,11 @@ export class Extractor {
     return this.encoder.nodeCount(this.layers(spec).layers);
   }
 
+  /** Builds the ONNX session a recipe needs (graph edit + ORT load), so the first batch does not pay for it. */
+  async prepare(recipe: Recipe): Promise<void> {
+    await this.encoder.prepare(this.layers(recipe.layer).layers);
+  }
+
   async countTokens(texts: string[]): Promise<number[]> {
     return (await this.encoder.tokenizer.encode(texts)).map((e) => e.ids.length);
   }

@@ -5,9 +5,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ModelProto } from 'onnx-buf';
 import { UserError, type Logger } from '../types';
-import { buildVariant, configuredLayerCount, decodeModel, findHiddenStates, summarize, usesExternalData, type HiddenStateMap } from './onnxGraph';
+import { buildVariant, configuredLayerCount, decodeModel, findHiddenStates, loadOnnxModel, summarize, usesExternalData, type HiddenStateMap, type OnnxModel } from './onnxGraph';
 import type { ResolvedModel } from './modelSource';
 import { TextTokenizer } from './tokenizer';
 
@@ -73,7 +72,7 @@ export class EncoderModel {
   private constructor(
     readonly info: EncoderInfo,
     readonly tokenizer: TextTokenizer,
-    private readonly proto: ModelProto,
+    private readonly onnx: OnnxModel,
     private readonly hidden: HiddenStateMap,
     private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     private readonly outputName: string,
@@ -81,7 +80,7 @@ export class EncoderModel {
     private readonly logger?: Logger,
   ) {
     this.inputTypes = new Map(
-      proto.graph!.input.map((i) => {
+      onnx.proto.graph!.input.map((i) => {
         const elem = i.type?.value.case === 'tensorType' ? i.type.value.value.elemType : 7;
         return [i.name, elem === 6 ? 'int32' : 'int64'];
       }),
@@ -102,7 +101,8 @@ export class EncoderModel {
 
     const bytes = fs.readFileSync(resolved.onnxFile);
     const modelHash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
-    const proto = decodeModel(bytes);
+    const onnx = loadOnnxModel(bytes);
+    const proto = onnx.proto;
     const summary = summarize(proto);
     const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n));
     if (unknown.length) {
@@ -163,7 +163,7 @@ export class EncoderModel {
       hiddenStateSource: hidden.source,
     };
     options.logger?.info(`Loaded ${resolved.spec}: ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}.`);
-    return new EncoderModel(info, tokenizer, proto, hidden, sessionOptions, outputName, positionOffset, options.logger);
+    return new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
   }
 
   /** Number of graph nodes of the session that computes `layers` (to verify the cut). */
@@ -176,7 +176,15 @@ export class EncoderModel {
   }
 
   private variantBytes(layers: number[]): Uint8Array {
-    return buildVariant(this.proto, this.outputTensors(layers));
+    const outputs = this.outputTensors(layers);
+    // Only the model's own output asked for: the original file is already that graph.
+    if (outputs.length === 1 && outputs[0] === this.outputName) return this.onnx.bytes;
+    return buildVariant(this.onnx, outputs);
+  }
+
+  /** Creates (and caches) the session for `layers` ahead of the first batch. */
+  async prepare(layers: number[]): Promise<void> {
+    await this.session(layers);
   }
 
   private session(layers: number[]): Promise<ort.InferenceSession> {

@@ -25,6 +25,7 @@ import {
   type ModelProto,
   type NodeProto,
 } from 'onnx-buf';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { UserError } from '../types';
 
 const LAYER_NORM_OPS = new Set([
@@ -47,6 +48,69 @@ export interface GraphSummary {
   inputs: string[];
   outputs: string[];
   nodeCount: number;
+}
+
+/** A model as decoded, plus where its graph's fields sit in the original bytes (see buildVariant). */
+export interface OnnxModel {
+  proto: ModelProto;
+  bytes: Uint8Array;
+  layout?: GraphLayout;
+}
+
+interface FieldRange { field: number; start: number; end: number }
+interface GraphLayout {
+  /** The whole `graph` field of ModelProto (tag + length + content). */
+  start: number;
+  end: number;
+  /** Each field inside GraphProto, in file order, as absolute byte ranges (tag included). */
+  fields: FieldRange[];
+}
+
+const MODEL_GRAPH_FIELD = 7;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_OUTPUT = 12;
+const GRAPH_VALUE_INFO = 13;
+
+/** Wire-level scan of ModelProto.graph; undefined when the file has an unusual shape (then we re-encode). */
+function scanGraphLayout(bytes: Uint8Array): GraphLayout | undefined {
+  const top = new BinaryReader(bytes);
+  let layout: GraphLayout | undefined;
+  while (top.pos < top.len) {
+    const start = top.pos;
+    const [field, wire] = top.tag();
+    if (field !== MODEL_GRAPH_FIELD || wire !== WireType.LengthDelimited) {
+      top.skip(wire, field);
+      continue;
+    }
+    if (layout) return undefined; // two graph fields (merged messages): not worth special-casing
+    const length = top.uint32();
+    const contentStart = top.pos;
+    const inner = new BinaryReader(bytes.subarray(contentStart, contentStart + length));
+    const fields: FieldRange[] = [];
+    while (inner.pos < inner.len) {
+      const fieldStart = inner.pos;
+      const [f, w] = inner.tag();
+      inner.skip(w, f);
+      fields.push({ field: f, start: contentStart + fieldStart, end: contentStart + inner.pos });
+    }
+    top.pos = contentStart + length;
+    layout = { start, end: top.pos, fields };
+  }
+  return layout;
+}
+
+export function loadOnnxModel(bytes: Uint8Array): OnnxModel {
+  const proto = decodeModel(bytes);
+  let layout: GraphLayout | undefined;
+  try {
+    layout = scanGraphLayout(bytes);
+  } catch {
+    layout = undefined;
+  }
+  const initializerFields = layout?.fields.filter((f) => f.field === GRAPH_INITIALIZER).length;
+  if (initializerFields !== proto.graph?.initializer.length) layout = undefined;
+  return { proto, bytes, layout };
 }
 
 export function decodeModel(bytes: Uint8Array): ModelProto {
@@ -272,26 +336,58 @@ export function findHiddenStates(model: ModelProto, outputName: string, expected
 /**
  * A copy of the model whose graph outputs are exactly `outputs` and which contains only the nodes
  * needed to compute them: asking only for layers ≤ k cuts layers k+1..L out of the computation.
+ *
+ * Re-encoding a whole model with protobuf costs over a second for a 90 MB model (every weight's bytes
+ * go through the encoder). The weights do not change, so instead the kept initializers and the other
+ * graph fields are copied from the original bytes as they are, and only the small parts that change
+ * (nodes, outputs, value_info) are encoded and appended: protobuf concatenates repeated fields of a
+ * message written in several pieces, so the result decodes to exactly the edited graph.
  */
-export function buildVariant(model: ModelProto, outputs: string[]): Uint8Array {
-  const graph = requireGraph(model);
+export function buildVariant(model: OnnxModel | ModelProto, outputs: string[]): Uint8Array {
+  const onnx: OnnxModel = '$typeName' in model ? { proto: model, bytes: new Uint8Array() } : model;
+  const proto = onnx.proto;
+  const graph = requireGraph(proto);
   const index = indexGraph(graph);
   const keep = ancestorNodes(index, outputs);
   const nodes = graph.node.filter((_, i) => keep.has(i));
   const used = new Set<string>(outputs);
   for (const n of nodes) for (const t of n.input) used.add(t);
   for (const n of nodes) for (const t of n.output) used.add(t);
-
   const existingOutputs = new Map(graph.output.map((o) => [o.name, o]));
-  const newGraph = create(GraphProtoSchema, {
-    ...graph,
-    node: nodes,
-    initializer: graph.initializer.filter((t) => used.has(t.name)),
-    // Keep every declared input: the session declares them and we feed what it declares.
-    input: graph.input,
-    // Name-only ValueInfo is enough: ORT infers the type and shape.
-    output: outputs.map((name) => existingOutputs.get(name) ?? create(ValueInfoProtoSchema, { name })),
-    valueInfo: graph.valueInfo.filter((v) => used.has(v.name) && !outputs.includes(v.name)),
-  });
-  return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...model, graph: newGraph }));
+  // Name-only ValueInfo is enough for a new output: ORT infers the type and shape.
+  const newOutputs = outputs.map((name) => existingOutputs.get(name) ?? create(ValueInfoProtoSchema, { name }));
+  const valueInfo = graph.valueInfo.filter((v) => used.has(v.name) && !outputs.includes(v.name));
+
+  if (!onnx.layout) {
+    const newGraph = create(GraphProtoSchema, {
+      ...graph,
+      node: nodes,
+      initializer: graph.initializer.filter((t) => used.has(t.name)),
+      // Keep every declared input: the session declares them and we feed what it declares.
+      input: graph.input,
+      output: newOutputs,
+      valueInfo,
+    });
+    return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...proto, graph: newGraph }));
+  }
+
+  const { bytes, layout } = onnx;
+  const pieces: Uint8Array[] = [];
+  let initializerIndex = 0;
+  for (const f of layout.fields) {
+    if (f.field === GRAPH_NODE || f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO) continue;
+    if (f.field === GRAPH_INITIALIZER && !used.has(graph.initializer[initializerIndex++].name)) continue;
+    pieces.push(bytes.subarray(f.start, f.end));
+  }
+  pieces.push(toBinary(GraphProtoSchema, create(GraphProtoSchema, { node: nodes, output: newOutputs, valueInfo })));
+  const contentLength = pieces.reduce((n, p) => n + p.length, 0);
+  const header = new BinaryWriter().tag(MODEL_GRAPH_FIELD, WireType.LengthDelimited).uint32(contentLength).finish();
+  const out = new Uint8Array(layout.start + header.length + contentLength + (bytes.length - layout.end));
+  let offset = 0;
+  const put = (p: Uint8Array) => { out.set(p, offset); offset += p.length; };
+  put(bytes.subarray(0, layout.start));
+  put(header);
+  for (const p of pieces) put(p);
+  put(bytes.subarray(layout.end));
+  return out;
 }
