@@ -342,3 +342,69 @@ describe('a real Hugging Face export (torch reference)', { skip: !fs.existsSync(
     assert.ok(worst < TOL, `max abs diff ${worst}`);
   });
 });
+
+describe('one pass, many recipes', () => {
+  test('extractMany gives every layer × pooling from a single model pass, equal to separate extractions', async () => {
+    const ex = await Extractor.load({ model: fixtureModelDir('bert-tiny'), maxTokensPerBatch: 64 });
+    try {
+      const recipes = [];
+      for (let layer = 0; layer <= ex.info.numLayers; layer++) {
+        for (const pool of ['mean', 'max', 'cls', 'last'] as const) recipes.push({ layer: String(layer), pool });
+      }
+      recipes.push({ layer: 'mean(-4..-1)', pool: 'mean' as const });
+      const many = await ex.extractMany(TEXTS, recipes);
+      const single = await ex.extract(TEXTS, { layer: 'last', pool: 'mean' });
+      assert.equal(many[0].stats.batches, single.stats.batches, 'the model ran once per batch, not once per recipe');
+      for (const [i, recipe] of recipes.entries()) {
+        const alone = await ex.extract(TEXTS, recipe);
+        assert.ok(maxAbsDiff(many[i].data, alone.data) < 1e-6, `${recipe.layer}/${recipe.pool}`);
+      }
+    } finally {
+      await ex.dispose();
+    }
+  });
+});
+
+describe('a model that already outputs its hidden states', () => {
+  test('outputs named hidden_states.N are used as they are', async () => {
+    const { buildVariant, decodeModel, findHiddenStates, loadOnnxModel } = await import('../../src/core/model/onnxGraph');
+    const { create, toBinary } = await import('@bufbuild/protobuf');
+    const { ModelProtoSchema } = await import('onnx-buf');
+    const os = await import('node:os');
+    const src = fixtureModelDir('bert-tiny');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-hs-'));
+    try {
+      fs.cpSync(src, dir, { recursive: true });
+      const file = path.join(dir, 'onnx', 'model.onnx');
+      const original = loadOnnxModel(fs.readFileSync(file));
+      const found = findHiddenStates(original.proto, 'last_hidden_state', 4);
+      // Re-export with every hidden state as an output named like transformers' exports do.
+      const model = decodeModel(buildVariant(original, [...found.tensors.slice(0, -1), 'last_hidden_state']));
+      const rename = new Map(found.tensors.slice(0, -1).map((t, i) => [t, `hidden_states.${i}`]));
+      for (const n of model.graph!.node) {
+        n.output = n.output.map((o) => rename.get(o) ?? o);
+        n.input = n.input.map((o) => rename.get(o) ?? o);
+      }
+      for (const o of model.graph!.output) o.name = rename.get(o.name) ?? o.name;
+      model.graph!.output.push(create((await import('onnx-buf')).ValueInfoProtoSchema, { name: 'hidden_states.4' }));
+      // hidden_states.4 is the last layer: an Identity of last_hidden_state, as exporters write it.
+      model.graph!.node.push(create((await import('onnx-buf')).NodeProtoSchema, { opType: 'Identity', input: ['last_hidden_state'], output: ['hidden_states.4'], name: 'hs4' }));
+      fs.writeFileSync(file, toBinary(ModelProtoSchema, create(ModelProtoSchema, model)));
+      const a = await Extractor.load({ model: dir });
+      const b = await Extractor.load({ model: src });
+      try {
+        assert.equal(a.info.hiddenStateSource, 'graph-outputs');
+        for (const layer of ['0', '2', 'last']) {
+          const x = await a.extract(TEXTS, { layer, pool: 'mean' });
+          const y = await b.extract(TEXTS, { layer, pool: 'mean' });
+          assert.ok(maxAbsDiff(x.data, y.data) < 1e-6, `layer ${layer}`);
+        }
+      } finally {
+        await a.dispose();
+        await b.dispose();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

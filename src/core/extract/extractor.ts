@@ -52,10 +52,16 @@ interface Sequence {
   positions: Int32Array;
 }
 
-interface ItemState {
+/** One input: its encoding and windows (shared by all recipes of a pass). */
+interface ItemPlan {
   enc: Encoded | EncodedDetail;
   plan: WindowPlan;
+  /** Windows not yet run. */
   remaining: number;
+}
+
+/** Pooling state of one input under one recipe. */
+interface Accumulator {
   count: number;
   sum?: Float64Array;
   max?: Float32Array;
@@ -144,19 +150,27 @@ export class Extractor {
   }
 
   async extract(texts: string[], recipe: Recipe, options: ExtractOptions = {}): Promise<ExtractResult> {
+    return (await this.extractMany(texts, [recipe], options))[0];
+  }
+
+  /**
+   * Several recipes from ONE model pass: each batch runs once with every layer any recipe needs, and
+   * each recipe pools from the same hidden states (e.g. every layer × every pooling for a layer sweep).
+   */
+  async extractMany(texts: string[], recipes: Recipe[], options: ExtractOptions = {}): Promise<ExtractResult[]> {
     const { signal, onProgress } = options;
     signal?.throwIfAborted?.();
-    validateRecipe(recipe);
-    const selection = this.layers(recipe.layer);
+    if (!recipes.length) throw new UserError('No recipe given.');
+    recipes.forEach(validateRecipe);
+    const selections = recipes.map((r) => this.layers(r.layer));
     texts.forEach((t, i) => {
       if (typeof t !== 'string' || t.trim() === '') {
         throw new UserError(`Text ${i + 1} of ${texts.length} is empty${typeof t === 'string' && t.length ? ' (only whitespace)' : ''}: there is nothing to embed.`, 'Remove empty lines from the input.');
       }
     });
     const hidden = this.info.hiddenSize;
-    const parts = selection.combine === 'concat' ? selection.layers.length : 1;
-    const width = parts * hidden;
-    const tokenLevel = recipe.pool === 'none' || recipe.pool === 'words';
+    const widths = selections.map((sel) => (sel.combine === 'concat' ? sel.layers.length : 1) * hidden);
+    const tokenLevel = recipes.some((r) => r.pool === 'none' || r.pool === 'words');
     const started = performance.now();
     const stats: ExtractStats = { tokenizeMs: 0, modelMs: 0, totalMs: 0, batches: 0, realTokens: 0, paddedTokens: 0 };
     const prefix = options.prefix ?? '';
@@ -168,18 +182,15 @@ export class Extractor {
     signal?.throwIfAborted?.();
 
     // Windows, then sequences to run.
-    const states: ItemState[] = [];
+    const items: ItemPlan[] = [];
     const sequences: Sequence[] = [];
     encodings.forEach((enc, item) => {
       const { prefix: pre, suffix } = specialFrame(enc.special);
       const plan = planWindows(enc.ids.length, pre, suffix, this.info.maxLength, options.windowOverlap, options.truncate ?? false);
       plan.windows.forEach((positions, window) => sequences.push({ item, window, positions }));
-      const state: ItemState = { enc, plan, remaining: plan.windows.length, count: 0 };
-      if (recipe.pool === 'mean') state.sum = new Float64Array(width);
-      if (recipe.pool === 'max') state.max = new Float32Array(width).fill(-Infinity);
-      if (tokenLevel) state.tokens = new Float32Array(enc.ids.length * width);
-      states.push(state);
+      items.push({ enc, plan, remaining: plan.windows.length });
     });
+    const accumulators: Accumulator[][] = recipes.map((recipe, r) => items.map((it) => newAccumulator(recipe, widths[r], it.enc.ids.length)));
 
     const lengths = sequences.map((s) => s.positions.length);
     const tokensTotal = lengths.reduce((a, b) => a + b, 0);
@@ -187,40 +198,43 @@ export class Extractor {
     let itemsDone = 0;
     onProgress?.({ itemsDone, itemsTotal: texts.length, tokensDone, tokensTotal });
 
-    const runLayers = [...new Set(selection.layers)];
+    const runLayers = [...new Set(selections.flatMap((sel) => sel.layers))].sort((a, b) => a - b);
     const consume = (batch: number[], outputs: Float32Array[], seqLen: number) => {
       batch.forEach((s, row) => {
         const seq = sequences[s];
-        const state = states[seq.item];
-        const matrices = selection.layers.map((layer): TokenMatrix => ({
-          data: outputs[runLayers.indexOf(layer)],
-          base: row * seqLen * hidden,
-          dims: hidden,
-          length: seq.positions.length,
-        }));
-        const partsOf = selection.combine === 'mean' ? [meanOfMatrices(matrices)] : matrices;
-        this.accumulate(state, seq, partsOf, recipe, hidden);
+        const item = items[seq.item];
+        recipes.forEach((recipe, r) => {
+          const selection = selections[r];
+          const matrices = selection.layers.map((layer): TokenMatrix => ({
+            data: outputs[runLayers.indexOf(layer)],
+            base: row * seqLen * hidden,
+            dims: hidden,
+            length: seq.positions.length,
+          }));
+          const parts = selection.combine === 'mean' ? [meanOfMatrices(matrices)] : matrices;
+          accumulate(accumulators[r][seq.item], item, seq, parts, recipe, hidden);
+        });
         tokensDone += seq.positions.length;
-        if (--state.remaining === 0) itemsDone++;
+        if (--item.remaining === 0) itemsDone++;
       });
       onProgress?.({ itemsDone, itemsTotal: texts.length, tokensDone, tokensTotal });
     };
 
     for (const batch of planBatches(lengths, this.limits)) {
       if (signal?.aborted) throw abortError();
-      await this.runAdaptive(batch, sequences, states, runLayers, consume, stats);
+      await this.runAdaptive(batch, sequences, items, runLayers, consume, stats);
     }
 
-    const result = this.finish(texts, prefix.length, states, selection, recipe, width, stats);
+    const results = recipes.map((recipe, r) => this.finish(texts, prefix.length, items, accumulators[r], selections[r], recipe, widths[r], stats));
     stats.totalMs = performance.now() - started;
-    return result;
+    return results;
   }
 
   /** Runs a batch; if ONNX Runtime cannot allocate it, halves it and retries, down to one sequence. */
   private async runAdaptive(
     batch: number[],
     sequences: Sequence[],
-    states: ItemState[],
+    states: ItemPlan[],
     layers: number[],
     consume: (batch: number[], outputs: Float32Array[], seqLen: number) => void,
     stats: ExtractStats,
@@ -266,54 +280,14 @@ export class Extractor {
     return { batch: rows.length, seqLen, ids, typeIds, mask };
   }
 
-  private accumulate(state: ItemState, seq: Sequence, parts: TokenMatrix[], recipe: Recipe, hidden: number): void {
-    const { positions, window } = seq;
-    const special = state.enc.special;
-    const include = recipe.excludeSpecialTokens
-      ? Uint8Array.from(positions, (p) => (special[p] ? 0 : 1))
-      : undefined;
-    const width = parts.length * hidden;
-    switch (recipe.pool) {
-      case 'mean': {
-        let n = 0;
-        parts.forEach((m, k) => { n = accumulateSum(m, state.sum!.subarray(k * hidden, (k + 1) * hidden), include); });
-        state.count += n;
-        break;
-      }
-      case 'max': {
-        let n = 0;
-        parts.forEach((m, k) => { n = accumulateMax(m, state.max!.subarray(k * hidden, (k + 1) * hidden), include); });
-        state.count += n;
-        break;
-      }
-      case 'cls':
-        if (window === 0) state.first = concatRows(parts, 0, hidden);
-        break;
-      case 'last':
-        if (window === state.plan.windows.length - 1) state.last = concatRows(parts, positions.length - 1, hidden);
-        break;
-      case 'none':
-      case 'words':
-        positions.forEach((t, p) => {
-          if (state.plan.owner[t] !== window || state.plan.ownerPosition[t] !== p) return;
-          parts.forEach((m, k) => {
-            const src = m.base + p * hidden;
-            state.tokens!.set(m.data.subarray(src, src + hidden), t * width + k * hidden);
-          });
-        });
-        break;
-      default:
-        assertNever(recipe.pool);
-    }
-  }
-
-  private finish(texts: string[], prefixLength: number, states: ItemState[], selection: LayerSelection, recipe: Recipe, width: number, stats: ExtractStats): ExtractResult {
+  private finish(texts: string[], prefixLength: number, plans: ItemPlan[], accumulators: Accumulator[], selection: LayerSelection, recipe: Recipe, width: number, stats: ExtractStats): ExtractResult {
     const rows: Float32Array[] = [];
     const items: ItemInfo[] = [];
     let rowStart = 0;
     let outDims = width;
-    states.forEach((state, i) => {
-      const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: state.enc.ids.length, windows: state.plan.windows.length, truncated: state.plan.truncated };
+    accumulators.forEach((state, i) => {
+      const { enc: encoding, plan } = plans[i];
+      const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: encoding.ids.length, windows: plan.windows.length, truncated: plan.truncated };
       switch (recipe.pool) {
         case 'mean':
           rows.push(Float32Array.from(state.sum!, (v) => (state.count ? v / state.count : 0)));
@@ -329,9 +303,9 @@ export class Extractor {
           break;
         case 'none':
         case 'words': {
-          const enc = state.enc as EncodedDetail;
+          const enc = encoding as EncodedDetail;
           const tokens = tokenInfos(enc, prefixLength);
-          const kept = tokens.map((_, t) => t).filter((t) => state.plan.owner[t] >= 0 && !(recipe.pool === 'none' && recipe.excludeSpecialTokens && enc.special[t]));
+          const kept = tokens.map((_, t) => t).filter((t) => plan.owner[t] >= 0 && !(recipe.pool === 'none' && recipe.excludeSpecialTokens && enc.special[t]));
           const matrix: TokenMatrix = { data: state.tokens!, base: 0, dims: width, length: enc.ids.length };
           if (recipe.pool === 'none') {
             const out = new Float32Array(kept.length * width);
@@ -340,7 +314,7 @@ export class Extractor {
             info.rowCount = kept.length;
             info.tokens = kept.map((t) => tokens[t]);
           } else {
-            const words = wordInfos(tokens, texts[i]).filter((w) => state.plan.owner[w.firstToken] >= 0 && state.plan.owner[w.lastToken] >= 0);
+            const words = wordInfos(tokens, texts[i]).filter((w) => plan.owner[w.firstToken] >= 0 && plan.owner[w.lastToken] >= 0);
             const mode = recipe.wordPool ?? 'mean';
             rows.push(poolWords(matrix, words, mode));
             outDims = mode === 'first_last' ? 2 * width : width;
@@ -408,6 +382,55 @@ export class Extractor {
   async dispose(): Promise<void> {
     await this.encoder.dispose();
   }
+}
+
+function accumulate(state: Accumulator, item: ItemPlan, seq: Sequence, parts: TokenMatrix[], recipe: Recipe, hidden: number): void {
+  const { positions, window } = seq;
+  const special = item.enc.special;
+  const include = recipe.excludeSpecialTokens
+    ? Uint8Array.from(positions, (p) => (special[p] ? 0 : 1))
+    : undefined;
+  const width = parts.length * hidden;
+  switch (recipe.pool) {
+    case 'mean': {
+      let n = 0;
+      parts.forEach((m, k) => { n = accumulateSum(m, state.sum!.subarray(k * hidden, (k + 1) * hidden), include); });
+      state.count += n;
+      break;
+    }
+    case 'max': {
+      let n = 0;
+      parts.forEach((m, k) => { n = accumulateMax(m, state.max!.subarray(k * hidden, (k + 1) * hidden), include); });
+      state.count += n;
+      break;
+    }
+    case 'cls':
+      if (window === 0) state.first = concatRows(parts, 0, hidden);
+      break;
+    case 'last':
+      if (window === item.plan.windows.length - 1) state.last = concatRows(parts, positions.length - 1, hidden);
+      break;
+    case 'none':
+    case 'words':
+      positions.forEach((t, p) => {
+        if (item.plan.owner[t] !== window || item.plan.ownerPosition[t] !== p) return;
+        parts.forEach((m, k) => {
+          const src = m.base + p * hidden;
+          state.tokens!.set(m.data.subarray(src, src + hidden), t * width + k * hidden);
+        });
+      });
+      break;
+    default:
+      assertNever(recipe.pool);
+  }
+}
+
+function newAccumulator(recipe: Recipe, width: number, tokens: number): Accumulator {
+  const acc: Accumulator = { count: 0 };
+  if (recipe.pool === 'mean') acc.sum = new Float64Array(width);
+  if (recipe.pool === 'max') acc.max = new Float32Array(width).fill(-Infinity);
+  if (recipe.pool === 'none' || recipe.pool === 'words') acc.tokens = new Float32Array(tokens * width);
+  return acc;
 }
 
 function concatRows(parts: TokenMatrix[], position: number, hidden: number): Float32Array {
