@@ -5,6 +5,14 @@ import { UserError } from './core/types';
 
 type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
 
+const summaries: Record<string, string> = {
+  extract: 'embed texts with any layer and pooling → .npy / .h5 / .faiss / JSON',
+  index: 'index a folder for semantic search (only changed files are redone)',
+  search: 'search an indexed folder by meaning, keywords, or both',
+  export: 'export an index to .npy / .h5 / .faiss',
+  demo: 'index this repository and run example searches (the main job)',
+};
+
 const commands: Record<string, () => Promise<CommandModule>> = {
   extract: () => import('./cli/extract'),
   index: () => import('./cli/index'),
@@ -17,7 +25,7 @@ function usage(): string {
     'Usage: embedding-lens <command> [options]',
     '',
     'Commands:',
-    ...Object.keys(commands).map((name) => `  ${name}`),
+    ...Object.keys(commands).map((name) => `  ${name.padEnd(9)}${summaries[name] ?? ''}`),
     '',
     'Run `embedding-lens <command> --help` for the options of one command.',
   ].join('\n');
