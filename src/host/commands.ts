@@ -114,7 +114,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMANDS.showLog]: () => log.show(true),
     [COMMANDS.inspectSelection]: () => {
       const sel = currentSelection();
-      if (typeof sel === 'string') return vscode.window.showWarningMessage(`Embedding Lens: ${sel}`);
+      // Messages are not awaited: their promise settles only when the user dismisses them.
+      if (typeof sel === 'string') return void vscode.window.showWarningMessage(`Embedding Lens: ${sel}`);
       return inspect(sel.text, sel.source);
     },
     [COMMANDS.chooseModel]: () => chooseModel(log),

