@@ -35,7 +35,12 @@ type HnswIndex = InstanceType<typeof HierarchicalNSW>;
 export const STORE_FORMAT = 'embedding-lens-store';
 export const STORE_FORMAT_VERSION = 1;
 export const MANIFEST_NAME = 'manifest.json';
-/** Chosen from bench/store.ts: recall@10 >= 0.98 on clustered 100k x 384 (see bench/results-store.json). */
+/**
+ * Chosen from bench/store.ts (bench/results-store.json), 100k × 384 clustered, M=16, efConstruction=200:
+ * recall@10 was 0.801 at ef=10, 0.990 at ef=50, 1.000 at ef=100 and 200, with p50 latency ~0.5 ms for
+ * all of them. 50 meets the 0.98 goal with little margin on synthetic data; 100 costs nothing noticeable
+ * and leaves room for real embeddings, which cluster less cleanly.
+ */
 export const DEFAULT_EF_SEARCH = 100;
 
 export type StoreMetric = 'cosine' | 'ip' | 'l2';
