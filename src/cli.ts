@@ -11,6 +11,7 @@ const summaries: Record<string, string> = {
   search: 'search an indexed folder by meaning, keywords, or both',
   export: 'export an index to .npy / .h5 / .faiss',
   demo: 'index this repository and run example searches (the main job)',
+  sweep: 'find the layer and pooling that retrieve best on a folder\'s own code',
 };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
@@ -18,6 +19,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   index: () => import('./cli/index'),
   search: () => import('./cli/search'),
   demo: () => import('./cli/demo'),
+  sweep: () => import('./cli/sweep'),
 };
 
 function usage(): string {
