@@ -38,7 +38,19 @@ const builds = [
   },
 ].filter((b) => Object.values(b.entryPoints).every((p) => require('node:fs').existsSync(p)));
 
+// Tree-sitter's runtime and grammars are loaded at run time from a "tree-sitter" folder beside the
+// bundle (src/core/index/treeSitter.ts looks there first), so a packaged extension needs no node_modules for them.
+function copyTreeSitterWasm() {
+  const fs = require('node:fs');
+  const from = path.join(__dirname, 'node_modules', '@vscode', 'tree-sitter-wasm', 'wasm');
+  if (!fs.existsSync(from)) return;
+  const to = path.join(__dirname, 'dist', 'tree-sitter');
+  fs.mkdirSync(to, { recursive: true });
+  for (const f of fs.readdirSync(from)) if (f.endsWith('.wasm')) fs.copyFileSync(path.join(from, f), path.join(to, f));
+}
+
 (async () => {
+  copyTreeSitterWasm();
   if (watch) {
     for (const b of builds) (await esbuild.context(b)).watch();
   } else {

@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   extract: () => import('./cli/extract'),
   index: () => import('./cli/index'),
   search: () => import('./cli/search'),
+  export: () => import('./cli/export'),
   demo: () => import('./cli/demo'),
   sweep: () => import('./cli/sweep'),
 };
