@@ -87,7 +87,11 @@ function onMessage(msg: ToPanel): void {
       saveState({ text: msg.data.text, source: msg.data.source });
       showSource(msg.data.text, msg.data.source);
       $('error-section').hidden = true;
-      setStatus(`${msg.data.model} · ${msg.data.tokenCount} tokens · ${msg.data.layers} hidden states · ${msg.data.dims} dims`, 'ready');
+      setStatus(
+        `${msg.data.model} · ${msg.data.tokenCount} tokens · ${msg.data.layers} hidden states · ${msg.data.dims} dims` +
+          (msg.data.truncated ? ' · cut to the model\'s maximum length' : ''),
+        'ready',
+      );
       render();
       return;
     default: {

@@ -9,7 +9,7 @@
 // Exports `packageVsix()` for test/integration/runHost.mjs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -118,13 +118,14 @@ export function packageVsix({ reuse = false } = {}) {
   const t0 = performance.now();
   run(process.execPath, ['esbuild.js', '--production']);
   const hash = inputsHash();
-  const stamp = `${VSIX}.inputs`;
+  const stamp = path.join(ROOT, '.cache', 'vsix-inputs.sha256');
   if (reuse && existsSync(VSIX) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) {
     log(`inputs unchanged, reusing ${path.relative(ROOT, VSIX)}`);
   } else {
     rmSync(stamp, { force: true });
     run(process.execPath, [path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--target', TARGET,
       '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links', '--out', VSIX]);
+    mkdirSync(path.dirname(stamp), { recursive: true });
     writeFileSync(stamp, hash);
   }
   const entries = checkEntries();

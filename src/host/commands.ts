@@ -75,7 +75,8 @@ function currentSelection(): { text: string; source: TextSource } | string {
       label: doc.isUntitled ? doc.fileName : vscode.workspace.asRelativePath(doc.uri, true),
       uri: doc.uri.toString(),
       startLine: sel.start.line,
-      endLine: sel.end.line,
+      // A selection ending at the start of a line does not include that line.
+      endLine: sel.end.character === 0 && sel.end.line > sel.start.line ? sel.end.line - 1 : sel.end.line,
     },
   };
 }

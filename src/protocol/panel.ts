@@ -1,6 +1,6 @@
 // Messages between the inspector panel's host side (src/host/inspectorPanel.ts) and its webview
 // script (media/inspector.ts). Types only: both sides `import type` this file.
-import type { TokenInfo } from '../core/types';
+import type { TokenInfo, WordInfo } from '../core/types';
 
 /** Where the inspected text came from (shown in the panel header; used to reopen it). */
 export interface TextSource {
@@ -18,6 +18,9 @@ export interface PanelInspection {
   source?: TextSource;
   model: string;
   tokens: TokenInfo[];
+  words: WordInfo[];
+  /** True when the text was cut to the model's maximum length. */
+  truncated: boolean;
   layers: number;
   tokenCount: number;
   dims: number;
