@@ -95,7 +95,7 @@ export function formatSweepReport(result: SweepResult, mined: MinedPairs, metric
     result.recommendation.change
       ? `  Apply with: --layer ${result.recommendation.layer} --pool ${result.recommendation.pool} (settings: embeddingLens.layer "${result.recommendation.layer}", embeddingLens.pooling "${result.recommendation.pool}"), then re-index.`
       : '',
-    `Time: ${seconds.total.toFixed(1)} s (mining ${seconds.mine.toFixed(1)} s, embedding ${(s.embedMs / 1000).toFixed(1)} s for ${s.texts} texts / ${s.tokens} tokens in ${s.batches} model runs, ` +
+    `Time: ${seconds.total.toFixed(1)} s (mining ${seconds.mine.toFixed(1)} s, embedding ${(s.embedMs / 1000).toFixed(1)} s (model ${(s.modelMs / 1000).toFixed(1)} s) for ${s.texts} texts / ${s.tokens} tokens in ${s.batches} model runs, ` +
       `scoring ${result.cells.flat().length} cells ${(s.scoreMs / 1000).toFixed(1)} s).`,
   ].filter((l, i, all) => l !== '' || (all[i - 1] !== '' && i > 0)).join('\n');
 }

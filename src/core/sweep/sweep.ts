@@ -88,7 +88,10 @@ export interface SweepResult {
     /** Model runs (batches): one pass over the texts, whatever the number of cells. */
     batches: number;
     tokens: number;
+    /** Embedding, all of it: tokenizing, the model, pooling every cell. */
     embedMs: number;
+    /** Of which inside ONNX Runtime. */
+    modelMs: number;
     scoreMs: number;
     totalMs: number;
   };
@@ -220,6 +223,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       batches: extractStats.batches,
       tokens: extractStats.realTokens,
       embedMs,
+      modelMs: extractStats.modelMs,
       scoreMs,
       totalMs: performance.now() - started,
     },
