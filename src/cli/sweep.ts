@@ -62,7 +62,8 @@ export function formatSweepTable(result: SweepResult, metric: MetricName = 'mrr'
   lines.push('layer'.padEnd(labelWidth) + result.poolings.map((p) => p.padStart(col - 2).padEnd(col)).join(''));
   result.rows.forEach((row, r) => {
     const cells = result.cells[r]!.map((cell) => {
-      const mark = cell === result.best ? '*' : ' ';
+      // By position, not identity: the result may have crossed a worker or JSON boundary.
+      const mark = cell.row === result.best.row && cell.col === result.best.col ? '*' : ' ';
       return (pct(cell.metrics[key]) + mark).padStart(col - 1).padEnd(col);
     });
     lines.push(row.label.padEnd(labelWidth) + cells.join(''));

@@ -60,6 +60,7 @@ describe('layer sweep on bert-tiny', () => {
     assert.ok(rec.margin >= 0);
     assert.ok(Number.isFinite(rec.standardError) && rec.standardError >= 0);
     assert.equal(rec.confident, rec.margin > 2 * rec.standardError && result.best !== result.baseline);
+    assert.equal(JSON.parse(JSON.stringify(result)).cells[0][0].metrics.count, pairs.length, 'plain JSON: it can cross a worker or a webview as it is');
     if (rec.change) assert.deepEqual([rec.layer, rec.pool], [result.best.layer, result.best.pool]);
     else assert.deepEqual([rec.layer, rec.pool], ['last', 'mean']);
     assert.ok(rec.text.length > 20);
@@ -111,7 +112,7 @@ describe('layer sweep on bert-tiny', () => {
   });
 
   test('the printed table: one row per layer, the best cell marked once, BM25 beside', () => {
-    const text = formatSweepTable(result);
+    const text = formatSweepTable(JSON.parse(JSON.stringify(result)) as SweepResult); // as a worker or --json would pass it
     const lines = text.split('\n');
     assert.match(lines[0]!, /^MRR@10 by layer/);
     assert.equal((text.match(/\*/g) ?? []).length, 2, 'one * in the legend, one on the best cell');

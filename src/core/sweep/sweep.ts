@@ -136,7 +136,7 @@ export function describeCell(c: { layer: string; pool: string }): string {
 
 function recommend(best: SweepCell, baseline: SweepCell, se: number, lexical: RetrievalMetrics, pairs: number): SweepRecommendation {
   const margin = best.metrics.mrrAt10 - baseline.metrics.mrrAt10;
-  const isBaseline = best === baseline;
+  const isBaseline = best.row === baseline.row && best.col === baseline.col;
   const confident = !isBaseline && margin > 2 * se;
   const lexicalWins = lexical.mrrAt10 > best.metrics.mrrAt10;
   const f = (x: number) => x.toFixed(3);
