@@ -123,23 +123,33 @@ async function main() {
   await session.run(feedsC[0]);
 
   const times = { A: [] as number[], ours: [] as number[], C: [] as number[] };
+  // CPU seconds (user + system, all threads) as well as wall seconds: on a shared machine CPU time is
+  // far less disturbed by other processes than wall time is.
+  const cpu = { A: [] as number[], ours: [] as number[], C: [] as number[] };
+  const cpuSeconds = (since: NodeJS.CpuUsage) => { const u = process.cpuUsage(since); return (u.user + u.system) / 1e6; };
   let outA: Float32Array = new Float32Array();
   let outOurs: Float32Array = new Float32Array();
   let oursStats = (await ours.extract(texts.slice(0, 1), recipe)).stats;
   for (let r = 0; r < rounds; r++) {
     let t = performance.now();
+    let c = process.cpuUsage();
     outA = await runA();
     times.A.push((performance.now() - t) / 1000);
+    cpu.A.push(cpuSeconds(c));
     log(`round ${r + 1}: A ${times.A[r].toFixed(1)} s`);
     t = performance.now();
+    c = process.cpuUsage();
     const res = await runOurs();
     times.ours.push((performance.now() - t) / 1000);
+    cpu.ours.push(cpuSeconds(c));
     outOurs = res.data;
     oursStats = res.stats;
     log(`round ${r + 1}: ours ${times.ours[r].toFixed(1)} s`);
     t = performance.now();
+    c = process.cpuUsage();
     await runC();
     times.C.push((performance.now() - t) / 1000);
+    cpu.C.push(cpuSeconds(c));
     log(`round ${r + 1}: C ${times.C[r].toFixed(1)} s`);
   }
   const A = timing(times.A), O = timing(times.ours), C = timing(times.C);
@@ -174,6 +184,7 @@ async function main() {
       C: { seconds: C.seconds, chunksPerS: n / C.best, tokensPerS: realTokens / C.best, paddedPerReal: 1 },
     },
     ratios: { oursOverA: A.best / O.best, oursOverC: C.best / O.best },
+    cpuSeconds: { A: cpu.A, ours: cpu.ours, C: cpu.C, oursOverA: Math.min(...cpu.A) / Math.min(...cpu.ours), oursOverC: Math.min(...cpu.C) / Math.min(...cpu.ours) },
     agreement: { maxAbsDiffAvsOurs: agreement },
     variants: {
       layer2of6: { seconds: layer2, fullSeconds: full, costRatio: layer2 / full, nodes },
@@ -197,6 +208,7 @@ async function main() {
   console.log(`machine: ${results.machine.cpu} × ${results.machine.cpus}, ${results.machine.memoryGiB} GiB, node ${process.version}\n`);
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   console.log(`\nours / A = ${f(results.ratios.oursOverA, 2)}×   ours / C = ${f(results.ratios.oursOverC, 2)}   max |A − ours| = ${agreement.toExponential(1)}`);
+  console.log(`CPU seconds (less sensitive to other load): A ${f(Math.min(...cpu.A), 2)}, ours ${f(Math.min(...cpu.ours), 2)}, C ${f(Math.min(...cpu.C), 2)} → ours/A ${f(results.cpuSeconds.oursOverA, 2)}×, ours/C ${f(results.cpuSeconds.oursOverC, 2)}`);
   console.log(`ours, where the time went (last run): tokenize ${f(oursStats.tokenizeMs, 0)} ms, ONNX Runtime ${f(oursStats.modelMs, 0)} ms, everything else ${f(oursStats.totalMs - oursStats.tokenizeMs - oursStats.modelMs, 0)} ms, ${oursStats.batches} batches`);
   console.log(`layer 2 of 6 (graph cut, ${nodes.layer2}/${nodes.full} nodes): ${f(layer2, 2)} s vs full ${f(full, 2)} s = ${f(layer2 / full, 2)} of the cost`);
   console.log(`threads: 1 → ${f(oneThread, 2)} s, ${threads} → ${f(full, 2)} s (${f(oneThread / full, 2)}× faster)`);

@@ -36,7 +36,7 @@ Input
   --field <name>          JSON field holding the text (default: text)
 
 Long inputs and batching
-  --max-tokens <n>        token budget of one batch (batch size × padded length, default 4096)
+  --max-tokens <n>        token budget of one batch (batch size × padded length, default 1024)
   --window-overlap <n>    tokens shared by consecutive windows of a long input (default: 1/4 window)
   --truncate              cut long inputs to the model's maximum instead of windowing (reported)
 

@@ -67,7 +67,7 @@ export function readConfig(scope?: vscode.ConfigurationScope): ExtensionConfig {
     pooling: oneOf('pooling', c.get<string>('pooling', 'mean'), POOLING_MODES),
     wordPooling: oneOf('wordPooling', c.get<string>('wordPooling', 'mean'), WORD_POOLINGS),
     normalize: c.get<boolean>('normalize', true),
-    maxTokensPerBatch: positiveInt('maxTokensPerBatch', c.get<number>('maxTokensPerBatch', 8192), 16),
+    maxTokensPerBatch: positiveInt('maxTokensPerBatch', c.get<number>('maxTokensPerBatch', 1024), 16),
     threads: positiveInt('threads', c.get<number>('threads', 0), 0),
     include: c.get<string[]>('include', []),
     exclude: c.get<string[]>('exclude', []),
