@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { VectorStore } from '../src/core/store/vectorStore';
 import { exactSearch } from '../src/core/store/exact';
 import type { RecipeIdentity } from '../src/core/types';
+import { seededRandom as rng } from '../src/core/random';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -30,16 +31,6 @@ const CENTRES = opt('centres', 300);
 const K = 10;
 const EFS = [10, 50, 100, 200];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function gaussian(r: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }

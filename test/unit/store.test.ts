@@ -15,6 +15,7 @@ import { exactSearch } from '../../src/core/store/exact';
 import { H5Writer, readH5 } from '../../src/core/store/hdf5';
 import { MANIFEST_NAME, VectorStore } from '../../src/core/store/vectorStore';
 import { exportStore } from '../../src/core/store/export';
+import { seededRandom as rng } from '../../src/core/random';
 
 let tmp: string;
 before(() => {
@@ -24,17 +25,6 @@ after(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randomMatrix(n: number, d: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n * d }, () => r() * 2 - 1);

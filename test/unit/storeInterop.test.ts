@@ -18,6 +18,7 @@ import { encodeFaissFlat, readFaissIndex, writeFaissFile } from '../../src/core/
 import { exactSearch } from '../../src/core/store/exact';
 import { VectorStore } from '../../src/core/store/vectorStore';
 import { exportStore } from '../../src/core/store/export';
+import { seededRandom as rng } from '../../src/core/random';
 
 const PYTHON = process.env.EMBEDDING_LENS_PYTHON ?? '/usr/bin/python3';
 const INTEROP = path.resolve('test/interop');
@@ -34,16 +35,6 @@ function py(script: string, args: (string | number)[]): any {
   return JSON.parse(r.stdout);
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randomMatrix(n: number, d: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n * d }, () => (r() * 2 - 1) * scale);

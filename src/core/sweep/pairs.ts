@@ -14,6 +14,7 @@ import { proseBreaks } from '../index/chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions } from '../index/files';
 import { grammarForPath, TreeSitterGrammars } from '../index/treeSitter';
 import { UserError, type Logger } from '../types';
+import { seededRandom } from '../random';
 
 export type PairKind = 'doc' | 'name' | 'heading' | 'test';
 export const PAIR_KINDS: readonly PairKind[] = ['doc', 'name', 'heading', 'test'];
@@ -327,17 +328,6 @@ function letters(text: string): number {
 // ---------------------------------------------------------------------------------------------------
 // Sampling
 
-/** mulberry32: a small, fast, seedable generator (the sample must be reproducible, not secret). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
