@@ -6,13 +6,14 @@
 // Deliberately free of `vscode`: cancellation is an AbortSignal (the host adapts CancellationToken
 // with `abortSignalOf`), logging goes through the engine's Logger interface.
 import { Worker } from 'node:worker_threads';
-import type { Logger, ProgressEvent } from '../core/types';
+import type { Logger } from '../core/types';
 import { UserError } from '../core/types';
 import type { DownloadProgress, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
 
-export interface RequestOptions {
+export interface RequestOptions<P = unknown> {
   signal?: AbortSignal;
-  onProgress?: (progress: ProgressEvent) => void;
+  /** Progress events of this request; their shape is the method's `progress` in EngineMethods. */
+  onProgress?: (progress: P) => void;
   onDownloadProgress?: (progress: DownloadProgress) => void;
 }
 
@@ -20,7 +21,7 @@ interface Pending {
   method: EngineMethod;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
-  onProgress?: (progress: ProgressEvent) => void;
+  onProgress?: (progress: never) => void;
   onDownloadProgress?: (progress: DownloadProgress) => void;
   cleanup: () => void;
 }
@@ -54,7 +55,7 @@ export class EngineClient {
   request<M extends EngineMethod>(
     method: M,
     params: EngineMethods[M]['params'],
-    options: RequestOptions = {},
+    options: RequestOptions<EngineMethods[M]['progress']> = {},
   ): Promise<EngineMethods[M]['result']> {
     if (this.disposed) return Promise.reject(new Error('The engine client has been disposed.'));
     const { signal, onProgress, onDownloadProgress } = options;
@@ -68,7 +69,7 @@ export class EngineClient {
         method,
         resolve: resolve as (value: unknown) => void,
         reject,
-        onProgress,
+        onProgress: onProgress as ((progress: never) => void) | undefined,
         onDownloadProgress,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
@@ -124,7 +125,8 @@ export class EngineClient {
         (msg.level === 'debug' ? this.log.debug ?? this.log.info : this.log[msg.level]).call(this.log, msg.message);
         return;
       case 'progress':
-        this.pending.get(msg.id)?.onProgress?.(msg.progress);
+        // The worker sends the progress shape of the request's method (EngineMethods[M]['progress']).
+        this.pending.get(msg.id)?.onProgress?.(msg.progress as never);
         return;
       case 'downloadProgress':
         this.pending.get(msg.id)?.onDownloadProgress?.(msg.progress);

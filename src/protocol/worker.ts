@@ -5,7 +5,10 @@
 // Every request carries an `id`; the worker answers with exactly one `result` or `error` for it,
 // and may send any number of `progress` events before that. `cancel` aborts a request (the worker
 // then answers with an `error` whose `name` is `AbortError`).
-import type { EmbeddingManifest, ItemInfo, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
+import type { IndexProgress, RefreshSummary } from '../core/index/indexer';
+import type { SearchMode } from '../core/search/search';
+import type { SweepProgress, SweepResult } from '../core/sweep/sweep';
+import type { EmbeddingManifest, ItemInfo, OutputDType, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
 
 /** What the worker needs to open a model. Plain data, built by the host from the settings. */
 export interface EngineLoadOptions {
@@ -76,13 +79,108 @@ export interface WireInspectResult {
   hiddenStates: Float32Array;
 }
 
-/** Request name → its parameters and its result. The one table both sides are checked against. */
+/** Which folder's index, where it lives, and the recipe whose store is meant. */
+export interface IndexTarget {
+  /** The workspace folder (absolute path). */
+  root: string;
+  /** The folder holding this workspace folder's stores (one per recipe). */
+  storageDir: string;
+  recipe: Recipe;
+}
+
+export interface IndexParams extends IndexTarget {
+  include?: string[];
+  exclude?: string[];
+  maxFileBytes?: number;
+  /** Drop this recipe's store first and embed everything again. */
+  rebuild?: boolean;
+}
+
+/** One search result, as it crosses the boundary. Lines are 1-based and inclusive. */
+export interface WireSearchHit {
+  path: string;
+  startLine: number;
+  endLine: number;
+  score: number;
+  preview: string;
+  /** The file changed since it was indexed (the preview shows its current lines). */
+  stale?: boolean;
+}
+
+export interface SearchParams extends IndexTarget {
+  query: string;
+  mode: SearchMode;
+  k: number;
+}
+
+export type SimilarParams = IndexTarget & { k?: number } & ({ text: string } | { path: string; startLine: number; endLine: number });
+
+/** A sample of indexed chunks for the inspector's PCA scatter. `vectors` is records.length × dims (transferred). */
+export interface IndexPoints {
+  vectors: Float32Array;
+  dims: number;
+  records: { path: string; startLine: number; endLine: number; preview: string }[];
+}
+
+/** Where extraction texts come from: given texts (selection, file), or every indexable file of a folder. */
+export type ExtractSource =
+  | { kind: 'texts'; texts: string[]; labels?: string[] }
+  | { kind: 'folder'; root: string; include?: string[]; exclude?: string[]; maxFileBytes?: number };
+
+export interface ExtractToFileParams {
+  source: ExtractSource;
+  recipe: Recipe;
+  /** Absolute path ending in .npy, .h5 or .faiss. */
+  file: string;
+  dtype?: OutputDType;
+}
+
+export interface ExtractToFileResult {
+  /** Every file written (the data file, its manifest, the labels file). */
+  files: string[];
+  texts: number;
+  rows: number;
+  dims: number;
+  /** Files of a folder left out (binary, too large, …), with the reason. */
+  skipped: number;
+}
+
+/** Phases of an extraction to a file: reading the folder, then the model (ProgressEvent), then writing. */
+export type ExtractToFileProgress = ({ phase: 'read' } & { filesDone: number; filesTotal: number }) | ({ phase: 'embed' } & ProgressEvent) | { phase: 'write' };
+
+/** Phases of a sweep: mining pairs from the folder, then the core sweep's own phases. */
+export type SweepRequestProgress = { phase: 'mine'; filesDone: number; filesTotal: number } | SweepProgress;
+
+export interface SweepParams {
+  root: string;
+  maxPairs?: number;
+  seed?: number;
+  include?: string[];
+  exclude?: string[];
+}
+
+/**
+ * Request name → its parameters, its result and the progress events it may send. The one table both
+ * sides are checked against.
+ */
 export interface EngineMethods {
-  status: { params: Record<string, never>; result: EngineStatus };
-  load: { params: EngineLoadOptions; result: LoadedModelInfo };
-  extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult };
-  inspect: { params: { text: string }; result: WireInspectResult };
-  unload: { params: Record<string, never>; result: { unloaded: boolean } };
+  status: { params: Record<string, never>; result: EngineStatus; progress: never };
+  load: { params: EngineLoadOptions; result: LoadedModelInfo; progress: never };
+  extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult; progress: ProgressEvent };
+  inspect: { params: { text: string }; result: WireInspectResult; progress: never };
+  unload: { params: Record<string, never>; result: { unloaded: boolean }; progress: never };
+  /** Brings a folder's index for the recipe up to date (only new and changed files are embedded). */
+  index: { params: IndexParams; result: RefreshSummary; progress: IndexProgress };
+  search: { params: SearchParams; result: WireSearchHit[]; progress: never };
+  /** Chunks similar to a text, or to a line range of an indexed file (the range itself left out). */
+  similar: { params: SimilarParams; result: WireSearchHit[]; progress: never };
+  /** Deletes the store of one recipe, or (no recipe) every store in the folder. */
+  clearIndex: { params: { storageDir: string; recipe?: Recipe }; result: { removed: string[] }; progress: never };
+  indexPoints: { params: IndexTarget & { limit: number }; result: IndexPoints; progress: never };
+  /** Embeds texts and writes them with writeExtraction (.npy / .h5 / .faiss + manifest). */
+  extractToFile: { params: ExtractToFileParams; result: ExtractToFileResult; progress: ExtractToFileProgress };
+  /** Mines query → target pairs from the folder and scores every layer × pooling on them. */
+  sweep: { params: SweepParams; result: SweepResult; progress: SweepRequestProgress };
 }
 export type EngineMethod = keyof EngineMethods;
 
@@ -115,6 +213,6 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'result'; id: number; method: EngineMethod; result: EngineMethods[EngineMethod]['result'] }
   | { type: 'error'; id: number; error: WireError }
-  | { type: 'progress'; id: number; progress: ProgressEvent }
+  | { type: 'progress'; id: number; progress: EngineMethods[EngineMethod]['progress'] }
   | { type: 'downloadProgress'; id: number; progress: DownloadProgress }
   | { type: 'log'; level: LogLevel; message: string };

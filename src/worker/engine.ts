@@ -1,15 +1,43 @@
 // The one place the worker touches the engine (src/core). Everything else in the worker speaks the
 // protocol types; this file adapts the engine's Extractor to them.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { Extractor } from '../core/extract/extractor';
-import type { Logger, ProgressEvent, Recipe } from '../core/types';
+import { discoverFiles, readIndexableText } from '../core/index/files';
+import { recipeKey, WorkspaceIndexer, type IndexProgress, type RefreshSummary } from '../core/index/indexer';
+import { describeIdentity } from '../core/index/catalog';
+import { outputFormatOf, writeExtraction } from '../core/outputs';
+import { WorkspaceSearch, type SearchHit } from '../core/search/search';
+import { VectorStore } from '../core/store/vectorStore';
+import { writeFileAtomic } from '../core/store/atomicFile';
+import { minePairs } from '../core/sweep/pairs';
+import { runSweep, type SweepResult } from '../core/sweep/sweep';
+import { UserError, type Logger, type ProgressEvent, type Recipe, type RecipeIdentity } from '../core/types';
 import type {
   DownloadProgress,
   EngineLoadOptions,
   ExtractRequestOptions,
+  ExtractToFileParams,
+  ExtractToFileProgress,
+  ExtractToFileResult,
+  IndexParams,
+  IndexPoints,
+  IndexTarget,
   LoadedModelInfo,
+  SearchParams,
+  SimilarParams,
+  SweepParams,
+  SweepRequestProgress,
   WireExtractResult,
   WireInspectResult,
+  WireSearchHit,
 } from '../protocol/worker';
+
+/** What every long operation takes: the request's abort signal and a progress sink. */
+export interface Run<P> {
+  signal: AbortSignal;
+  onProgress: (p: P) => void;
+}
 
 export interface Engine {
   readonly info: LoadedModelInfo;
@@ -19,7 +47,86 @@ export interface Engine {
     options: ExtractRequestOptions & { signal: AbortSignal; onProgress: (p: ProgressEvent) => void },
   ): Promise<WireExtractResult>;
   inspect(text: string, signal: AbortSignal): Promise<WireInspectResult>;
+  /** What a recipe means on this model (the key of its store). */
+  identity(recipe: Recipe): RecipeIdentity;
+  index(params: IndexParams, run: Run<IndexProgress>): Promise<RefreshSummary>;
+  search(params: SearchParams, signal: AbortSignal): Promise<WireSearchHit[]>;
+  similar(params: SimilarParams, signal: AbortSignal): Promise<WireSearchHit[]>;
+  indexPoints(params: IndexTarget & { limit: number }): Promise<IndexPoints>;
+  extractToFile(params: ExtractToFileParams, run: Run<ExtractToFileProgress>): Promise<ExtractToFileResult>;
+  sweep(params: SweepParams, run: Run<SweepRequestProgress>): Promise<SweepResult>;
   dispose(): Promise<void>;
+}
+
+/** Error name the host recognises: there is no index for this recipe (maybe one for another recipe). */
+export const INDEX_MISSING = 'IndexMissingError';
+
+function indexMissing(root: string, identity: RecipeIdentity, others: string[]): Error {
+  const err = new UserError(
+    others.length
+      ? `The index of ${path.basename(root)} was built with another recipe (${others.join('; ')}), not ${describeIdentity(identity)}.`
+      : `${path.basename(root)} has no index yet for ${describeIdentity(identity)}.`,
+    others.length ? 'Rebuild the index for the current settings, or change the settings back.' : 'Run "Embedding Lens: Index Workspace" first.',
+  );
+  err.name = INDEX_MISSING;
+  return err;
+}
+
+/** Store folder of one recipe inside a storage folder (the indexer's layout). */
+function storeDirOf(storageDir: string, identity: RecipeIdentity): string {
+  return path.join(storageDir, 'stores', recipeKey(identity));
+}
+
+/** Recipes of the stores that do exist in a storage folder, described for a message. */
+async function otherRecipes(storageDir: string): Promise<string[]> {
+  const stores = path.join(storageDir, 'stores');
+  const names = await fs.readdir(stores).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const name of names) {
+    try {
+      const manifest = JSON.parse(await fs.readFile(path.join(stores, name, 'manifest.json'), 'utf8')) as { recipe?: RecipeIdentity };
+      if (manifest.recipe) out.push(describeIdentity(manifest.recipe));
+    } catch {
+      // not a store (or a half-written one): nothing to describe
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes a storage folder's stores: one recipe's, or all of them with the folder's own marker files.
+ * Only what the indexer writes is removed, so a storage folder the user chose keeps anything else.
+ */
+export async function clearStorage(storageDir: string, identity?: RecipeIdentity): Promise<string[]> {
+  const removed: string[] = [];
+  const remove = async (p: string) => {
+    if (await fs.stat(p).catch(() => null)) {
+      await fs.rm(p, { recursive: true, force: true });
+      removed.push(p);
+    }
+  };
+  if (identity) {
+    await remove(storeDirOf(storageDir, identity));
+    return removed;
+  }
+  await remove(path.join(storageDir, 'stores'));
+  await remove(path.join(storageDir, 'embedding-lens.json'));
+  await remove(path.join(storageDir, '.gitignore'));
+  // The folder itself goes when nothing else is in it.
+  if ((await fs.readdir(storageDir).catch(() => ['?'])).length === 0) await fs.rmdir(storageDir).catch(() => undefined);
+  return removed;
+}
+
+function wireHit(h: SearchHit): WireSearchHit {
+  const hit: WireSearchHit = { path: h.path, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview };
+  if (h.stale) hit.stale = true;
+  return hit;
+}
+
+/** Evenly spaced sample of `limit` indices out of `n` (all of them when n ≤ limit). */
+export function sampleIndices(n: number, limit: number): number[] {
+  if (n <= limit) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: limit }, (_, i) => Math.floor((i * n) / limit));
 }
 
 /** Whether the engine can be used in this build; reported by the worker's `status` request. */
@@ -57,6 +164,31 @@ export async function openEngine(
     loadMs: performance.now() - started,
   };
   log.info(`engine: loaded ${i.model} (${i.modelType}, ${i.numLayers} layers, ${i.hiddenSize} wide, hidden states: ${i.hiddenStateSource}) in ${info.loadMs.toFixed(0)} ms`);
+  // Chunk budget as the CLI uses it: the model's window without its special tokens, at most 256.
+  const chunkTokens = Math.max(16, Math.min(256, i.maxLength - 2));
+
+  // Open searches by store folder, reused across queries (a search-as-you-type list asks many times);
+  // dropped whenever that store is written or removed.
+  const searches = new Map<string, Promise<WorkspaceSearch>>();
+  const forget = (storeDir?: string) => {
+    if (storeDir === undefined) searches.clear();
+    else searches.delete(storeDir);
+  };
+  async function openSearch(t: IndexTarget): Promise<WorkspaceSearch> {
+    const embedder = extractor.embedder(t.recipe);
+    const storeDir = storeDirOf(path.resolve(t.storageDir), embedder.identity);
+    let s = searches.get(storeDir);
+    if (!s) {
+      s = (async () => {
+        if (!(await VectorStore.isStore(storeDir))) throw indexMissing(t.root, embedder.identity, await otherRecipes(t.storageDir));
+        return WorkspaceSearch.open({ root: t.root, storageDir: t.storageDir, embedder });
+      })();
+      searches.set(storeDir, s);
+      s.catch(() => searches.delete(storeDir));
+    }
+    return s;
+  }
+
   return {
     info,
     extract: (texts, recipe, o) => extractor.extract(texts, recipe, o),
@@ -74,7 +206,129 @@ export async function openEngine(
         hiddenStates: r.hiddenStates,
       };
     },
-    dispose: () => extractor.dispose(),
+    identity: (recipe) => extractor.identity(recipe),
+    async index(p, run) {
+      const embedder = extractor.embedder(p.recipe);
+      const storeDir = storeDirOf(path.resolve(p.storageDir), embedder.identity);
+      forget(storeDir);
+      if (p.rebuild) {
+        const removed = await clearStorage(p.storageDir, embedder.identity);
+        if (removed.length) log.info(`rebuild: removed ${removed.join(', ')}`);
+      }
+      try {
+        const indexer = await WorkspaceIndexer.open({
+          root: p.root,
+          storageDir: p.storageDir,
+          embedder,
+          chunkTokens,
+          discovery: {
+            include: p.include?.length ? p.include : undefined,
+            exclude: p.exclude,
+            ...(p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : {}),
+          },
+          textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
+          logger: log,
+        });
+        return await indexer.refresh({ signal: run.signal, onProgress: run.onProgress });
+      } finally {
+        forget(storeDir);
+      }
+    },
+    async search(p, signal) {
+      const search = await openSearch(p);
+      const hits = await search.search(p.query, { mode: p.mode, k: p.k, previewLines: 4, signal });
+      return hits.map(wireHit);
+    },
+    async similar(p, signal) {
+      const search = await openSearch(p);
+      const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
+      const hits = await search.similar(target, { k: p.k ?? 10, previewLines: 4, signal });
+      return hits.map(wireHit);
+    },
+    async indexPoints(p) {
+      const embedder = extractor.embedder(p.recipe);
+      const storeDir = storeDirOf(path.resolve(p.storageDir), embedder.identity);
+      if (!(await VectorStore.isStore(storeDir))) throw indexMissing(p.root, embedder.identity, await otherRecipes(p.storageDir));
+      const snap = (await VectorStore.open(storeDir)).snapshot();
+      const dims = embedder.identity.dims;
+      const picked = sampleIndices(snap.records.length, Math.max(0, Math.floor(p.limit)));
+      const vectors = new Float32Array(picked.length * dims);
+      const lines = new Map<string, Promise<string[]>>();
+      const records = await Promise.all(picked.map(async (idx, row) => {
+        vectors.set(snap.vectors.subarray(idx * dims, (idx + 1) * dims), row * dims);
+        const r = snap.records[idx]!;
+        let file = lines.get(r.path);
+        if (!file) lines.set(r.path, (file = fs.readFile(path.join(p.root, r.path), 'utf8').then((t) => t.split(/\r?\n/), () => [])));
+        const preview = (await file).slice(r.startLine - 1, Math.min(r.endLine, r.startLine + 2)).join('\n');
+        return { path: r.path, startLine: r.startLine, endLine: r.endLine, preview };
+      }));
+      return { vectors, dims, records };
+    },
+    async extractToFile(p, run) {
+      const format = outputFormatOf(p.file);
+      if (format === 'faiss' && (p.recipe.pool === 'none' || p.recipe.pool === 'words')) {
+        throw new UserError(`A FAISS index holds one vector per text; pooling "${p.recipe.pool}" gives one per token or word.`, 'Choose mean, max, cls or last pooling, or save to .npy or .h5.');
+      }
+      let texts: string[];
+      let labels: string[] | undefined;
+      let skipped = 0;
+      if (p.source.kind === 'texts') {
+        texts = p.source.texts;
+        labels = p.source.labels;
+      } else {
+        const src = p.source;
+        const found = await discoverFiles(src.root, {
+          include: src.include?.length ? src.include : undefined,
+          exclude: src.exclude,
+          ...(src.maxFileBytes ? { maxFileBytes: src.maxFileBytes } : {}),
+          signal: run.signal,
+          logger: log,
+        });
+        skipped = found.skipped.length;
+        texts = [];
+        labels = [];
+        for (const [n, f] of found.files.entries()) {
+          run.signal.throwIfAborted();
+          const read = await readIndexableText(f.absPath, src.maxFileBytes ? { maxFileBytes: src.maxFileBytes } : {});
+          if (read.ok) {
+            texts.push(read.text);
+            labels.push(f.path);
+          } else {
+            skipped++;
+          }
+          run.onProgress({ phase: 'read', filesDone: n + 1, filesTotal: found.files.length });
+        }
+      }
+      if (!texts.length || texts.every((t) => !t.trim())) throw new UserError('There is no text to embed.', p.source.kind === 'folder' ? 'The folder has no indexable text files.' : 'Select some text first.');
+      const result = await extractor.extract(texts, p.recipe, { signal: run.signal, onProgress: (e) => run.onProgress({ phase: 'embed', ...e }) });
+      run.signal.throwIfAborted();
+      run.onProgress({ phase: 'write' });
+      await fs.mkdir(path.dirname(p.file), { recursive: true });
+      const files = await writeExtraction(p.file, result, { dtype: p.dtype, texts: format === 'h5' ? texts : undefined });
+      if (labels) {
+        // Row → where its text came from (file path or selection), one per text, in row order of items.
+        const labelsFile = `${p.file}.labels.txt`;
+        await writeFileAtomic(labelsFile, labels.map((l) => l.replace(/[\r\n]+/g, ' ')).join('\n') + '\n');
+        files.push(labelsFile);
+      }
+      return { files, texts: texts.length, rows: result.rows, dims: result.dims, skipped };
+    },
+    async sweep(p, run) {
+      const mined = await minePairs(p.root, {
+        maxPairs: p.maxPairs,
+        seed: p.seed,
+        discovery: { include: p.include?.length ? p.include : undefined, exclude: p.exclude },
+        signal: run.signal,
+        logger: log,
+        onProgress: (e) => run.onProgress({ phase: 'mine', ...e }),
+      });
+      log.info(`sweep: ${mined.pairs.length} pairs (${Object.entries(mined.used).map(([k, n]) => `${n} ${k}`).join(', ')}) from ${mined.filesScanned} files`);
+      return runSweep({ extractor, pairs: mined.pairs, signal: run.signal, onProgress: run.onProgress });
+    },
+    async dispose() {
+      forget();
+      await extractor.dispose();
+    },
   };
 }
 

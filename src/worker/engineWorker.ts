@@ -12,7 +12,7 @@ import type {
   WireError,
   WorkerRequest,
 } from '../protocol/worker';
-import { engineAvailability, openEngine, ownBuffer, type Engine } from './engine';
+import { clearStorage, engineAvailability, openEngine, ownBuffer, type Engine, type Run } from './engine';
 
 if (!parentPort) throw new Error('engineWorker must run in a worker_thread');
 const port = parentPort;
@@ -51,6 +51,11 @@ function toWireError(err: unknown): WireError {
     return { name: err.name, message: err.message, stack: err.stack, hint: typeof hint === 'string' ? hint : undefined };
   }
   return { name: 'Error', message: String(err) };
+}
+
+/** The abort signal of a request and a sink that sends its progress events to the host. */
+function runOf<P extends EngineMethods[EngineMethod]['progress']>(id: number, signal: AbortSignal): Run<P> {
+  return { signal, onProgress: (progress) => post({ type: 'progress', id, progress }) };
 }
 
 type Handled<M extends EngineMethod> = { result: EngineMethods[M]['result']; transfer?: ArrayBuffer[] };
@@ -94,6 +99,38 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       const result = await requireEngine().inspect(req.params.text, signal);
       const hiddenStates = ownBuffer(result.hiddenStates);
       return { result: { ...result, hiddenStates }, transfer: [hiddenStates.buffer as ArrayBuffer] };
+    }
+    case 'index': {
+      if (loading) await loading;
+      return { result: await requireEngine().index(req.params, runOf(req.id, signal)) };
+    }
+    case 'search': {
+      if (loading) await loading;
+      return { result: await requireEngine().search(req.params, signal) };
+    }
+    case 'similar': {
+      if (loading) await loading;
+      return { result: await requireEngine().similar(req.params, signal) };
+    }
+    case 'indexPoints': {
+      if (loading) await loading;
+      const result = await requireEngine().indexPoints(req.params);
+      const vectors = ownBuffer(result.vectors);
+      return { result: { ...result, vectors }, transfer: [vectors.buffer as ArrayBuffer] };
+    }
+    case 'clearIndex': {
+      // Clearing every recipe needs no model; clearing one needs the model to name its store.
+      if (req.params.recipe && loading) await loading;
+      const identity = req.params.recipe ? requireEngine().identity(req.params.recipe) : undefined;
+      return { result: { removed: await clearStorage(req.params.storageDir, identity) } };
+    }
+    case 'extractToFile': {
+      if (loading) await loading;
+      return { result: await requireEngine().extractToFile(req.params, runOf(req.id, signal)) };
+    }
+    case 'sweep': {
+      if (loading) await loading;
+      return { result: await requireEngine().sweep(req.params, runOf(req.id, signal)) };
     }
     case 'unload': {
       const had = engine !== undefined;
