@@ -3,11 +3,17 @@
 // worker starts on the first command that needs it. The time activation took is logged and exposed.
 import * as vscode from 'vscode';
 import type { EngineStatus } from '../protocol/worker';
-import { registerCommands } from './commands';
+import { commandBlocker, registerCommands } from './commands';
+import type { CommandId } from './commandIds';
 import { affectsEngine, readConfig, SECTION } from './config';
+import { EngineAccess } from './engineAccess';
 import { EngineClient } from './engineClient';
+import { IndexService } from './indexService';
+import { InspectorPanel, registerInspector } from './inspectorPanel';
 import { createLog } from './log';
+import { ResultHighlighter } from './searchPick';
 import { StatusBar } from './statusBar';
+import { applySweepChoice } from './sweepCommand';
 
 /** What `activate` returns (`vscode.extensions.getExtension(...).exports`). */
 export interface EmbeddingLensApi {
@@ -18,6 +24,14 @@ export interface EmbeddingLensApi {
   engineStarted(): boolean;
   /** Starts the worker if needed and asks it what it can do. */
   engineStatus(): Promise<EngineStatus>;
+  /** Where a workspace folder's index is stored (by folder path or name). */
+  storageDirFor(folder: string): string | undefined;
+  /** The status bar's text and its index state in words. */
+  statusBar(): { text: string; state: string };
+  /** The range a search result highlighted last, if it is still highlighted. */
+  highlightedRange(): { uri: string; startLine: number; endLine: number } | undefined;
+  /** Why a command would refuse to run in a window with this trust and folder count (undefined: it runs). */
+  commandBlocker(command: string, state: { trusted: boolean; folders: number }): string | undefined;
 }
 
 export function activateExtension(context: vscode.ExtensionContext): EmbeddingLensApi {
@@ -30,6 +44,17 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
 
   const statusBar = new StatusBar();
   context.subscriptions.push(statusBar);
+  const access = new EngineAccess({
+    engine,
+    log,
+    modelCacheDir: vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath,
+    workspaceStorage: context.storageUri?.fsPath,
+    globalStorage: context.globalStorageUri.fsPath,
+  });
+  const index = new IndexService(access, statusBar);
+  index.watch();
+  const highlighter = new ResultHighlighter();
+  context.subscriptions.push(index, highlighter);
   const refreshConfig = () => {
     try {
       statusBar.setConfig(readConfig());
@@ -42,12 +67,9 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
   statusBar.setVisible((vscode.workspace.workspaceFolders?.length ?? 0) > 0);
 
   context.subscriptions.push(
-    ...registerCommands({
-      extensionUri: context.extensionUri,
-      modelCacheDir: vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath,
-      log,
-      engine,
-    }),
+    ...registerInspector({ extensionUri: context.extensionUri, access }),
+    ...registerCommands({ extensionUri: context.extensionUri, log, engine, access, index, highlighter, memento: context.workspaceState }),
+    InspectorPanel.onApplySweep((choice) => void applySweepChoice(choice, log).catch((err) => log.error(String(err)))),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       refreshConfig();
@@ -68,5 +90,15 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     activationMs,
     engineStarted: () => engine.started,
     engineStatus: () => engine.request('status', {}),
+    storageDirFor: (folder) => {
+      const f = vscode.workspace.workspaceFolders?.find((w) => w.name === folder || w.uri.fsPath === folder);
+      return f && access.storageDirFor(f);
+    },
+    statusBar: () => ({ text: statusBar.text, state: statusBar.describeState() }),
+    highlightedRange: () => {
+      const h = highlighter.highlighted;
+      return h && { uri: h.uri.toString(), startLine: h.range.start.line, endLine: h.range.end.line };
+    },
+    commandBlocker: (command, state) => commandBlocker(command as CommandId, state),
   };
 }

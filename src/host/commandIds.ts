@@ -13,5 +13,6 @@ export const COMMANDS = {
   rebuildIndex: 'embeddingLens.rebuildIndex',
   clearIndex: 'embeddingLens.clearIndex',
   showLog: 'embeddingLens.showLog',
+  findBestLayer: 'embeddingLens.findBestLayer',
 } as const;
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

@@ -1,33 +1,43 @@
 // Command handlers. Every command of package.json is registered here (an integration test checks it).
-// Commands whose engine part is not wired yet answer with a clear "not available yet" message.
+// Each handler returns what it did (the opened hit, the files written, the index summaries), so
+// keybindings, other extensions and the in-host tests can use `executeCommand`'s result.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { SearchMode } from '../core/search/search';
 import { UserError } from '../core/types';
 import type { TextSource } from '../protocol/panel';
 import { abortSignalOf } from './cancellation';
 import { COMMANDS, type CommandId } from './commandIds';
-import { engineLoadOptions, POOLING_MODES, readConfig, SECTION, WORD_POOLINGS } from './config';
+import { SECTION } from './config';
 import type { EngineClient } from './engineClient';
+import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
+import { activeTextProblem, pickRecipeParts, runExtract, type ExtractArgs } from './extractCommands';
+import type { IndexService } from './indexService';
 import { InspectorPanel, type InspectorHost } from './inspectorPanel';
 import { describeError } from './log';
+import { SEARCH_MODES, showHitsPick, showSearchPick, type FolderHit, type ResultHighlighter } from './searchPick';
+import { runSweepCommand } from './sweepCommand';
 
 export interface CommandContext {
   extensionUri: vscode.Uri;
-  /** Where downloaded models are cached (global storage). */
-  modelCacheDir: string;
   log: vscode.LogOutputChannel;
   engine: EngineClient;
+  access: EngineAccess;
+  index: IndexService;
+  highlighter: ResultHighlighter;
+  /** Remembers the search mode between searches. */
+  memento: vscode.Memento;
 }
 
 /** Commands that need a trusted workspace (they read workspace files and write files). */
 const NEEDS_TRUST: ReadonlySet<CommandId> = new Set([
-  COMMANDS.indexWorkspace, COMMANDS.rebuildIndex, COMMANDS.extractSelection, COMMANDS.extractFile, COMMANDS.extractWorkspace,
+  COMMANDS.indexWorkspace, COMMANDS.rebuildIndex, COMMANDS.extractSelection, COMMANDS.extractFile, COMMANDS.extractWorkspace, COMMANDS.findBestLayer,
 ]);
 const NEEDS_FOLDER: ReadonlySet<CommandId> = new Set([
-  COMMANDS.indexWorkspace, COMMANDS.rebuildIndex, COMMANDS.clearIndex, COMMANDS.searchWorkspace, COMMANDS.findSimilar, COMMANDS.extractWorkspace,
+  COMMANDS.indexWorkspace, COMMANDS.rebuildIndex, COMMANDS.clearIndex, COMMANDS.searchWorkspace, COMMANDS.findSimilar, COMMANDS.extractWorkspace, COMMANDS.findBestLayer,
 ]);
 
-const TITLES: Record<CommandId, string> = {
+export const TITLES: Record<CommandId, string> = {
   [COMMANDS.indexWorkspace]: 'Index Workspace',
   [COMMANDS.searchWorkspace]: 'Search Workspace',
   [COMMANDS.findSimilar]: 'Find Similar to Selection',
@@ -40,31 +50,40 @@ const TITLES: Record<CommandId, string> = {
   [COMMANDS.rebuildIndex]: 'Rebuild Index',
   [COMMANDS.clearIndex]: 'Clear Index',
   [COMMANDS.showLog]: 'Show Log',
+  [COMMANDS.findBestLayer]: 'Find the Best Layer for This Workspace',
 };
+
+/**
+ * Why a command cannot run in this window, or undefined when it can: no folder open, or (for the
+ * commands that read workspace files and write files) a workspace that is not trusted.
+ */
+export function commandBlocker(id: CommandId, state: { trusted: boolean; folders: number }): string | undefined {
+  if (NEEDS_FOLDER.has(id) && state.folders === 0) {
+    return `"${TITLES[id]}" needs an open folder or workspace. Open a folder first (File: Open Folder…).`;
+  }
+  if (NEEDS_TRUST.has(id) && !state.trusted) {
+    return `indexing, extraction and the layer sweep are off in an untrusted workspace: they read its files and run a model on them. Trust this workspace (Workspaces: Manage Workspace Trust) to use "${TITLES[id]}".`;
+  }
+  return undefined;
+}
 
 /** Checks shared by all commands; returns false (after telling the user) when the command cannot run. */
 function preconditions(id: CommandId): boolean {
-  if (NEEDS_FOLDER.has(id) && !vscode.workspace.workspaceFolders?.length) {
-    void vscode.window.showWarningMessage(`Embedding Lens: "${TITLES[id]}" needs an open folder or workspace.`);
-    return false;
-  }
-  if (NEEDS_TRUST.has(id) && !vscode.workspace.isTrusted) {
-    void vscode.window.showWarningMessage(
-      `Embedding Lens: indexing and extraction are off in an untrusted workspace. Trust this workspace (Workspaces: Manage Workspace Trust) to use "${TITLES[id]}".`,
-    );
+  const blocker = commandBlocker(id, { trusted: vscode.workspace.isTrusted, folders: diskFolders().length });
+  if (blocker) {
+    const actions = blocker.includes('untrusted') ? ['Manage Workspace Trust'] : [];
+    void vscode.window.showWarningMessage(`Embedding Lens: ${blocker}`, ...actions).then((c) => {
+      if (c) void vscode.commands.executeCommand('workbench.trust.manage');
+    });
     return false;
   }
   return true;
 }
 
-function notAvailableYet(id: CommandId): void {
-  void vscode.window.showInformationMessage(`Embedding Lens: "${TITLES[id]}" is not available yet in this version.`);
-}
-
 /** The selection of the active editor as text + where it came from, or a message why not. */
 function currentSelection(): { text: string; source: TextSource } | string {
   const editor = vscode.window.activeTextEditor;
-  if (!editor) return 'Open a file and select some text first.';
+  if (!editor) return activeTextProblem() ?? 'Open a file and select some text first.';
   const sel = editor.selection;
   const text = editor.document.getText(sel);
   if (!text.trim()) return 'Select some text first (the selection is empty).';
@@ -82,19 +101,18 @@ function currentSelection(): { text: string; source: TextSource } | string {
 }
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
-  const { log, engine } = ctx;
+  const { log, engine, access } = ctx;
 
   async function inspect(text: string, source: TextSource | undefined): Promise<void> {
     const panel = InspectorPanel.show(ctx.extensionUri, inspectorHost);
     panel.post({ type: 'loading', text, source });
     try {
-      const cfg = readConfig(source ? vscode.Uri.parse(source.uri) : undefined);
       const data = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: 'Embedding Lens: inspecting the selection', cancellable: true },
-        async (_progress, token) => {
+        async (progress, token) => {
           const abort = abortSignalOf(token);
           try {
-            await engine.request('load', engineLoadOptions(cfg, vscode.workspace.isTrusted, ctx.modelCacheDir), { signal: abort.signal });
+            await access.loadModel(source ? vscode.Uri.parse(source.uri) : undefined, abort.signal, progress);
             return await engine.request('inspect', { text }, { signal: abort.signal });
           } finally {
             abort.dispose();
@@ -105,13 +123,63 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     } catch (err) {
       const message = describeError(err, log);
       panel.post({ type: 'error', message, text, source });
-      if (!(err instanceof Error && err.name === 'AbortError')) void vscode.window.showErrorMessage(message);
+      if (!(err instanceof Error && err.name === 'AbortError')) void showFailure(err, log, 'inspecting');
     }
   }
 
   const inspectorHost: InspectorHost = { log, reinspect: (text, source) => void inspect(text, source) };
 
-  const handlers: Record<CommandId, () => unknown> = {
+  async function findSimilar(): Promise<FolderHit | undefined> {
+    const sel = currentSelection();
+    if (typeof sel === 'string') {
+      void vscode.window.showWarningMessage(`Embedding Lens: ${sel}`);
+      return undefined;
+    }
+    const doc = vscode.window.activeTextEditor!.document;
+    const folder = vscode.workspace.getWorkspaceFolder(doc.uri);
+    // A saved file of a folder: compare with its lines (and leave the selection's own chunk out);
+    // anything else (unsaved edits, untitled, outside the workspace): compare with the text.
+    const byRange = folder && folder.uri.scheme === 'file' && doc.uri.scheme === 'file' && !doc.isDirty;
+    const folders = byRange ? [folder] : diskFolders();
+    let hits: FolderHit[];
+    try {
+      hits = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Embedding Lens: finding similar code', cancellable: true },
+        async (progress, token) => {
+          const abort = abortSignalOf(token);
+          try {
+            await access.loadModel(doc.uri, abort.signal, progress);
+            const out: FolderHit[] = [];
+            let firstError: unknown;
+            for (const f of folders) {
+              const t = access.targetFor(f);
+              const where = byRange
+                ? { path: path.relative(f.uri.fsPath, doc.uri.fsPath).split(path.sep).join('/'), startLine: sel.source.startLine + 1, endLine: sel.source.endLine + 1 }
+                : { text: sel.text };
+              try {
+                const found = await engine.request('similar', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, k: 20, ...where }, { signal: abort.signal });
+                out.push(...found.map((h) => ({ ...h, folder: f, uri: vscode.Uri.file(path.join(t.root, h.path)) })));
+              } catch (err) {
+                if (err instanceof Error && err.name === 'AbortError') throw err;
+                firstError ??= err;
+              }
+            }
+            if (!out.length && firstError) throw firstError;
+            return out.sort((a, b) => b.score - a.score).slice(0, 20);
+          } finally {
+            abort.dispose();
+          }
+        },
+      );
+    } catch (err) {
+      void showFailure(err, log, 'finding similar code');
+      return undefined;
+    }
+    const where = `${sel.source.label}:${sel.source.startLine + 1}-${sel.source.endLine + 1}`;
+    return showHitsPick(`Embedding Lens: similar to ${where}`, hits, ctx.highlighter);
+  }
+
+  const handlers: Record<CommandId, (...args: any[]) => unknown> = {
     [COMMANDS.showLog]: () => log.show(true),
     [COMMANDS.inspectSelection]: () => {
       const sel = currentSelection();
@@ -121,30 +189,48 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     },
     [COMMANDS.chooseModel]: () => chooseModel(log),
     [COMMANDS.chooseRecipe]: () => chooseRecipe(),
-    [COMMANDS.indexWorkspace]: () => notAvailableYet(COMMANDS.indexWorkspace),
-    [COMMANDS.searchWorkspace]: () => notAvailableYet(COMMANDS.searchWorkspace),
-    [COMMANDS.findSimilar]: () => notAvailableYet(COMMANDS.findSimilar),
-    [COMMANDS.extractSelection]: () => notAvailableYet(COMMANDS.extractSelection),
-    [COMMANDS.extractFile]: () => notAvailableYet(COMMANDS.extractFile),
-    [COMMANDS.extractWorkspace]: () => notAvailableYet(COMMANDS.extractWorkspace),
-    [COMMANDS.rebuildIndex]: () => notAvailableYet(COMMANDS.rebuildIndex),
-    [COMMANDS.clearIndex]: () => notAvailableYet(COMMANDS.clearIndex),
+    [COMMANDS.indexWorkspace]: () => ctx.index.runWithProgress(),
+    [COMMANDS.rebuildIndex]: () => ctx.index.runWithProgress({ rebuild: true }),
+    [COMMANDS.clearIndex]: async () => {
+      const removed = await ctx.index.clear();
+      void vscode.window.showInformationMessage(
+        removed.length ? 'Embedding Lens: the index was removed. "Index Workspace" builds it again.' : 'Embedding Lens: there was no index to remove.',
+      );
+      return removed;
+    },
+    [COMMANDS.searchWorkspace]: (args?: { query?: string; mode?: SearchMode }) =>
+      showSearchPick(access, ctx.highlighter, {
+        query: typeof args?.query === 'string' ? args.query : undefined,
+        mode: args?.mode && SEARCH_MODES.includes(args.mode) ? args.mode : ctx.memento.get<SearchMode>(MODE_KEY, 'hybrid'),
+        onModeChange: (m) => void ctx.memento.update(MODE_KEY, m),
+      }),
+    [COMMANDS.findSimilar]: () => findSimilar(),
+    [COMMANDS.extractSelection]: (args?: ExtractArgs) => runExtract(access, 'selection', args ?? {}),
+    [COMMANDS.extractFile]: (args?: ExtractArgs) => runExtract(access, 'file', args ?? {}),
+    [COMMANDS.extractWorkspace]: (args?: ExtractArgs) => runExtract(access, 'workspace', args ?? {}),
+    [COMMANDS.findBestLayer]: (args?: { folder?: string; maxPairs?: number }) => runSweepCommand(access, args ?? {}),
   };
 
   const disposables = (Object.keys(handlers) as CommandId[]).map((id) =>
-    vscode.commands.registerCommand(id, async () => {
-      if (!preconditions(id)) return;
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      if (!preconditions(id)) return undefined;
       log.debug(`command ${id}`);
       try {
-        await handlers[id]();
+        // Arguments come from keybindings, other extensions or tests; a non-object first argument
+        // (a context-menu URI) is not ours.
+        const first = args[0];
+        return await handlers[id](first && typeof first === 'object' && !(first instanceof vscode.Uri) ? first : undefined);
       } catch (err) {
-        void vscode.window.showErrorMessage(describeError(err, log));
+        void showFailure(err, log, TITLES[id]);
+        return undefined;
       }
     }),
   );
   disposables.push(vscode.window.registerWebviewPanelSerializer('embeddingLens.inspector', InspectorPanel.serializer(ctx.extensionUri, inspectorHost)));
   return disposables;
 }
+
+const MODE_KEY = 'embeddingLens.searchMode';
 
 /** Where a setting chosen from a command is written: the workspace if one is open, else the user settings. */
 function recipeTarget(): vscode.ConfigurationTarget {
@@ -187,35 +273,10 @@ async function chooseModel(log: vscode.LogOutputChannel): Promise<void> {
 
 async function chooseRecipe(): Promise<void> {
   const cfg = vscode.workspace.getConfiguration(SECTION);
-  const layers: (vscode.QuickPickItem & { value?: string })[] = [
-    { label: 'last', detail: 'the last layer (what most embedding models use)', value: 'last' },
-    { label: '-2', detail: 'the second-to-last layer', value: '-2' },
-    { label: 'middle', detail: 'the middle layer', value: 'middle' },
-    { label: 'first', detail: 'the first transformer layer', value: 'first' },
-    { label: 'embeddings', detail: 'the embeddings output, before any layer (0)', value: 'embeddings' },
-    { label: 'mean(-4..-1)', detail: 'element-wise mean of the last four layers', value: 'mean(-4..-1)' },
-    { label: '-1,-2', detail: 'last two layers concatenated', value: '-1,-2' },
-    { label: 'Other…', detail: 'type a layer spec' },
-  ];
-  const currentLayer = cfg.get<string>('layer', 'last');
-  for (const l of layers) if (l.value === currentLayer) l.description = 'current';
-  const layerPick = await vscode.window.showQuickPick(layers, { title: 'Embedding Lens: Layer (1/2)', placeHolder: `Current: ${currentLayer}` });
-  if (!layerPick) return;
-  const layer = layerPick.value ?? (await vscode.window.showInputBox({ title: 'Layer spec', value: currentLayer, placeHolder: 'e.g. 3, -2, mean(-4..-1), -1,-2' }))?.trim();
-  if (!layer) return;
-  const currentPool = cfg.get<string>('pooling', 'mean');
-  const poolPick = await vscode.window.showQuickPick(
-    POOLING_MODES.map((p) => ({ label: p, description: p === currentPool ? 'current' : undefined })),
-    { title: 'Embedding Lens: Pooling (2/2)', placeHolder: `Current: ${currentPool}` },
-  );
-  if (!poolPick) return;
-  let wordPool: string | undefined;
-  if (poolPick.label === 'words') {
-    wordPool = (await vscode.window.showQuickPick(WORD_POOLINGS.map((w) => ({ label: w })), { title: 'Embedding Lens: Word pooling' }))?.label;
-    if (!wordPool) return;
-  }
+  const parts = await pickRecipeParts({ layer: cfg.get<string>('layer', 'last'), pooling: cfg.get<string>('pooling', 'mean') }, false);
+  if (!parts) return;
   const target = recipeTarget();
-  await cfg.update('layer', layer, target);
-  await cfg.update('pooling', poolPick.label, target);
-  if (wordPool) await cfg.update('wordPooling', wordPool, target);
+  await cfg.update('layer', parts.layer, target);
+  await cfg.update('pooling', parts.pooling, target);
+  if (parts.wordPooling) await cfg.update('wordPooling', parts.wordPooling, target);
 }

@@ -191,6 +191,9 @@ export type WorkerRequest = {
 
 export type ToWorker = WorkerRequest | { type: 'cancel'; id: number };
 
+/** `WireError.name` of "there is no index for this recipe" (the message says whether another recipe's exists). */
+export type IndexMissingErrorName = 'IndexMissingError';
+
 /** An error as it crosses the boundary: `name` keeps UserError / AbortError apart. */
 export interface WireError {
   name: string;

@@ -20,6 +20,7 @@ import type {
   ExtractToFileParams,
   ExtractToFileProgress,
   ExtractToFileResult,
+  IndexMissingErrorName,
   IndexParams,
   IndexPoints,
   IndexTarget,
@@ -59,7 +60,7 @@ export interface Engine {
 }
 
 /** Error name the host recognises: there is no index for this recipe (maybe one for another recipe). */
-export const INDEX_MISSING = 'IndexMissingError';
+export const INDEX_MISSING: IndexMissingErrorName = 'IndexMissingError';
 
 function indexMissing(root: string, identity: RecipeIdentity, others: string[]): Error {
   const err = new UserError(

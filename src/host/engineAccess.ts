@@ -1,0 +1,158 @@
+// What every engine-backed command needs before its request: the settings of a scope, the model
+// loaded in the worker, the storage folder of a workspace folder, and messages for the failures a
+// user can fix (a model that does not load, a missing index, an index of another recipe).
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Recipe } from '../core/types';
+import type { IndexMissingErrorName, IndexTarget, LoadedModelInfo } from '../protocol/worker';
+import { COMMANDS } from './commandIds';
+import { engineLoadOptions, readConfig, recipeOf, SECTION, type ExtensionConfig } from './config';
+import type { EngineClient } from './engineClient';
+
+/** Name of the worker's error for "no index for this recipe" (src/worker/engine.ts INDEX_MISSING). */
+export const INDEX_MISSING: IndexMissingErrorName = 'IndexMissingError';
+
+/** Error raised when the model does not load; the message says which model and why. */
+export class ModelLoadError extends Error {
+  constructor(readonly model: string, readonly cause: Error) {
+    super(`The model "${model}" could not be loaded: ${cause.message}`);
+    this.name = cause.name === 'AbortError' ? 'AbortError' : 'ModelLoadError';
+  }
+}
+
+export interface EngineAccessOptions {
+  engine: EngineClient;
+  log: vscode.LogOutputChannel;
+  /** Where downloaded models are cached (global storage). */
+  modelCacheDir: string;
+  /** VS Code's private storage for this workspace (context.storageUri), if there is one. */
+  workspaceStorage: string | undefined;
+  /** Global storage, used when VS Code gives no workspace storage. */
+  globalStorage: string;
+}
+
+export class EngineAccess {
+  constructor(private readonly o: EngineAccessOptions) {}
+
+  get engine(): EngineClient {
+    return this.o.engine;
+  }
+
+  get log(): vscode.LogOutputChannel {
+    return this.o.log;
+  }
+
+  /** Loads the model of the settings (of `scope`) into the worker; a failure is a ModelLoadError. */
+  async loadModel(scope: vscode.ConfigurationScope | undefined, signal?: AbortSignal, progress?: vscode.Progress<{ message?: string }>): Promise<LoadedModelInfo> {
+    const cfg = readConfig(scope);
+    try {
+      return await this.o.engine.request('load', engineLoadOptions(cfg, vscode.workspace.isTrusted, this.o.modelCacheDir), {
+        signal,
+        onDownloadProgress: (p) => progress?.report({ message: `downloading ${p.file}${p.total ? ` ${Math.round((100 * p.loaded) / p.total)}%` : ''}` }),
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      throw new ModelLoadError(cfg.model, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * The folder holding a workspace folder's index: `<storageLocation or VS Code's workspace storage>/
+   * <folder name>-<hash of its URI>`. Never inside the folder itself unless the user points the
+   * storageLocation setting there.
+   */
+  storageDirFor(folder: vscode.WorkspaceFolder, cfg: ExtensionConfig = readConfig(folder.uri)): string {
+    const base = cfg.storageLocation
+      ? path.resolve(cfg.storageLocation.replace(/^~(?=$|[/\\])/, process.env.HOME ?? '~'))
+      : path.join(this.o.workspaceStorage ?? path.join(this.o.globalStorage, 'workspaces'), 'index');
+    const slug = folder.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').slice(0, 40) || 'folder';
+    const hash = createHash('sha256').update(folder.uri.toString()).digest('hex').slice(0, 8);
+    return path.join(base, `${slug}-${hash}`);
+  }
+
+  /** Root, storage and recipe of a folder's index, from that folder's settings. */
+  targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig } {
+    const cfg = readConfig(folder.uri);
+    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg };
+  }
+
+  /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
+  hasStoredIndex(folder: vscode.WorkspaceFolder): boolean {
+    try {
+      return fs.readdirSync(path.join(this.storageDirFor(folder), 'stores')).length > 0;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The recipe an index is built with: the settings' layer and pooling. Per-token poolings (none, words)
+ * give no single vector per chunk, so they are refused for indexing with a message that says so.
+ */
+export function searchRecipe(cfg: ExtensionConfig): Recipe {
+  const recipe = recipeOf(cfg);
+  if (recipe.pool === 'none' || recipe.pool === 'words') {
+    throw new SettingsError(
+      `Pooling "${recipe.pool}" gives one vector per token or word, which an index cannot search.`,
+      `Set ${SECTION}.pooling to mean, max, cls or last for indexing and search ("Embedding Lens: Choose Layer and Pooling").`,
+    );
+  }
+  return recipe;
+}
+
+/** A settings value that makes a command impossible; shown with an "Open Settings" button. */
+export class SettingsError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(`${message}\n${hint}`);
+    this.name = 'UserError';
+  }
+}
+
+/** Workspace folders whose files live on disk (the engine reads files with node:fs). */
+export function diskFolders(): readonly vscode.WorkspaceFolder[] {
+  return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
+}
+
+/**
+ * Shows an error with the actions that fix it. Messages are not awaited by callers that must finish
+ * (their promise settles only when the user dismisses the notification).
+ */
+export async function showFailure(err: unknown, log: vscode.LogOutputChannel, context: string): Promise<void> {
+  if (err instanceof Error && err.name === 'AbortError') {
+    log.info(`${context}: cancelled`);
+    void vscode.window.showInformationMessage(`Embedding Lens: ${context} cancelled. Nothing finished was lost.`);
+    return;
+  }
+  if (err instanceof ModelLoadError) {
+    log.error(`${err.message}\n${err.cause.stack ?? ''}`);
+    const choice = await vscode.window.showErrorMessage(
+      `Embedding Lens: ${err.message.split('\n')[0]} Choose another model, or fix the embeddingLens.model setting (a Hugging Face id with ONNX weights, or a local model folder).`,
+      'Choose Model',
+      'Open Settings',
+    );
+    if (choice === 'Choose Model') await vscode.commands.executeCommand(COMMANDS.chooseModel);
+    else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.model`);
+    return;
+  }
+  if (err instanceof Error && err.name === INDEX_MISSING) {
+    log.warn(err.message);
+    const rebuild = /another recipe/.test(err.message);
+    const action = rebuild ? 'Rebuild Index' : 'Index Workspace';
+    const choice = await vscode.window.showWarningMessage(`Embedding Lens: ${err.message.replace(/\n/g, ' ')}`, action);
+    if (choice === action) await vscode.commands.executeCommand(rebuild ? COMMANDS.rebuildIndex : COMMANDS.indexWorkspace);
+    return;
+  }
+  if (err instanceof SettingsError) {
+    log.warn(err.message);
+    const choice = await vscode.window.showWarningMessage(`Embedding Lens: ${err.message.replace(/\n/g, ' ')}`, 'Open Settings');
+    if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
+    return;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof Error && err.name === 'UserError') log.warn(message);
+  else log.error(err instanceof Error ? err.stack ?? message : message);
+  void vscode.window.showErrorMessage(`Embedding Lens: ${message.replace(/\n/g, ' ')}`);
+}

@@ -1,0 +1,283 @@
+// The result list of Search Workspace and Find Similar to Selection: a QuickPick whose items are
+// `file:line` with the chunk's first lines as detail; accepting one opens the file at the chunk's
+// range, reveals it and highlights it. Search Workspace queries as the user types (debounced, the
+// previous query cancelled) and has a button that switches vector / lexical / hybrid.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { SearchMode } from '../core/search/search';
+import type { WireSearchHit } from '../protocol/worker';
+import { COMMANDS } from './commandIds';
+import { diskFolders, INDEX_MISSING, ModelLoadError, type EngineAccess } from './engineAccess';
+
+export const SEARCH_MODES: readonly SearchMode[] = ['hybrid', 'vector', 'lexical'];
+const MODE_ICONS: Record<SearchMode, string> = { hybrid: 'combine', vector: 'sparkle', lexical: 'whole-word' };
+const MODE_TEXT: Record<SearchMode, string> = {
+  hybrid: 'hybrid (meaning + exact words)',
+  vector: 'vector (by meaning)',
+  lexical: 'lexical (exact words, BM25)',
+};
+const QUERY_DELAY_MS = 250;
+const RESULTS = 20;
+
+/** A hit and the workspace folder whose index it came from. */
+export interface FolderHit extends WireSearchHit {
+  folder: vscode.WorkspaceFolder;
+  /** Absolute URI of the file. */
+  uri: vscode.Uri;
+}
+
+type Item = vscode.QuickPickItem & { hit?: FolderHit; command?: string };
+
+/** Highlights an opened result's range until the user moves the cursor elsewhere. */
+export class ResultHighlighter implements vscode.Disposable {
+  private readonly decoration = vscode.window.createTextEditorDecorationType({
+    backgroundColor: new vscode.ThemeColor('editor.rangeHighlightBackground'),
+    isWholeLine: true,
+    overviewRulerColor: new vscode.ThemeColor('editorOverviewRuler.findMatchForeground'),
+    overviewRulerLane: vscode.OverviewRulerLane.Center,
+  });
+  private current: { editor: vscode.TextEditor; range: vscode.Range } | undefined;
+  private readonly sub = vscode.window.onDidChangeTextEditorSelection((e) => {
+    const c = this.current;
+    if (!c || e.textEditor !== c.editor || e.kind === vscode.TextEditorSelectionChangeKind.Command) return;
+    if (!e.selections.some((s) => c.range.intersection(s) !== undefined)) this.clear();
+  });
+
+  highlight(editor: vscode.TextEditor, range: vscode.Range): void {
+    this.clear();
+    editor.setDecorations(this.decoration, [range]);
+    this.current = { editor, range };
+  }
+
+  /** The range highlighted now (tests and the inspector read it). */
+  get highlighted(): { uri: vscode.Uri; range: vscode.Range } | undefined {
+    return this.current && { uri: this.current.editor.document.uri, range: this.current.range };
+  }
+
+  clear(): void {
+    this.current?.editor.setDecorations(this.decoration, []);
+    this.current = undefined;
+  }
+
+  dispose(): void {
+    this.clear();
+    this.sub.dispose();
+    this.decoration.dispose();
+  }
+}
+
+/** Opens a hit's file with its lines selected, scrolled into view and highlighted. */
+export async function openHit(hit: { uri: vscode.Uri; startLine: number; endLine: number }, highlighter: ResultHighlighter): Promise<vscode.TextEditor> {
+  const doc = await vscode.workspace.openTextDocument(hit.uri);
+  const last = Math.min(Math.max(hit.endLine, hit.startLine), doc.lineCount) - 1;
+  const first = Math.min(hit.startLine - 1, last);
+  const range = new vscode.Range(first, 0, last, doc.lineAt(last).range.end.character);
+  const editor = await vscode.window.showTextDocument(doc, { selection: new vscode.Selection(range.start, range.end), preview: true });
+  editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  highlighter.highlight(editor, range);
+  return editor;
+}
+
+function relLabel(hit: FolderHit, multiRoot: boolean): string {
+  return `${multiRoot ? `${hit.folder.name}/` : ''}${hit.path}:${hit.startLine}`;
+}
+
+export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
+  const lines = hit.preview.split('\n').map((l) => l.trim()).filter(Boolean);
+  const score = mode === 'hybrid' ? `rank score ${hit.score.toFixed(4)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
+  return {
+    label: `$(file-code) ${relLabel(hit, multiRoot)}`,
+    description: `lines ${hit.startLine}–${hit.endLine} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
+    detail: lines.join('  ⏎  ').slice(0, 240) || '(empty lines)',
+    hit,
+    // The list holds results of the typed query: they must not be filtered again by the QuickPick.
+    alwaysShow: mode !== 'similar',
+  };
+}
+
+/** An item that explains why there are no results, and what accepting it does. */
+function problemItem(err: unknown): Item {
+  const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  if (err instanceof Error && err.name === INDEX_MISSING) {
+    const rebuild = /another recipe/.test(err.message);
+    return {
+      label: rebuild ? '$(refresh) Rebuild Index' : '$(database) Index Workspace',
+      detail: message,
+      command: rebuild ? COMMANDS.rebuildIndex : COMMANDS.indexWorkspace,
+      alwaysShow: true,
+    };
+  }
+  if (err instanceof ModelLoadError) {
+    return { label: '$(symbol-class) Choose Model', detail: message, command: COMMANDS.chooseModel, alwaysShow: true };
+  }
+  return { label: `$(warning) ${message}`, detail: err instanceof Error ? err.message.split('\n').slice(1).join(' ') || undefined : undefined, alwaysShow: true };
+}
+
+/** Searches every folder's index; hits of all folders merged by score. Missing indexes are reported, not thrown, unless all are. */
+export async function searchFolders(access: EngineAccess, query: string, mode: SearchMode, signal: AbortSignal): Promise<FolderHit[]> {
+  const folders = diskFolders();
+  await access.loadModel(folders[0]?.uri, signal);
+  const hits: FolderHit[] = [];
+  const problems: unknown[] = [];
+  for (const folder of folders) {
+    const t = access.targetFor(folder);
+    try {
+      const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS }, { signal });
+      hits.push(...found.map((h) => ({ ...h, folder, uri: vscode.Uri.file(path.join(t.root, h.path)) })));
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      problems.push(err);
+    }
+  }
+  if (!hits.length && problems.length) throw problems[0];
+  for (const p of problems) access.log.warn(`search: ${p instanceof Error ? p.message : String(p)}`);
+  return hits.sort((a, b) => b.score - a.score).slice(0, RESULTS);
+}
+
+export interface SearchPickOptions {
+  query?: string;
+  mode?: SearchMode;
+  onModeChange?: (mode: SearchMode) => void;
+}
+
+/**
+ * Search Workspace. Resolves with the hit that was opened, or undefined when the list was closed
+ * (or an action item such as "Index Workspace" was taken).
+ */
+export function showSearchPick(access: EngineAccess, highlighter: ResultHighlighter, options: SearchPickOptions = {}): Promise<FolderHit | undefined> {
+  const qp = vscode.window.createQuickPick<Item>();
+  let mode: SearchMode = options.mode ?? 'hybrid';
+  const multiRoot = diskFolders().length > 1;
+  const modeButton = (): vscode.QuickInputButton => {
+    const next = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
+    return { iconPath: new vscode.ThemeIcon(MODE_ICONS[mode]), tooltip: `Mode: ${MODE_TEXT[mode]} — click for ${next}` };
+  };
+  const setTitle = () => {
+    qp.title = `Embedding Lens: Search Workspace — ${MODE_TEXT[mode]}`;
+    qp.buttons = [modeButton()];
+  };
+  setTitle();
+  qp.placeholder = 'Describe what you are looking for, or type code or words';
+  qp.matchOnDescription = false;
+  qp.matchOnDetail = false;
+
+  let seq = 0;
+  let running: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const runQuery = async (query: string) => {
+    running?.abort();
+    const mine = ++seq;
+    if (!query.trim()) {
+      qp.items = [];
+      qp.busy = false;
+      return;
+    }
+    const controller = (running = new AbortController());
+    qp.busy = true;
+    try {
+      const hits = await searchFolders(access, query, mode, controller.signal);
+      if (mine !== seq) return;
+      qp.items = hits.length ? hits.map((h) => hitItem(h, multiRoot, mode)) : [{ label: 'No results', detail: `Nothing matched in ${mode} mode; try another mode or other words.`, alwaysShow: true }];
+    } catch (err) {
+      if (mine !== seq || (err instanceof Error && err.name === 'AbortError')) return;
+      qp.items = [problemItem(err)];
+      access.log.warn(`search failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      if (mine === seq) qp.busy = false;
+    }
+  };
+  const schedule = (query: string, delay = QUERY_DELAY_MS) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void runQuery(query), delay);
+  };
+
+  return new Promise<FolderHit | undefined>((resolve) => {
+    let settled = false;
+    let accepting = false;
+    const finish = (hit: FolderHit | undefined) => {
+      if (settled) return;
+      settled = true;
+      resolve(hit);
+    };
+    const subs = [
+      qp.onDidChangeValue((v) => schedule(v)),
+      qp.onDidTriggerButton(() => {
+        mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
+        options.onModeChange?.(mode);
+        setTitle();
+        schedule(qp.value, 0);
+      }),
+      qp.onDidAccept(async () => {
+        const item = qp.selectedItems[0] ?? qp.activeItems[0];
+        if (!item || (!item.hit && !item.command)) return;
+        accepting = true;
+        qp.hide();
+        if (item.command) {
+          finish(undefined);
+          await vscode.commands.executeCommand(item.command);
+          return;
+        }
+        try {
+          await openHit(item.hit!, highlighter);
+          finish(item.hit);
+        } catch (err) {
+          finish(undefined);
+          void vscode.window.showErrorMessage(`Embedding Lens: cannot open ${item.hit!.path}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+      qp.onDidHide(() => {
+        clearTimeout(timer);
+        running?.abort();
+        // Accepting hides the list before the file opens: then the accept handler settles the promise.
+        if (!accepting) finish(undefined);
+        for (const s of subs) s.dispose();
+        qp.dispose();
+      }),
+    ];
+    qp.show();
+    if (options.query) {
+      qp.value = options.query;
+      schedule(options.query, 0);
+    }
+  });
+}
+
+/** Find Similar to Selection: a fixed list of hits (the QuickPick filters it as the user types). */
+export function showHitsPick(title: string, hits: FolderHit[], highlighter: ResultHighlighter): Promise<FolderHit | undefined> {
+  const multiRoot = diskFolders().length > 1;
+  const qp = vscode.window.createQuickPick<Item>();
+  qp.title = title;
+  qp.placeholder = hits.length ? 'Filter the results by file name' : 'No similar chunks in the index';
+  qp.matchOnDescription = true;
+  qp.matchOnDetail = true;
+  qp.items = hits.map((h) => hitItem(h, multiRoot, 'similar'));
+  return new Promise((resolve) => {
+    let settled = false;
+    let accepting = false;
+    const finish = (hit: FolderHit | undefined) => {
+      if (!settled) resolve(hit);
+      settled = true;
+    };
+    const subs = [
+      qp.onDidAccept(async () => {
+        const hit = (qp.selectedItems[0] ?? qp.activeItems[0])?.hit;
+        if (!hit) return;
+        accepting = true;
+        qp.hide();
+        try {
+          await openHit(hit, highlighter);
+          finish(hit);
+        } catch (err) {
+          finish(undefined);
+          void vscode.window.showErrorMessage(`Embedding Lens: cannot open ${hit.path}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+      qp.onDidHide(() => {
+        if (!accepting) finish(undefined);
+        for (const s of subs) s.dispose();
+        qp.dispose();
+      }),
+    ];
+    qp.show();
+  });
+}
