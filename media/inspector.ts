@@ -1,13 +1,20 @@
 // The inspector webview script (bundled by esbuild.js to dist/media/inspector.js).
 // Workspace text only ever enters the DOM through textContent / title — never as HTML — so code
-// containing `<script>` shows as text. The view state (text, controls) is kept with setState and
-// restored when the panel is hidden and shown again or the window reloads.
+// containing `<script>` shows as text. The view state (text, controls, tab) is kept with setState;
+// the host replays its data when the panel is shown again, and re-inspects the text after a reload.
+import type { SweepResult } from '../src/core/sweep/sweep';
 import type { TokenInfo } from '../src/core/types';
-import type { FromPanel, HeatmapMetric, PanelInspection, PanelPooling, PanelViewState, ToPanel } from '../src/protocol/panel';
+import type {
+  FromPanel, HeatmapMetric, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelPooling, PanelView, PanelViewState,
+  SweepMetric, TextSource, ToPanel,
+} from '../src/protocol/panel';
+import { layerLineChart, pcaScatter } from './charts';
+import { button, el, layerLabel, select } from './dom';
 import {
-  cosineToPooledMatrix, layerSimilarity, norm, normMatrix, poolLayer, range, vectorAsJson, vectorAsNumpy,
-  type HiddenStatesView,
+  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, pca2, poolLayer, projectPca, range, vectorAsJson,
+  vectorAsNumpy, type HiddenStatesView, type Pca2,
 } from './inspectorMath';
+import { renderSweep } from './sweepView';
 
 interface VsCodeApi {
   postMessage(message: FromPanel): void;
@@ -19,24 +26,14 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
 let state: PanelViewState = { metric: 'norm', pooling: 'mean', ...vscode.getState() };
 let current: PanelInspection | undefined;
+let pinned: PanelInspection | undefined;
+let indexPoints: IndexPointsMessage | undefined;
+let sweep: SweepResult | undefined;
+let chosenSweepCell: { row: number; col: number } | undefined;
 
 function $(id: string): HTMLElement {
   const e = document.getElementById(id);
   if (!e) throw new Error(`#${id} missing`);
-  return e;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { className?: string; text?: string; title?: string; testid?: string } = {},
-  ...children: Node[]
-): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (props.className) e.className = props.className;
-  if (props.text !== undefined) e.textContent = props.text;
-  if (props.title !== undefined) e.title = props.title;
-  if (props.testid) e.dataset.testid = props.testid;
-  for (const c of children) e.append(c);
   return e;
 }
 
@@ -50,15 +47,37 @@ function setStatus(text: string, kind: 'empty' | 'loading' | 'ready' | 'error'):
   $('app').dataset.state = kind;
 }
 
-function showSource(text: string | undefined, source: PanelViewState['source']): void {
-  const section = $('source-section');
-  section.hidden = text === undefined;
+function sourceLabel(source: TextSource): string {
+  return `${source.label}:${source.startLine + 1}${source.endLine !== source.startLine ? `–${source.endLine + 1}` : ''}`;
+}
+
+function showSource(text: string | undefined, source: TextSource | undefined): void {
+  $('source-section').hidden = text === undefined;
   $('source-text').textContent = text ?? '';
   const open = $('open-source') as HTMLButtonElement;
   open.hidden = !source;
   if (source) {
-    open.textContent = `${source.label}:${source.startLine + 1}${source.endLine !== source.startLine ? `–${source.endLine + 1}` : ''}`;
+    open.textContent = sourceLabel(source);
+    open.title = 'Open the selection in the editor';
     open.onclick = () => vscode.postMessage({ type: 'openSource', source });
+  }
+}
+
+function showView(view: PanelView): void {
+  saveState({ view });
+  applyView(view);
+}
+
+/** Shows one tab (the sweep tab only once there is a sweep); does not touch the saved state. */
+function applyView(view: PanelView): void {
+  const v: PanelView = view === 'sweep' && !sweep ? 'selection' : view;
+  $('view-selection').hidden = v !== 'selection';
+  $('view-sweep').hidden = v !== 'sweep';
+  $('tabs').hidden = !sweep;
+  for (const [id, name] of [['tab-selection', 'selection'], ['tab-sweep', 'sweep']] as const) {
+    const tab = $(id);
+    tab.classList.toggle('active', v === name);
+    tab.setAttribute('aria-selected', String(v === name));
   }
 }
 
@@ -69,30 +88,53 @@ function onMessage(msg: ToPanel): void {
       saveState({ text: msg.text, source: msg.source });
       showSource(msg.text, msg.source);
       $('error-section').hidden = true;
-      $('results').hidden = true;
+      $('notice').hidden = true;
       setStatus('Running the model…', 'loading');
+      renderSelection();
+      if (state.view !== 'selection') showView('selection');
       return;
     case 'error':
       if (msg.text !== undefined) {
         saveState({ text: msg.text, source: msg.source });
         showSource(msg.text, msg.source);
       }
+      current = undefined;
       $('error-text').textContent = msg.message;
       $('error-section').hidden = false;
-      $('results').hidden = true;
+      $('notice').hidden = true;
       setStatus('The selection could not be inspected.', 'error');
+      renderSelection();
       return;
-    case 'inspection':
-      current = msg.data;
-      saveState({ text: msg.data.text, source: msg.data.source });
-      showSource(msg.data.text, msg.data.source);
+    case 'inspection': {
+      const d = msg.data;
+      current = d;
+      saveState({ text: d.text, source: d.source });
+      showSource(d.text, d.source);
       $('error-section').hidden = true;
-      setStatus(
-        `${msg.data.model} · ${msg.data.tokenCount} tokens · ${msg.data.layers} hidden states · ${msg.data.dims} dims` +
-          (msg.data.truncated ? ' · cut to the model\'s maximum length' : ''),
-        'ready',
-      );
-      render();
+      setStatus(`${d.model} · ${d.tokenCount} tokens · ${d.layers} hidden states · ${d.dims} dims`, 'ready');
+      const notice = $('notice');
+      notice.hidden = !d.truncated;
+      notice.textContent = d.truncated
+        ? `The selection is longer than the model's maximum input: only its first ${d.tokenCount} tokens were inspected (and are shown below).`
+        : '';
+      renderSelection();
+      return;
+    }
+    case 'pinned':
+      pinned = msg.data;
+      renderSelection();
+      return;
+    case 'indexPoints': {
+      const { type: _type, ...rest } = msg;
+      indexPoints = rest;
+      renderPca();
+      return;
+    }
+    case 'sweep':
+      if (sweep !== msg.result) chosenSweepCell = undefined;
+      sweep = msg.result;
+      renderSweepView();
+      showView(msg.reveal ? 'sweep' : state.view ?? 'selection');
       return;
     default: {
       const unknown: never = msg;
@@ -101,23 +143,29 @@ function onMessage(msg: ToPanel): void {
   }
 }
 
-// ---- rendering -------------------------------------------------------------------------------
+// ---- the selection view ----------------------------------------------------------------------
 
-function layerLabel(l: number): string {
-  return l === 0 ? 'emb' : `L${l}`;
-}
+const pooledCache = new WeakMap<PanelInspection, Map<PanelPooling, Float32Array[]>>();
 
-function select<T extends string>(label: string, value: T, options: readonly (readonly [T, string])[], onChange: (v: T) => void, testid: string): HTMLElement {
-  const s = el('select', { testid });
-  for (const [v, text] of options) {
-    const o = el('option', { text });
-    o.value = v;
-    o.selected = v === value;
-    s.append(o);
+/** Pooled vector of every layer of an inspection (special tokens left out of mean / max). */
+function pooledLayers(data: PanelInspection, pooling: PanelPooling): Float32Array[] {
+  let byPooling = pooledCache.get(data);
+  if (!byPooling) pooledCache.set(data, (byPooling = new Map()));
+  let pooled = byPooling.get(pooling);
+  if (!pooled) {
+    const h = view(data);
+    const include = data.tokens.map((t) => !t.special);
+    pooled = Array.from({ length: h.layers }, (_, l) => poolLayer(h, l, pooling, include));
+    byPooling.set(pooling, pooled);
   }
-  s.addEventListener('change', () => onChange(s.value as T));
-  return el('label', { className: 'control' }, document.createTextNode(`${label} `), s);
+  return pooled;
 }
+
+function view(data: PanelInspection): HiddenStatesView {
+  return { layers: data.layers, tokens: data.tokenCount, dims: data.dims, data: data.hiddenStates };
+}
+
+const POOLINGS: readonly (readonly [PanelPooling, string])[] = [['mean', 'mean'], ['max', 'max'], ['cls', 'first token'], ['last', 'last token']];
 
 function tokenStrip(tokens: TokenInfo[]): HTMLElement {
   const strip = el('div', { className: 'token-strip', testid: 'token-strip' });
@@ -153,7 +201,7 @@ function matrixTable(
   const { min, max } = range(values);
   const span = max - min || 1;
   const table = el('table', { className: 'matrix', testid });
-  const head = el('tr', {}, el('th'));
+  const head = el('tr', {}, el('th', { className: 'corner' }));
   for (let c = 0; c < cols; c++) head.append(el('th', { className: 'col', text: colLabel(c) }));
   table.append(el('thead', {}, head));
   const body = el('tbody');
@@ -168,7 +216,12 @@ function matrixTable(
     body.append(tr);
   }
   table.append(body);
-  return table;
+  return el('div', { className: 'matrix-box' }, table, scaleLegend(min, max));
+}
+
+function scaleLegend(min: number, max: number): HTMLElement {
+  return el('div', { className: 'scale' },
+    el('span', { text: min.toFixed(3) }), el('span', { className: 'ramp' }), el('span', { text: max.toFixed(3) }));
 }
 
 function sparkline(v: Float32Array): HTMLCanvasElement {
@@ -180,8 +233,13 @@ function sparkline(v: Float32Array): HTMLCanvasElement {
   if (!ctx) return canvas;
   const { min, max } = range(v);
   const scale = Math.max(Math.abs(min), Math.abs(max)) || 1;
-  const color = getComputedStyle(document.body).getPropertyValue('--vscode-charts-blue').trim() || '#3794ff';
-  ctx.fillStyle = color;
+  const styles = getComputedStyle(document.body);
+  ctx.strokeStyle = styles.getPropertyValue('--vscode-panel-border').trim() || '#8886';
+  ctx.beginPath();
+  ctx.moveTo(0, 40.5);
+  ctx.lineTo(width, 40.5);
+  ctx.stroke();
+  ctx.fillStyle = styles.getPropertyValue('--vscode-charts-blue').trim() || '#3794ff';
   const bw = width / v.length;
   for (let i = 0; i < v.length; i++) {
     const h = (v[i] / scale) * 38;
@@ -190,56 +248,229 @@ function sparkline(v: Float32Array): HTMLCanvasElement {
   return canvas;
 }
 
-function render(): void {
-  const data = current;
-  const results = $('results');
-  results.replaceChildren();
-  if (!data) return;
-  results.hidden = false;
-  const h: HiddenStatesView = { layers: data.layers, tokens: data.tokenCount, dims: data.dims, data: data.hiddenStates };
-  const include = data.tokens.map((t) => !t.special);
-  const pooled = Array.from({ length: h.layers }, (_, l) => poolLayer(h, l, state.pooling, include));
-  const layer = Math.min(state.layer ?? h.layers - 1, h.layers - 1);
-  const layerOptions = Array.from({ length: h.layers }, (_, l) => [String(l), l === 0 ? '0 (embeddings)' : String(l)] as const);
+function section(title: string, testid: string, ...children: Node[]): HTMLElement {
+  const s = el('section', { className: 'card', testid }, el('h2', { text: title }), ...children);
+  return s;
+}
 
-  const controls = el('div', { className: 'controls' },
-    select<PanelPooling>('Pooling', state.pooling, [['mean', 'mean'], ['max', 'max'], ['cls', 'first token'], ['last', 'last token']], (v) => {
+function pin(): void {
+  vscode.postMessage({ type: 'pin' });
+}
+
+function sameText(a: PanelInspection, b: PanelInspection): boolean {
+  return a.text === b.text && a.model === b.model && a.source?.uri === b.source?.uri && a.source?.startLine === b.source?.startLine;
+}
+
+function describeText(d: PanelInspection): string {
+  const first = d.text.trim().split('\n')[0] ?? '';
+  const preview = first.length > 60 ? `${first.slice(0, 59)}…` : first;
+  return `${d.source ? `${sourceLabel(d.source)} — ` : ''}“${preview}”`;
+}
+
+/** Compare with a pinned text: cosine of the two pooled vectors at every layer. */
+function compareSection(): HTMLElement {
+  const box = section('Compare with a pinned selection', 'compare');
+  if (!pinned) {
+    box.append(
+      el('p', { className: 'hint', text: 'Pin this text as A, then inspect another selection: the chart shows how similar the two are at every layer.' }),
+      el('div', { className: 'buttons' }, button('Pin as A', pin, { testid: 'pin' })),
+    );
+    return box;
+  }
+  const pinnedLine = el('p', { className: 'pinned-line' },
+    el('span', { className: 'tag a', text: 'A' }), el('span', { className: 'desc', text: describeText(pinned), testid: 'pinned-desc' }));
+  const unpin = button('Unpin', () => vscode.postMessage({ type: 'unpin' }), { testid: 'unpin', secondary: true });
+  if (!current || sameText(pinned, current)) {
+    box.append(pinnedLine,
+      el('p', { className: 'hint', text: current ? 'This text is pinned. Select another text and run “Embedding Lens: Inspect Selection” to compare it with A.' : 'Inspect a selection to compare it with A.' }),
+      el('div', { className: 'buttons' }, unpin));
+    return box;
+  }
+  const bLine = el('p', { className: 'pinned-line' }, el('span', { className: 'tag b', text: 'B' }), el('span', { className: 'desc', text: describeText(current) }));
+  let chart: HTMLElement;
+  try {
+    const values = cosinePerLayer(pooledLayers(pinned, state.pooling), pooledLayers(current, state.pooling));
+    const labels = Array.from({ length: values.length }, (_, l) => layerLabel(l));
+    chart = layerLineChart(values, labels, 'compare-chart');
+    const last = values[values.length - 1];
+    let lo = 0;
+    for (let l = 1; l < values.length; l++) if (values[l] < values[lo]) lo = l;
+    chart.prepend(el('p', { className: 'meta', text: `cosine of the ${state.pooling}-pooled vectors · last layer ${last.toFixed(4)} · lowest at ${layerLabel(lo)} (${values[lo].toFixed(4)})` }));
+  } catch (err) {
+    chart = el('p', { className: 'error', text: `Cannot compare: ${err instanceof Error ? err.message : err}. Pin a text inspected with the current model.` });
+  }
+  box.append(pinnedLine, bLine, chart, el('div', { className: 'buttons' }, button('Pin B as A', pin, { testid: 'pin', secondary: true }), unpin));
+  return box;
+}
+
+function renderSelection(): void {
+  const results = $('results');
+  const data = current;
+  results.replaceChildren();
+  results.hidden = !data && !pinned;
+  if (!data) {
+    if (pinned) results.append(compareSection());
+    return;
+  }
+  const h = view(data);
+  const pooled = pooledLayers(data, state.pooling);
+  const layer = Math.min(state.layer ?? h.layers - 1, h.layers - 1);
+  const layerOptions = Array.from({ length: h.layers }, (_, l) => [String(l), l === 0 ? '0 (embeddings)' : l === h.layers - 1 ? `${l} (last)` : String(l)] as const);
+
+  const controls = el('div', { className: 'controls sticky', testid: 'controls' },
+    select<PanelPooling>('Pooling', state.pooling, POOLINGS, (v) => {
       saveState({ pooling: v });
-      render();
+      renderSelection();
     }, 'pooling'),
     select<HeatmapMetric>('Heatmap', state.metric, [['norm', 'vector norm'], ['cosineToPooled', 'cosine to pooled']], (v) => {
       saveState({ metric: v });
-      render();
+      renderSelection();
     }, 'metric'),
     select<string>('Layer', String(layer), layerOptions, (v) => {
       saveState({ layer: Number(v) });
-      render();
+      renderSelection();
     }, 'layer'),
   );
 
   const heat = state.metric === 'norm' ? normMatrix(h) : cosineToPooledMatrix(h, pooled);
-  const heatmap = matrixTable(h.layers, h.tokens, heat, layerLabel, (t) => data.tokens[t]?.token ?? String(t),
-    (l, t, v) => `${layerLabel(l)} · ${data.tokens[t]?.token ?? t} · ${state.metric === 'norm' ? 'norm' : 'cos'} ${v.toFixed(4)}`, 'heatmap');
+  const tokenText = (t: number) => data.tokens[t]?.token ?? String(t);
+  const heatmap = matrixTable(h.layers, h.tokens, heat, layerLabel, tokenText,
+    (l, t, v) => `${layerLabel(l)} · #${t} ${tokenText(t)} · ${state.metric === 'norm' ? 'norm' : 'cosine to pooled'} ${v.toFixed(4)}`, 'heatmap');
   const sim = matrixTable(h.layers, h.layers, layerSimilarity(pooled), layerLabel, layerLabel,
-    (a, b, v) => `${layerLabel(a)} ↔ ${layerLabel(b)} · cos ${v.toFixed(4)}`, 'layer-similarity');
+    (a, b, v) => `${layerLabel(a)} ↔ ${layerLabel(b)} · cosine ${v.toFixed(4)}`, 'layer-similarity');
 
   const vec = pooled[layer];
-  const copyJson = el('button', { text: 'Copy as JSON', testid: 'copy-json' });
-  copyJson.onclick = () => vscode.postMessage({ type: 'copy', text: vectorAsJson(vec), what: 'the pooled vector as JSON' });
-  const copyNp = el('button', { text: 'Copy as numpy', testid: 'copy-numpy' });
-  copyNp.onclick = () => vscode.postMessage({ type: 'copy', text: vectorAsNumpy(vec), what: 'the pooled vector as a numpy array' });
+  const copyJson = button('Copy as JSON', () => vscode.postMessage({ type: 'copy', text: vectorAsJson(vec), what: 'the pooled vector as JSON' }), { testid: 'copy-json', secondary: true });
+  const copyNp = button('Copy as numpy', () => vscode.postMessage({ type: 'copy', text: vectorAsNumpy(vec), what: 'the pooled vector as a numpy array' }), { testid: 'copy-numpy', secondary: true });
+  const pooledTitle = `Pooled vector · ${layerLabel(layer)} · ${POOLINGS.find(([p]) => p === state.pooling)?.[1]}`;
 
   results.append(
     controls,
-    el('h2', { text: 'Tokens' }), tokenStrip(data.tokens),
-    el('h2', { text: `Layer × token (${state.metric === 'norm' ? 'vector norm' : 'cosine to the pooled vector'})` }), el('div', { className: 'scroll' }, heatmap),
-    el('h2', { text: 'Layer-to-layer similarity of the pooled vectors' }), el('div', { className: 'scroll' }, sim),
-    el('h2', { text: `Pooled vector · ${layerLabel(layer)} · ${state.pooling}` }),
-    el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)}`, testid: 'pooled-meta' }),
-    sparkline(vec),
-    el('div', { className: 'buttons' }, copyJson, copyNp),
+    compareSection(),
+    section(`Tokens (${h.tokens})`, 'tokens', tokenStrip(data.tokens)),
+    section(`Layer × token · ${state.metric === 'norm' ? 'vector norm' : 'cosine to the pooled vector'}`, 'heatmap-section', el('div', { className: 'scroll' }, heatmap)),
+    section('Layer-to-layer similarity of the pooled vectors', 'similarity-section', el('div', { className: 'scroll' }, sim)),
+    section(pooledTitle, 'pooled',
+      el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)}`, testid: 'pooled-meta' }),
+      sparkline(vec),
+      el('div', { className: 'buttons' }, copyJson, copyNp)),
+    pcaHost(),
+  );
+  renderPca();
+}
+
+// ---- the PCA scatter -------------------------------------------------------------------------
+
+function pcaHost(): HTMLElement {
+  const d = el('div');
+  d.id = 'pca';
+  return d;
+}
+
+const pcaCache = new WeakMap<PanelIndexPoints, Pca2>();
+
+function renderPca(): void {
+  const host = document.getElementById('pca');
+  if (!host) return;
+  const box = section('Among your code · PCA of the index', 'pca-section');
+  host.replaceChildren(box);
+  const m = indexPoints;
+  const reload = () => button('Reload', () => vscode.postMessage({ type: 'reloadIndexPoints' }), { testid: 'pca-reload', secondary: true });
+  if (!m || m.state === 'loading') {
+    box.append(el('p', { className: 'hint', text: 'Loading a sample of the index…' }));
+    return;
+  }
+  switch (m.state) {
+    case 'noFolder':
+      box.append(el('p', { className: 'hint', text: 'Open a folder to see the selection among your code.' }));
+      return;
+    case 'noIndex':
+      box.append(
+        el('p', { className: 'hint', text: 'Index the workspace to see the selection among your code.', testid: 'pca-no-index' }),
+        el('p', { className: 'meta', text: m.message }),
+        el('div', { className: 'buttons' }, button('Index Workspace', () => vscode.postMessage({ type: 'indexWorkspace' }), { testid: 'pca-index' }), reload()),
+      );
+      return;
+    case 'error':
+      box.append(el('p', { className: 'error', text: m.message }), el('div', { className: 'buttons' }, reload()));
+      return;
+    case 'ready':
+      break;
+    default: {
+      const unknown: never = m;
+      throw new Error(`unknown index state ${JSON.stringify(unknown)}`);
+    }
+  }
+  const d = m.data;
+  const n = d.points.length;
+  if (n < 2) {
+    box.append(el('p', { className: 'hint', text: `The index holds ${n} chunk${n === 1 ? '' : 's'}: too few for a map.` }), el('div', { className: 'buttons' }, reload()));
+    return;
+  }
+  let p = pcaCache.get(d);
+  if (!p) pcaCache.set(d, (p = pca2(d.vectors, n, d.dims)));
+  const groups = new Map<string, number>();
+  const points = d.points.map((pt, i) => {
+    const top = pt.source.label.includes('/') ? pt.source.label.split('/')[0] : '.';
+    if (!groups.has(top)) groups.set(top, groups.size);
+    const preview = pt.preview.split('\n').slice(0, 4).join('\n');
+    return { x: p.coords[i * 2], y: p.coords[i * 2 + 1], title: `${sourceLabel(pt.source)}\n${preview}`, group: groups.get(top)! };
+  });
+  let selection: { x: number; y: number; title: string } | undefined;
+  if (d.selection && d.selection.length === d.dims) {
+    const [x, y] = projectPca(p, d.selection);
+    selection = { x, y, title: `the selection${current?.source ? ` (${sourceLabel(current.source)})` : ''}` };
+  }
+  const pct = (v: number) => `${((100 * v) / (p.totalVariance || 1)).toFixed(1)} %`;
+  box.append(
+    el('p', { className: 'meta', testid: 'pca-meta',
+      text: `${n} chunks${d.total && d.total > n ? ` (a sample of ${d.total})` : ''} · ${d.recipe} · PC1 ${pct(p.variances[0])}, PC2 ${pct(p.variances[1])} of the variance${selection ? '' : ' · the selection could not be embedded with this recipe'}` }),
+    pcaScatter(points, selection, [`PC1 (${pct(p.variances[0])})`, `PC2 (${pct(p.variances[1])})`], (i) => vscode.postMessage({ type: 'openSource', source: d.points[i].source }), 'pca'),
+    groupsLegend(groups),
+    el('div', { className: 'buttons' }, reload()),
   );
 }
+
+function groupsLegend(groups: Map<string, number>): HTMLElement {
+  const legend = el('p', { className: 'legend' });
+  let shown = 0;
+  for (const [name, g] of groups) {
+    if (shown++ >= 6) {
+      legend.append(document.createTextNode(` … ${groups.size - 6} more folders (colours repeat)`));
+      break;
+    }
+    legend.append(el('span', { className: `dot g${g % 6}` }), document.createTextNode(` ${name}/  `));
+  }
+  return legend;
+}
+
+// ---- the sweep view --------------------------------------------------------------------------
+
+function renderSweepView(): void {
+  const host = $('view-sweep');
+  if (!sweep) {
+    host.replaceChildren();
+    return;
+  }
+  host.replaceChildren(renderSweep(sweep, {
+    metric: state.sweepMetric ?? 'mrrAt10',
+    onMetric: (m: SweepMetric) => {
+      saveState({ sweepMetric: m });
+      renderSweepView();
+    },
+    chosen: chosenSweepCell,
+    onChoose: (cell) => {
+      chosenSweepCell = cell;
+      renderSweepView();
+    },
+    onApply: (choice) => vscode.postMessage({ type: 'applySweep', ...choice }),
+  }));
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+$('tab-selection').addEventListener('click', () => showView('selection'));
+$('tab-sweep').addEventListener('click', () => showView('sweep'));
 
 window.addEventListener('message', (e: MessageEvent<ToPanel>) => {
   try {
@@ -250,9 +481,10 @@ window.addEventListener('message', (e: MessageEvent<ToPanel>) => {
 });
 window.addEventListener('error', (e) => vscode.postMessage({ type: 'webviewError', message: e.message }));
 
-// Restore what was shown before (the vectors themselves are not kept: the host re-inspects the text).
+// Restore what was shown before (the vectors themselves are not kept: the host replays or re-inspects).
 if (state.text !== undefined) {
   showSource(state.text, state.source);
   setStatus('Restoring…', 'loading');
 }
+applyView('selection');
 vscode.postMessage({ type: 'ready', state });

@@ -1,5 +1,6 @@
 // Pure math for the inspector (no DOM): hidden states are one Float32Array, layers × tokens × dims.
 // Kept separate so it can be unit-tested in node.
+import { seededRandom } from '../src/core/random';
 
 export interface HiddenStatesView {
   layers: number;
@@ -191,7 +192,7 @@ function leadingComponent(
 ): { v: Float64Array; lambda: number } {
   // Below this, what is left is rounding noise: iterating on it would return an arbitrary direction.
   const negligible = 1e-10 * totalVariance;
-  let v = new Float64Array(dims);
+  let v: Float64Array = new Float64Array(dims);
   let best = -1;
   const row = new Float64Array(dims);
   for (let r = 0; r < rows; r++) {
@@ -204,11 +205,8 @@ function leadingComponent(
     }
   }
   if (!(best > negligible)) {
-    let seed = 12345;
-    for (let d = 0; d < dims; d++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      v[d] = seed / 0xffffffff - 0.5;
-    }
+    const random = seededRandom(basis.length + 1);
+    for (let d = 0; d < dims; d++) v[d] = random() - 0.5;
     orthogonalize(v, basis);
   }
   if (normalize64(v) === 0) return { v, lambda: 0 };

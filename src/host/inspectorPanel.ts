@@ -2,15 +2,64 @@
 // The webview script is dist/media/inspector.js (bundled from media/inspector.ts); messages are
 // typed in src/protocol/panel.ts. Workspace text travels as data and the webview only ever puts it
 // into the DOM as text.
+//
+// The panel keeps what it shows (the inspection, the pinned text "A", the index sample, a sweep) and
+// replays it whenever the webview is recreated (hidden and shown again), so showing it again costs no
+// model run. After a window reload the serializer restores it and the text is inspected again.
 import * as vscode from 'vscode';
-import type { FromPanel, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
+import type { SweepResult } from '../core/sweep/sweep';
+import { prefixesForModel } from '../core/search/prefixes';
+import type { FromPanel, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
+import type { IndexPoints } from '../protocol/worker';
+import { COMMANDS } from './commandIds';
+import { diskFolders, INDEX_MISSING, type EngineAccess } from './engineAccess';
+import { describeError } from './log';
 
 export const INSPECTOR_VIEW_TYPE = 'embeddingLens.inspector';
 
+/** Command contributed (package.json) and registered here, beside the panel it drives. */
+export const PIN_SELECTION_COMMAND = 'embeddingLens.pinSelection';
+
+/** Chunks sampled from the index for the PCA scatter: enough for a picture, cheap to send and to decompose. */
+const PCA_SAMPLE = 800;
+
 export interface InspectorHost {
   log: vscode.LogOutputChannel;
-  /** Called when a restored panel (or a shown-again one) asks for the text it showed before. */
+  /** Called when a restored panel asks for the text it showed before (after a window reload). */
   reinspect(text: string, source: TextSource | undefined): void;
+}
+
+/** What the panel needs beyond an InspectorHost: set once by `registerInspector` at activation. */
+interface InspectorServices {
+  extensionUri: vscode.Uri;
+  access: EngineAccess;
+  /** Host for panels opened by `showSweep` before any inspection gave one. */
+  defaultHost: InspectorHost;
+  applySweep: vscode.EventEmitter<{ layer: string; pool: string }>;
+}
+
+let services: InspectorServices | undefined;
+
+/**
+ * Registers what belongs to the panel itself: the "Pin Selection for Comparison" command and the
+ * services the PCA scatter and the sweep view use. Called once from activation.
+ */
+export function registerInspector(o: { extensionUri: vscode.Uri; access: EngineAccess }): vscode.Disposable[] {
+  const applySweep = new vscode.EventEmitter<{ layer: string; pool: string }>();
+  services = {
+    extensionUri: o.extensionUri,
+    access: o.access,
+    applySweep,
+    defaultHost: {
+      log: o.access.log,
+      reinspect: () => o.access.log.info('inspector: nothing to re-inspect (the panel was opened for a sweep)'),
+    },
+  };
+  return [
+    applySweep,
+    vscode.commands.registerCommand(PIN_SELECTION_COMMAND, () => InspectorPanel.pinSelection()),
+    { dispose: () => (services = undefined) },
+  ];
 }
 
 function nonce(): string {
@@ -22,13 +71,24 @@ function nonce(): string {
 
 export class InspectorPanel implements vscode.Disposable {
   private static current: InspectorPanel | undefined;
+  /** The host given by the last `show` (the inspect command's), reused by `showSweep`. */
+  private static lastHost: InspectorHost | undefined;
+  /** Text of a selection that "Pin Selection for Comparison" sent to be inspected: pinned when it arrives. */
+  private static pinOnArrival: string | undefined;
+
   private ready = false;
-  private readonly queue: ToPanel[] = [];
   private readonly subscriptions: vscode.Disposable[] = [];
-  /** The last message that set the panel's content, replayed if the webview is recreated. */
-  private lastContent: ToPanel | undefined;
+  /** What the panel shows now; replayed when the webview is recreated. */
+  private content: ToPanel | undefined;
+  private pinned: PanelInspection | undefined;
+  private points: Extract<ToPanel, { type: 'indexPoints' }> | undefined;
+  private sweep: SweepResult | undefined;
+  /** Bumped for every index-points request, so a late answer for an older text is dropped. */
+  private pointsGeneration = 0;
+  private pointsCache: { key: string; value: IndexPoints } | undefined;
 
   static show(extensionUri: vscode.Uri, host: InspectorHost): InspectorPanel {
+    InspectorPanel.lastHost = host;
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
     if (InspectorPanel.current) {
       InspectorPanel.current.panel.reveal(column, true);
@@ -46,16 +106,51 @@ export class InspectorPanel implements vscode.Disposable {
     return InspectorPanel.current;
   }
 
+  /**
+   * Opens (or reveals) the panel on the layer-sweep heatmap of `result`. The "Apply" button there
+   * fires `onApplySweep` with the chosen layer and pooling.
+   */
+  static showSweep(result: SweepResult): InspectorPanel {
+    const s = InspectorPanel.services();
+    const panel = InspectorPanel.show(s.extensionUri, InspectorPanel.lastHost ?? s.defaultHost);
+    panel.sweep = result;
+    panel.send({ type: 'sweep', result, reveal: true });
+    return panel;
+  }
+
+  /** Fires when the user presses "Apply" in the sweep view. */
+  static onApplySweep(listener: (choice: { layer: string; pool: string }) => void): vscode.Disposable {
+    return InspectorPanel.services().applySweep.event(listener);
+  }
+
+  /** "Pin Selection for Comparison": inspects the selection and pins it as A when it arrives. */
+  static async pinSelection(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    const text = editor?.document.getText(editor.selection) ?? '';
+    if (!text.trim()) {
+      void vscode.window.showWarningMessage('Embedding Lens: select the text to pin first; then select another text and run "Inspect Selection" to compare the two.');
+      return;
+    }
+    InspectorPanel.pinOnArrival = text;
+    await vscode.commands.executeCommand(COMMANDS.inspectSelection);
+  }
+
   /** Restores a panel after a window reload (registered with registerWebviewPanelSerializer). */
   static serializer(extensionUri: vscode.Uri, host: InspectorHost): vscode.WebviewPanelSerializer<PanelViewState> {
     return {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: PanelViewState | undefined) {
+        InspectorPanel.lastHost = host;
         panel.webview.options = { enableScripts: true, localResourceRoots: InspectorPanel.resourceRoots(extensionUri) };
         InspectorPanel.current?.dispose();
         InspectorPanel.current = new InspectorPanel(panel, extensionUri, host);
         host.log.info(`inspector panel restored${state?.text ? ' (re-inspecting its text)' : ''}`);
       },
     };
+  }
+
+  private static services(): InspectorServices {
+    if (!services) throw new Error('The inspector panel is not registered (registerInspector runs at activation).');
+    return services;
   }
 
   private static resourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {
@@ -70,33 +165,87 @@ export class InspectorPanel implements vscode.Disposable {
     panel.webview.html = this.html();
     this.subscriptions.push(
       panel.webview.onDidReceiveMessage((msg: FromPanel) => this.onMessage(msg)),
+      // A hidden webview is torn down (no retainContextWhenHidden): messages wait for its next 'ready'.
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) this.ready = false;
+      }),
       panel.onDidDispose(() => this.dispose()),
     );
   }
 
+  /** Shows `message` (an inspection, its progress or failure). */
   post(message: ToPanel): void {
-    if (message.type !== 'error' || message.text !== undefined) this.lastContent = message;
-    if (!this.ready) {
-      this.queue.push(message);
-      return;
+    switch (message.type) {
+      case 'loading':
+        this.content = message;
+        break;
+      case 'error':
+        // An error without the text (a settings problem) does not replace what is shown.
+        if (message.text !== undefined) this.content = message;
+        if (message.text === InspectorPanel.pinOnArrival) InspectorPanel.pinOnArrival = undefined;
+        break;
+      case 'inspection':
+        this.content = message;
+        if (InspectorPanel.pinOnArrival !== undefined && message.data.text === InspectorPanel.pinOnArrival) {
+          InspectorPanel.pinOnArrival = undefined;
+          this.pinned = message.data;
+          this.send({ type: 'pinned', data: this.pinned });
+        }
+        this.send(message);
+        void this.loadIndexPoints(message.data);
+        return;
+      case 'pinned':
+        this.pinned = message.data;
+        break;
+      case 'indexPoints':
+        this.points = message;
+        break;
+      case 'sweep':
+        this.sweep = message.result;
+        break;
+      default: {
+        const unknown: never = message;
+        throw new Error(`unknown panel message ${JSON.stringify(unknown)}`);
+      }
     }
-    void this.panel.webview.postMessage(message);
+    this.send(message);
+  }
+
+  /** Posts now if the webview is live; otherwise the state above is replayed on its next 'ready'. */
+  private send(message: ToPanel): void {
+    if (this.ready) void this.panel.webview.postMessage(message);
   }
 
   private onMessage(msg: FromPanel): void {
     switch (msg.type) {
-      case 'ready': {
+      case 'ready':
         this.ready = true;
-        const queued = this.queue.splice(0);
-        for (const m of queued) void this.panel.webview.postMessage(m);
-        if (queued.length === 0 && msg.state?.text) this.host.reinspect(msg.state.text, msg.state.source);
+        this.replay(msg.state);
         return;
-      }
       case 'openSource':
         void this.openSource(msg.source);
         return;
       case 'copy':
         void vscode.env.clipboard.writeText(msg.text).then(() => vscode.window.setStatusBarMessage(`Embedding Lens: copied ${msg.what}`, 3000));
+        return;
+      case 'pin':
+        if (this.content?.type === 'inspection') this.post({ type: 'pinned', data: this.content.data });
+        return;
+      case 'unpin':
+        this.post({ type: 'pinned', data: undefined });
+        return;
+      case 'reloadIndexPoints':
+        this.pointsCache = undefined;
+        if (this.content?.type === 'inspection') void this.loadIndexPoints(this.content.data);
+        return;
+      case 'indexWorkspace':
+        void Promise.resolve(vscode.commands.executeCommand(COMMANDS.indexWorkspace)).then(() => {
+          this.pointsCache = undefined;
+          if (this.content?.type === 'inspection') return this.loadIndexPoints(this.content.data);
+        });
+        return;
+      case 'applySweep':
+        InspectorPanel.services().applySweep.fire({ layer: msg.layer, pool: msg.pool });
         return;
       case 'webviewError':
         this.host.log.error(`inspector webview: ${msg.message}`);
@@ -108,11 +257,73 @@ export class InspectorPanel implements vscode.Disposable {
     }
   }
 
+  /** A (re)created webview gets everything it showed; after a window reload the host re-inspects its text. */
+  private replay(state: PanelViewState | undefined): void {
+    if (this.sweep) this.send({ type: 'sweep', result: this.sweep, reveal: false });
+    if (this.pinned) this.send({ type: 'pinned', data: this.pinned });
+    if (this.content) this.send(this.content);
+    if (this.points) this.send(this.points);
+    if (!this.content && state?.text) this.host.reinspect(state.text, state.source);
+  }
+
+  /**
+   * The PCA scatter's data: a sample of the index of the selection's folder (current settings' recipe)
+   * and the selection embedded with that recipe, as the indexer embeds a chunk.
+   */
+  private async loadIndexPoints(data: PanelInspection): Promise<void> {
+    const generation = ++this.pointsGeneration;
+    const show = (m: IndexPointsMessage) => {
+      if (generation === this.pointsGeneration) this.post({ type: 'indexPoints', ...m });
+    };
+    const access = services?.access;
+    const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
+    const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
+    if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'noFolder' });
+    if (!access.hasStoredIndex(folder)) {
+      return show({ state: 'noIndex', message: `${folder.name} has no index yet.` });
+    }
+    show({ state: 'loading' });
+    try {
+      const target = access.targetFor(folder);
+      const model = await access.loadModel(folder.uri);
+      const key = JSON.stringify([target.storageDir, target.recipe, model.modelHash]);
+      let sample = this.pointsCache?.key === key ? this.pointsCache.value : undefined;
+      if (!sample) {
+        sample = await access.engine.request('indexPoints', { root: target.root, storageDir: target.storageDir, recipe: target.recipe, limit: PCA_SAMPLE });
+        this.pointsCache = { key, value: sample };
+      }
+      const prefix = prefixesForModel(model.model).passage || undefined;
+      const own = await access.engine.request('extract', { texts: [data.text], recipe: target.recipe, options: { truncate: true, prefix } });
+      const points: PanelIndexPoints['points'] = sample.records.map((r) => {
+        const uri = vscode.Uri.joinPath(folder.uri, ...r.path.split('/'));
+        return {
+          source: { label: vscode.workspace.asRelativePath(uri, true), uri: uri.toString(), startLine: r.startLine - 1, endLine: r.endLine - 1 },
+          preview: r.preview,
+        };
+      });
+      const r = target.recipe;
+      show({
+        state: 'ready',
+        data: {
+          recipe: `${model.model.split(/[\\/]/).pop()} · layer ${r.layer} · ${r.pool}${r.normalize ? ' · normalized' : ''}`,
+          dims: sample.dims,
+          vectors: sample.vectors,
+          points,
+          selection: own.rows === 1 && own.dims === sample.dims ? own.data : undefined,
+        },
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') return;
+      if (err instanceof Error && err.name === INDEX_MISSING) return show({ state: 'noIndex', message: err.message });
+      show({ state: 'error', message: `The index sample could not be loaded: ${describeError(err, this.host.log)}` });
+    }
+  }
+
   private async openSource(source: TextSource): Promise<void> {
     try {
       const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(source.uri, true));
       const end = doc.lineAt(Math.min(source.endLine, doc.lineCount - 1)).range.end;
-      const range = new vscode.Range(source.startLine, 0, end.line, end.character);
+      const range = new vscode.Range(Math.min(source.startLine, end.line), 0, end.line, end.character);
       await vscode.window.showTextDocument(doc, { selection: range, viewColumn: vscode.ViewColumn.One });
     } catch (err) {
       void vscode.window.showWarningMessage(`Embedding Lens: cannot open ${source.label}: ${err instanceof Error ? err.message : err}`);
@@ -144,14 +355,22 @@ export class InspectorPanel implements vscode.Disposable {
 <main id="app" data-state="empty">
   <header id="header">
     <h1>Embedding Inspector</h1>
-    <p id="status" role="status">Select text in an editor and run “Embedding Lens: Inspect Selection”.</p>
+    <nav id="tabs" role="tablist" hidden>
+      <button id="tab-selection" class="tab" type="button" role="tab" data-testid="tab-selection">Selection</button>
+      <button id="tab-sweep" class="tab" type="button" role="tab" data-testid="tab-sweep">Layer sweep</button>
+    </nav>
   </header>
-  <section id="source-section" hidden>
-    <h2>Selection <button id="open-source" class="link" type="button" hidden></button></h2>
-    <pre id="source-text"></pre>
-  </section>
-  <section id="error-section" hidden><p id="error-text" class="error"></p></section>
-  <section id="results" hidden></section>
+  <div id="view-selection">
+    <p id="status" role="status">Select text in an editor and run “Embedding Lens: Inspect Selection”.</p>
+    <p id="notice" class="notice" role="note" hidden></p>
+    <section id="source-section" hidden>
+      <h2>Selection <button id="open-source" class="link" type="button" hidden></button></h2>
+      <pre id="source-text"></pre>
+    </section>
+    <section id="error-section" hidden><p id="error-text" class="error"></p></section>
+    <div id="results" hidden></div>
+  </div>
+  <div id="view-sweep" hidden></div>
 </main>
 <script nonce="${n}" src="${script}"></script>
 </body>

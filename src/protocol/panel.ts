@@ -1,5 +1,6 @@
 // Messages between the inspector panel's host side (src/host/inspectorPanel.ts) and its webview
 // script (media/inspector.ts). Types only: both sides `import type` this file.
+import type { SweepResult } from '../core/sweep/sweep';
 import type { TokenInfo, WordInfo } from '../core/types';
 
 /** Where the inspected text came from (shown in the panel header; used to reopen it). */
@@ -27,8 +28,41 @@ export interface PanelInspection {
   hiddenStates: Float32Array;
 }
 
+/** One indexed chunk in the PCA scatter; `source` opens it (0-based lines, like a selection). */
+export interface PanelIndexPoint {
+  source: TextSource;
+  preview: string;
+}
+
+/**
+ * A sample of the workspace index and the selection embedded with the index's recipe.
+ * `vectors` is points × dims, row-major.
+ */
+export interface PanelIndexPoints {
+  /** The recipe, for the caption: `model · layer last · mean`. */
+  recipe: string;
+  dims: number;
+  vectors: Float32Array;
+  points: PanelIndexPoint[];
+  /** The inspected text, embedded like the chunks (absent when it could not be). */
+  selection?: Float32Array;
+  /** Chunks in the index, when more than were sampled. */
+  total?: number;
+}
+
+/** State of the PCA section: what the host could find for the inspected text. */
+export type IndexPointsMessage =
+  | { state: 'loading' }
+  | { state: 'ready'; data: PanelIndexPoints }
+  /** No index (for this recipe) yet: the panel offers to index the workspace. */
+  | { state: 'noIndex'; message: string }
+  | { state: 'noFolder' }
+  | { state: 'error'; message: string };
+
 export type HeatmapMetric = 'norm' | 'cosineToPooled';
 export type PanelPooling = 'mean' | 'max' | 'cls' | 'last';
+export type SweepMetric = 'mrrAt10' | 'recallAt1' | 'recallAt10';
+export type PanelView = 'selection' | 'sweep';
 
 /** What the webview keeps with getState/setState: small, restorable, no vectors. */
 export interface PanelViewState {
@@ -38,15 +72,30 @@ export interface PanelViewState {
   pooling: PanelPooling;
   /** Selected hidden-state index for the pooled-vector view; undefined = last. */
   layer?: number;
+  /** Which tab is shown. */
+  view?: PanelView;
+  /** Value shown in the sweep heatmap. */
+  sweepMetric?: SweepMetric;
 }
 
 export type ToPanel =
   | { type: 'loading'; text: string; source?: TextSource }
   | { type: 'inspection'; data: PanelInspection }
-  | { type: 'error'; message: string; text?: string; source?: TextSource };
+  | { type: 'error'; message: string; text?: string; source?: TextSource }
+  /** The text pinned as "A" for comparison (undefined = nothing pinned). */
+  | { type: 'pinned'; data: PanelInspection | undefined }
+  | ({ type: 'indexPoints' } & IndexPointsMessage)
+  | { type: 'sweep'; result: SweepResult; reveal: boolean };
 
 export type FromPanel =
   | { type: 'ready'; state?: PanelViewState }
   | { type: 'openSource'; source: TextSource }
   | { type: 'copy'; text: string; what: string }
+  /** Pin the inspection shown now as "A". */
+  | { type: 'pin' }
+  | { type: 'unpin' }
+  /** Fetch the index sample again (after indexing, or after a settings change). */
+  | { type: 'reloadIndexPoints' }
+  | { type: 'indexWorkspace' }
+  | { type: 'applySweep'; layer: string; pool: string }
   | { type: 'webviewError'; message: string };
