@@ -2,6 +2,8 @@
 // Activation must stay cheap: no model, no native module, no worker is started here — the engine
 // worker starts on the first command that needs it. The time activation took is logged and exposed.
 import * as vscode from 'vscode';
+import type { RefreshSummary } from '../core/index/indexer';
+import type { SearchMode } from '../core/search/search';
 import type { EngineStatus } from '../protocol/worker';
 import { commandBlocker, registerCommands } from './commands';
 import type { CommandId } from './commandIds';
@@ -11,7 +13,8 @@ import { EngineClient } from './engineClient';
 import { IndexService } from './indexService';
 import { InspectorPanel, registerInspector } from './inspectorPanel';
 import { createLog } from './log';
-import { ResultHighlighter } from './searchPick';
+import { ResultHighlighter, searchFolders } from './searchPick';
+import { abortSignalOf } from './cancellation';
 import { StatusBar } from './statusBar';
 import { applySweepChoice } from './sweepCommand';
 
@@ -24,6 +27,13 @@ export interface EmbeddingLensApi {
   engineStarted(): boolean;
   /** Starts the worker if needed and asks it what it can do. */
   engineStatus(): Promise<EngineStatus>;
+  /**
+   * Indexes every workspace folder (what "Index Workspace" does, without its notification): for other
+   * extensions and scripts. Cancelling the token stops after the current batch; finished files are kept.
+   */
+  index(options?: { rebuild?: boolean; token?: vscode.CancellationToken; onProgress?: (fraction: number, message: string) => void }): Promise<RefreshSummary[]>;
+  /** Searches every folder's index with the current settings' recipe. */
+  search(query: string, mode?: SearchMode): Promise<{ path: string; folder: string; startLine: number; endLine: number; score: number; preview: string }[]>;
   /** Where a workspace folder's index is stored (by folder path or name). */
   storageDirFor(folder: string): string | undefined;
   /** The status bar's text and its index state in words. */
@@ -90,6 +100,18 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     activationMs,
     engineStarted: () => engine.started,
     engineStatus: () => engine.request('status', {}),
+    index: async (options = {}) => {
+      const abort = options.token ? abortSignalOf(options.token) : undefined;
+      try {
+        return await index.run({ rebuild: options.rebuild, signal: abort?.signal, onProgress: options.onProgress });
+      } finally {
+        abort?.dispose();
+      }
+    },
+    search: async (query, mode = 'hybrid') => {
+      const hits = await searchFolders(access, query, mode, new AbortController().signal);
+      return hits.map((h) => ({ path: h.path, folder: h.folder.name, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview }));
+    },
     storageDirFor: (folder) => {
       const f = vscode.workspace.workspaceFolders?.find((w) => w.name === folder || w.uri.fsPath === folder);
       return f && access.storageDirFor(f);

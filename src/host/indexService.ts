@@ -65,6 +65,29 @@ export class IndexService implements vscode.Disposable {
   }
 
   /**
+   * Indexes the folders one after the other (after any run in flight). Progress is a fraction of all
+   * folders and a line of text. The programmatic entry (the extension's API); the commands add the
+   * notification around it.
+   */
+  async run(options: IndexRunOptions & { signal?: AbortSignal; onProgress?: (fraction: number, message: string) => void }): Promise<RefreshSummary[]> {
+    const folders = options.folders ?? diskFolders();
+    const signal = options.signal ?? new AbortController().signal;
+    return this.exclusive(async () => {
+      options.onProgress?.(0, 'loading the model…');
+      await this.access.loadModel(folders[0]?.uri, signal);
+      const out: RefreshSummary[] = [];
+      for (const [n, folder] of folders.entries()) {
+        out.push(await this.indexFolder(folder, options.rebuild ?? false, signal, (fraction, message) =>
+          options.onProgress?.((n + fraction) / folders.length, folders.length > 1 ? `${folder.name}: ${message}` : message)));
+      }
+      return out;
+    }).catch((err: unknown) => {
+      this.updateStatus(err instanceof Error && err.name !== 'AbortError' ? err.message : undefined);
+      throw err;
+    });
+  }
+
+  /**
    * Index Workspace / Rebuild Index: every folder, in a cancellable notification. Returns the
    * summaries, or undefined when it was cancelled or failed (the user has been told).
    */
@@ -78,26 +101,23 @@ export class IndexService implements vscode.Disposable {
     try {
       const summaries = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-        (progress, token) => this.exclusive(async () => {
+        async (progress, token) => {
           const abort = abortSignalOf(token);
+          let reported = 0;
           try {
-            progress.report({ message: 'loading the model…' });
-            await this.access.loadModel(folders[0]!.uri, abort.signal, progress);
-            const out: RefreshSummary[] = [];
-            let reported = 0;
-            for (const [n, folder] of folders.entries()) {
-              const summary = await this.indexFolder(folder, options.rebuild ?? false, abort.signal, (fraction, message) => {
-                const total = ((n + fraction) / folders.length) * 100;
-                progress.report({ message: folders.length > 1 ? `${folder.name}: ${message}` : message, increment: Math.max(0, total - reported) });
-                reported = Math.max(reported, total);
-              });
-              out.push(summary);
-            }
-            return out;
+            return await this.run({
+              ...options,
+              folders,
+              signal: abort.signal,
+              onProgress: (fraction, message) => {
+                progress.report({ message, increment: Math.max(0, fraction * 100 - reported) });
+                reported = Math.max(reported, fraction * 100);
+              },
+            });
           } finally {
             abort.dispose();
           }
-        }),
+        },
       );
       const chunks = summaries.reduce((a, s) => a + s.chunksTotal, 0);
       const embedded = summaries.reduce((a, s) => a + s.chunksEmbedded, 0);
@@ -113,7 +133,6 @@ export class IndexService implements vscode.Disposable {
         .then((c) => c && vscode.commands.executeCommand('embeddingLens.searchWorkspace'));
       return summaries;
     } catch (err) {
-      this.updateStatus(err instanceof Error && err.name !== 'AbortError' ? err.message : undefined);
       void showFailure(err, this.access.log, options.rebuild ? 'rebuilding the index' : 'indexing');
       return undefined;
     }

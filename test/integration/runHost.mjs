@@ -233,6 +233,46 @@ async function runCommand(page, title, attempts = 3) {
   }
 }
 
+/**
+ * Index Workspace and Search Workspace from the palette, as a user: the status bar shows the chunk
+ * count and the model; typing a query lists `file:line` results with a preview; Enter opens the file.
+ * Screenshots: status-bar.png, status-bar-item.png, search-quickpick.png, search-quickpick-widget.png,
+ * search-opened.png.
+ */
+async function indexAndSearchFromPalette(page) {
+  let t = performance.now();
+  // Index Workspace from the palette: the status bar shows the chunk count and the model.
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  const statusItem = page.locator('.statusbar-item', { hasText: /EL:\s\d+\schunks/ }).first();
+  await statusItem.waitFor({ timeout: 60_000 });
+  mark('indexFromPalette', t);
+  const statusText = (await statusItem.textContent())?.trim();
+  await statusItem.screenshot({ path: path.join(RESULTS, 'status-bar-item.png') });
+  await page.locator('.part.statusbar').screenshot({ path: path.join(RESULTS, 'status-bar.png') });
+  log(`Index Workspace: status bar shows "${statusText}" (${timings.indexFromPalette}s)`);
+
+  // Search Workspace: type a query, results appear as file:line with a preview; Enter opens the file.
+  t = performance.now();
+  await runCommand(page, 'Embedding Lens: Search Workspace');
+  const searchInput = page.locator('.quick-input-widget input');
+  await searchInput.waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Search Workspace' }).waitFor({ timeout: 10_000 });
+  await searchInput.pressSequentially('split a url into host and path', { delay: 20 });
+  const resultRow = page.locator('.quick-input-list .monaco-list-row', { hasText: /\.(py|ts|go|rs|md|js):\d+/ }).first();
+  await resultRow.waitFor({ timeout: 30_000 });
+  mark('searchResults', t);
+  const rows = await page.locator('.quick-input-list .monaco-list-row').count();
+  const label = (await resultRow.locator('.label-name').first().textContent())?.trim() ?? '';
+  await page.screenshot({ path: path.join(RESULTS, 'search-quickpick.png') });
+  await page.locator('.quick-input-widget').screenshot({ path: path.join(RESULTS, 'search-quickpick-widget.png') });
+  const file = /([\w.-]+):\d+/.exec(label)?.[1];
+  if (!file) throw new Error(`unexpected result label: ${label}`);
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: file }).waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: path.join(RESULTS, 'search-opened.png') });
+  log(`Search Workspace: ${rows} results, first "${label}" opened (${timings.searchResults}s to results)`);
+}
+
 /** Part (b): the workbench driven like a user. Throws on failure. */
 async function runBrowserTests(browser, port, profile) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -291,6 +331,9 @@ async function runBrowserTests(browser, port, profile) {
     await page.keyboard.press('Control+J'); // hide the panel area, then capture the inspector alone
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(RESULTS, 'inspector-panel.png') });
     log(`inspector: ${tokens} tokens, ${layers} hidden states; heatmap ${heatRows}×${heatCols}, similarity ${simRows}×${simCols}; text stays text`);
+
+    await page.keyboard.press('Escape');
+    await indexAndSearchFromPalette(page);
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
     throw err;
