@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
     rounds: { type: 'string' },
-    out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results.json') },
+    out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results-extract.json') },
   },
 });
 const threads = Number(args.threads);
