@@ -50,6 +50,8 @@ export function layerLineChart(values: Float32Array, labels: string[], testid: s
     dot.dataset.testid = `${testid}-point`;
     // A larger transparent target so the point is easy to hit.
     const hit = svg('circle', { cx: x(i), cy: y(v), r: 10, class: 'hit' }, svgTitle(text));
+    hit.dataset.testid = `${testid}-hit`;
+    hit.dataset.layer = String(i);
     const enter = () => {
       readout.textContent = text;
       guide.setAttribute('x1', String(x(i)));
@@ -61,10 +63,9 @@ export function layerLineChart(values: Float32Array, labels: string[], testid: s
       guide.setAttribute('visibility', 'hidden');
       dot.classList.remove('active');
     };
-    for (const target of [hit, dot]) {
-      target.addEventListener('mouseenter', enter);
-      target.addEventListener('mouseleave', leave);
-    }
+    // The visible dot ignores the pointer (CSS); the larger circle around it takes the hover.
+    hit.addEventListener('mouseenter', enter);
+    hit.addEventListener('mouseleave', leave);
     chart.append(dot, hit);
   });
   return el('div', { className: 'chart-box' }, chart, readout);

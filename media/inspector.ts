@@ -42,6 +42,12 @@ function saveState(patch: Partial<PanelViewState>): void {
   vscode.setState(state);
 }
 
+/** A model folder is shown by its name (the full path is in the tooltip); a hub id as it is. */
+function modelName(model: string): string {
+  $('status').title = model;
+  return /^([a-zA-Z]:)?[\\/]/.test(model) ? model.split(/[\\/]/).filter(Boolean).pop() ?? model : model;
+}
+
 function setStatus(text: string, kind: 'empty' | 'loading' | 'ready' | 'error'): void {
   $('status').textContent = text;
   $('app').dataset.state = kind;
@@ -111,7 +117,7 @@ function onMessage(msg: ToPanel): void {
       saveState({ text: d.text, source: d.source });
       showSource(d.text, d.source);
       $('error-section').hidden = true;
-      setStatus(`${d.model} · ${d.tokenCount} tokens · ${d.layers} hidden states · ${d.dims} dims`, 'ready');
+      setStatus(`${modelName(d.model)} · ${d.tokenCount} tokens · ${d.layers} hidden states · ${d.dims} dims`, 'ready');
       const notice = $('notice');
       notice.hidden = !d.truncated;
       notice.textContent = d.truncated

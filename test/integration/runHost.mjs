@@ -234,6 +234,75 @@ async function runCommand(page, title, attempts = 3) {
 }
 
 /**
+ * The inspector beyond one selection: pin the inspected text as A, inspect another selection and check
+ * the compare chart (one point per hidden state, hover shows the value); the PCA scatter of the index
+ * (indexing from the panel's button when there is no index yet; a click opens the chunk); the layer
+ * sweep heatmap from "Find the Best Layer". Screenshots: inspector-compare.png, inspector-pca.png,
+ * sweep-heatmap.png.
+ */
+async function inspectorCompareIndexSweep(page, frame, layers) {
+  const webview = page.locator('iframe.webview.ready');
+  await frame.locator('[data-testid=pin]').click();
+  await frame.locator('[data-testid=pinned-desc]').waitFor({ timeout: 10_000 });
+
+  // A second selection, in the first editor group (the panel stays beside it). Keys pressed while the
+  // webview has focus stay in it: give the workbench the focus back first.
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+1');
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill('math.ts');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.ts' }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.editor-instance .monaco-editor', { hasText: 'computeGreatestCommonDivisor' }).first();
+  await editor.locator('.view-line', { hasText: 'computeGreatestCommonDivisor' }).first().click();
+  await page.keyboard.press('Control+A');
+  await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
+  await runCommand(page, 'Embedding Lens: Inspect Selection');
+  await frame.locator('#source-text', { hasText: 'computeGreatestCommonDivisor' }).waitFor({ timeout: 60_000 });
+  await frame.locator('#app[data-state="ready"]').waitFor({ timeout: 60_000 });
+  const points = frame.locator('[data-testid=compare-chart-point]');
+  await points.first().waitFor({ timeout: 10_000 });
+  const n = await points.count();
+  if (n !== layers) throw new Error(`compare chart has ${n} points, expected one per hidden state (${layers})`);
+  await frame.locator('[data-testid=compare]').scrollIntoViewIfNeeded();
+  await frame.locator('[data-testid=compare-chart-hit]').nth(Math.floor(layers / 2)).hover();
+  const readout = await frame.locator('[data-testid=compare-chart-readout]').textContent();
+  if (!/^(emb|L\d+): cosine -?\d\.\d{4}$/.test(readout ?? '')) throw new Error(`compare chart hover readout unexpected: ${readout}`);
+  await webview.screenshot({ path: path.join(RESULTS, 'inspector-compare.png') });
+  log(`compare: ${n} points (one per hidden state); hover shows "${readout}"`);
+
+  // PCA of the index: index from the panel when there is none yet.
+  const pcaPoint = frame.locator('[data-testid=pca-point]');
+  const noIndex = frame.locator('[data-testid=pca-no-index]');
+  await pcaPoint.or(noIndex).first().waitFor({ timeout: 60_000 });
+  if (await noIndex.isVisible()) {
+    log('PCA: no index yet; pressing the panel\'s "Index Workspace" button');
+    await frame.locator('[data-testid=pca-index]').click();
+  }
+  await pcaPoint.first().waitFor({ timeout: 180_000 });
+  await frame.locator('[data-testid=pca-selection]').waitFor({ timeout: 10_000 });
+  const chunks = await pcaPoint.count();
+  await frame.locator('[data-testid=pca-section]').scrollIntoViewIfNeeded();
+  await webview.screenshot({ path: path.join(RESULTS, 'inspector-pca.png') });
+  await pcaPoint.first().click();
+  const opened = (await frame.locator('[data-testid=pca-readout]').textContent())?.split(':')[0] ?? '';
+  log(`PCA: ${chunks} chunks and the selection; clicked a point (${opened})`);
+
+  // The layer sweep, shown as a heatmap in the panel.
+  await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
+  const table = frame.locator('[data-testid=sweep-table]');
+  await table.waitFor({ timeout: 180_000 });
+  const rows = await table.locator('tbody tr').count();
+  const cols = await table.locator('tbody tr').first().locator('td.value:not(.lexical)').count();
+  if (rows !== layers + 1 || cols !== 4) throw new Error(`sweep heatmap is ${rows}×${cols}, expected ${layers + 1} rows (every hidden state + mean of the last 4) × 4 poolings`);
+  if ((await table.locator('td.best').count()) !== 1) throw new Error('sweep heatmap: the best cell is not marked exactly once');
+  if ((await frame.locator('[data-testid=sweep-lexical]').count()) !== 1) throw new Error('sweep heatmap: no BM25 baseline');
+  await frame.locator('[data-testid=sweep-metric]').selectOption('recallAt10');
+  await webview.screenshot({ path: path.join(RESULTS, 'sweep-heatmap.png') });
+  log(`sweep heatmap: ${rows}×${cols}, best cell marked, BM25 beside; recommendation: ${await frame.locator('[data-testid=sweep-recommendation]').textContent()}`);
+}
+
+/**
  * Index Workspace and Search Workspace from the palette, as a user: the status bar shows the chunk
  * count and the model; typing a query lists `file:line` results with a preview; Enter opens the file.
  * Screenshots: status-bar.png, status-bar-item.png, search-quickpick.png, search-quickpick-widget.png,
@@ -334,6 +403,10 @@ async function runBrowserTests(browser, port, profile) {
 
     await page.keyboard.press('Escape');
     await indexAndSearchFromPalette(page);
+
+    t = performance.now();
+    await inspectorCompareIndexSweep(page, frame, layers);
+    mark('inspectorCompareIndexSweep', t);
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
     throw err;
