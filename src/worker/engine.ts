@@ -48,6 +48,8 @@ export interface Engine {
     options: ExtractRequestOptions & { signal: AbortSignal; onProgress: (p: ProgressEvent) => void },
   ): Promise<WireExtractResult>;
   inspect(text: string, signal: AbortSignal): Promise<WireInspectResult>;
+  /** Forgets open searches (their stores were removed or rewritten behind them). */
+  dropOpenIndexes(): void;
   /** What a recipe means on this model (the key of its store). */
   identity(recipe: Recipe): RecipeIdentity;
   index(params: IndexParams, run: Run<IndexProgress>): Promise<RefreshSummary>;
@@ -208,6 +210,7 @@ export async function openEngine(
       };
     },
     identity: (recipe) => extractor.identity(recipe),
+    dropOpenIndexes: () => forget(),
     async index(p, run) {
       const embedder = extractor.embedder(p.recipe);
       const storeDir = storeDirOf(path.resolve(p.storageDir), embedder.identity);

@@ -122,6 +122,7 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       // Clearing every recipe needs no model; clearing one needs the model to name its store.
       if (req.params.recipe && loading) await loading;
       const identity = req.params.recipe ? requireEngine().identity(req.params.recipe) : undefined;
+      engine?.dropOpenIndexes();
       return { result: { removed: await clearStorage(req.params.storageDir, identity) } };
     }
     case 'extractToFile': {

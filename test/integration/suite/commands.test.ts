@@ -196,6 +196,12 @@ suite('Commands on the sample workspace', () => {
     assert.equal(await vscode.commands.executeCommand('embeddingLens.extractSelection', { output: path.join(outDir, 'empty.npy') }), undefined);
     assert.ok(!fs.existsSync(path.join(outDir, 'empty.npy')));
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    // A binary file open (VS Code shows it in its binary editor, not as text): a message, no file.
+    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(path.join(workspaceRoot(), 'data', 'records.raw')));
+    await sleep(500);
+    assert.equal(await vscode.commands.executeCommand('embeddingLens.extractFile', { output: path.join(outDir, 'binary.npy') }), undefined);
+    assert.ok(!fs.existsSync(path.join(outDir, 'binary.npy')));
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     // No editor at all: a message, no file.
     assert.equal(await vscode.commands.executeCommand('embeddingLens.extractFile', { output: path.join(outDir, 'none.npy') }), undefined);
   });
@@ -220,6 +226,18 @@ suite('Commands on the sample workspace', () => {
     assert.ok(result?.[0]);
     assert.equal(result[0].chunksEmbedded, result[0].chunksTotal);
     assert.equal(result[0].chunksTotal, summary.chunksTotal);
+  });
+
+  test('an index of another recipe is named, with Rebuild offered, instead of a silent fallback', async () => {
+    const { api } = await activatedApi();
+    const cfg = vscode.workspace.getConfiguration('embeddingLens');
+    await cfg.update('layer', '-2', vscode.ConfigurationTarget.Global);
+    try {
+      await assert.rejects(api.search('parse a url', 'vector'), (err: Error) => err.name === 'IndexMissingError' && /built with another recipe/.test(err.message) && /layer -2/.test(err.message));
+    } finally {
+      await cfg.update('layer', undefined, vscode.ConfigurationTarget.Global);
+    }
+    assert.ok((await api.search('parse a url', 'vector')).length > 0);
   });
 
   test('Clear Index removes the store', async () => {
@@ -269,6 +287,23 @@ suite('Commands on the sample workspace', () => {
     } finally {
       fs.rmSync(bulk, { recursive: true, force: true });
     }
+  });
+
+  test('a model that does not load is reported (nothing indexed, the old index untouched)', async () => {
+    const { api } = await activatedApi();
+    const cfg = vscode.workspace.getConfiguration('embeddingLens');
+    const missing = path.join(os.tmpdir(), 'no-such-model-folder');
+    // Workspace level: the remote window's machine settings hold the fixture model and win over user settings.
+    await cfg.update('model', missing, vscode.ConfigurationTarget.Workspace);
+    try {
+      await assert.rejects(api.index(), (err: Error) => err.name === 'ModelLoadError' && err.message.includes(missing));
+      assert.equal(await vscode.commands.executeCommand('embeddingLens.indexWorkspace'), undefined);
+      assert.match(api.statusBar().text, /index error/);
+    } finally {
+      await cfg.update('model', undefined, vscode.ConfigurationTarget.Workspace);
+      fs.rmSync(path.join(workspaceRoot(), '.vscode'), { recursive: true, force: true });
+    }
+    assert.ok((await api.search('parse a url', 'vector')).length > 0, 'the index is still there');
   });
 
   test('untrusted workspace: indexing, extraction and the sweep refuse and say why; search and inspect do not', async () => {
