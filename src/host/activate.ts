@@ -83,6 +83,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       refreshConfig();
+      if (['model', 'layer', 'pooling', 'wordPooling', 'normalize'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) index.recipeChanged();
       if (affectsEngine(e) && engine.started) {
         log.info('engine settings changed: the model will be reloaded on next use');
         void engine.request('unload', {}).catch(() => undefined);

@@ -52,6 +52,16 @@ export class IndexService implements vscode.Disposable {
     );
   }
 
+  /**
+   * The model or the recipe changed: the chunk counts and the automatic refresh belonged to the old
+   * recipe's index (a save must not quietly embed the whole workspace with the new one).
+   */
+  recipeChanged(): void {
+    this.summaries.clear();
+    this.indexed.clear();
+    this.updateStatus();
+  }
+
   /** Whether a folder has an index (made in this window or found on disk at start). */
   hasIndex(folder: vscode.WorkspaceFolder): boolean {
     return this.indexed.has(folder.uri.toString());
@@ -217,7 +227,7 @@ export class IndexService implements vscode.Disposable {
   private async autoRefresh(folder: vscode.WorkspaceFolder): Promise<void> {
     try {
       await this.exclusive(async () => {
-        if (this.autoAbort.signal.aborted) return;
+        if (this.autoAbort.signal.aborted || !this.hasIndex(folder)) return;
         await this.access.loadModel(folder.uri, this.autoAbort.signal);
         const s = await this.indexFolder(folder, false, this.autoAbort.signal, () => undefined);
         this.access.log.info(`re-indexed ${folder.name} after a change: ${s.filesIndexed} files, ${s.chunksEmbedded} chunks embedded, ${s.filesRemoved} removed (${s.ms.toFixed(0)} ms)`);
@@ -240,7 +250,7 @@ export class IndexService implements vscode.Disposable {
       let chunks = 0;
       for (const s of this.summaries.values()) chunks += s.chunksTotal;
       this.statusBar.setIndexState({ kind: 'ready', chunks });
-    } else if (this.indexed.size) {
+    } else if (this.indexed.size || diskFolders().some((f) => this.access.hasStoredIndex(f))) {
       this.statusBar.setIndexState({ kind: 'stored' });
     } else {
       this.statusBar.setIndexState({ kind: 'none' });

@@ -24,11 +24,14 @@ function workspaceRoot(): string {
  * Waits for a command that shows a QuickPick: presses "accept" until the command settles (the list
  * fills in asynchronously; accepting an empty list does nothing).
  */
-async function acceptUntilDone<T>(pending: Thenable<T>, timeoutMs = 30_000): Promise<T> {
+async function acceptUntilDone<T>(pending: Thenable<T>, firstDelayMs = 300, timeoutMs = 30_000): Promise<T> {
   let done = false;
   let value: T | undefined;
   const settled = Promise.resolve(pending).then((v) => ((done = true), (value = v)));
   const until = Date.now() + timeoutMs;
+  // "Accept" with no list open would act on whatever quick input comes next (Quick Open, say): give a
+  // list that appears only after a progress notification the time to appear first.
+  await Promise.race([settled, sleep(firstDelayMs)]);
   while (!done && Date.now() < until) {
     await sleep(300);
     if (!done) await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
@@ -127,7 +130,9 @@ suite('Commands on the sample workspace', () => {
     const doc = await vscode.workspace.openTextDocument(path.join(workspaceRoot(), 'src', 'math.ts'));
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(0, 0, Math.min(6, doc.lineCount - 1), 0);
-    const opened = await acceptUntilDone(vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number } | undefined>('embeddingLens.findSimilar'));
+    const t0 = performance.now();
+    const opened = await acceptUntilDone(vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number } | undefined>('embeddingLens.findSimilar'), 1500);
+    recordMetric('findSimilarToOpenMs', Math.round(performance.now() - t0));
     assert.ok(opened, 'nothing opened');
     // The selection's own lines are left out of the results.
     assert.ok(!(opened.path === 'src/math.ts' && opened.startLine <= 6 && opened.endLine >= 1), `the selection itself came back: ${JSON.stringify(opened)}`);
