@@ -417,7 +417,7 @@ function renderPca(): void {
   if (!p) pcaCache.set(d, (p = pca2(d.vectors, n, d.dims)));
   const groups = new Map<string, number>();
   const points = d.points.map((pt, i) => {
-    const top = pt.source.label.includes('/') ? pt.source.label.split('/')[0] : '.';
+    const top = pt.group ? `${pt.group}/` : '(root)';
     if (!groups.has(top)) groups.set(top, groups.size);
     const preview = pt.preview.split('\n').slice(0, 4).join('\n');
     return { x: p.coords[i * 2], y: p.coords[i * 2 + 1], title: `${sourceLabel(pt.source)}\n${preview}`, group: groups.get(top)! };
@@ -445,7 +445,7 @@ function groupsLegend(groups: Map<string, number>): HTMLElement {
       legend.append(document.createTextNode(` … ${groups.size - 6} more folders (colours repeat)`));
       break;
     }
-    legend.append(el('span', { className: `dot g${g % 6}` }), document.createTextNode(` ${name}/  `));
+    legend.append(el('span', { className: `dot g${g % 6}` }), document.createTextNode(` ${name}  `));
   }
   return legend;
 }

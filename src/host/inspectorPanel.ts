@@ -6,6 +6,8 @@
 // The panel keeps what it shows (the inspection, the pinned text "A", the index sample, a sweep) and
 // replays it whenever the webview is recreated (hidden and shown again), so showing it again costs no
 // model run. After a window reload the serializer restores it and the text is inspected again.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SweepResult } from '../core/sweep/sweep';
 import { prefixesForModel } from '../core/search/prefixes';
@@ -60,6 +62,29 @@ export function registerInspector(o: { extensionUri: vscode.Uri; access: EngineA
     vscode.commands.registerCommand(PIN_SELECTION_COMMAND, () => InspectorPanel.pinSelection()),
     { dispose: () => (services = undefined) },
   ];
+}
+
+/**
+ * Changes whenever an index in `storageDir` is saved (every save rewrites a store's files), so a cached
+ * index sample is never shown after the index changed. Cheap: a few stat calls, no file is read.
+ */
+function storesFingerprint(storageDir: string): string {
+  const stores = path.join(storageDir, 'stores');
+  let newest = 0;
+  let bytes = 0;
+  try {
+    for (const store of fs.readdirSync(stores)) {
+      for (const file of fs.readdirSync(path.join(stores, store))) {
+        const st = fs.statSync(path.join(stores, store, file), { throwIfNoEntry: false });
+        if (!st?.isFile()) continue;
+        newest = Math.max(newest, st.mtimeMs);
+        bytes += st.size;
+      }
+    }
+  } catch {
+    return 'none';
+  }
+  return `${newest}:${bytes}`;
 }
 
 function nonce(): string {
@@ -286,7 +311,7 @@ export class InspectorPanel implements vscode.Disposable {
     try {
       const target = access.targetFor(folder);
       const model = await access.loadModel(folder.uri);
-      const key = JSON.stringify([target.storageDir, target.recipe, model.modelHash]);
+      const key = JSON.stringify([target.storageDir, target.recipe, model.modelHash, storesFingerprint(target.storageDir)]);
       let sample = this.pointsCache?.key === key ? this.pointsCache.value : undefined;
       if (!sample) {
         sample = await access.engine.request('indexPoints', { root: target.root, storageDir: target.storageDir, recipe: target.recipe, limit: PCA_SAMPLE });
@@ -299,6 +324,7 @@ export class InspectorPanel implements vscode.Disposable {
         return {
           source: { label: vscode.workspace.asRelativePath(uri, true), uri: uri.toString(), startLine: r.startLine - 1, endLine: r.endLine - 1 },
           preview: r.preview,
+          group: r.path.includes('/') ? r.path.slice(0, r.path.indexOf('/')) : '',
         };
       });
       const r = target.recipe;

@@ -32,6 +32,8 @@ export interface PanelInspection {
 export interface PanelIndexPoint {
   source: TextSource;
   preview: string;
+  /** Top-level folder of the chunk's file inside its workspace folder ('' at the root): its colour. */
+  group: string;
 }
 
 /**

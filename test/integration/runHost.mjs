@@ -284,9 +284,14 @@ async function inspectorCompareIndexSweep(page, frame, layers) {
   const chunks = await pcaPoint.count();
   await frame.locator('[data-testid=pca-section]').scrollIntoViewIfNeeded();
   await webview.screenshot({ path: path.join(RESULTS, 'inspector-pca.png') });
-  await pcaPoint.first().click();
-  const opened = (await frame.locator('[data-testid=pca-readout]').textContent())?.split(':')[0] ?? '';
-  log(`PCA: ${chunks} chunks and the selection; clicked a point (${opened})`);
+  // Points may overlap: click where one is drawn; the readout names the chunk under the pointer.
+  const target = pcaPoint.nth(Math.floor(chunks / 2));
+  await target.evaluate((e) => e.scrollIntoView({ block: 'center' })); // clear of the sticky controls
+  await target.click({ force: true });
+  const clicked = (await frame.locator('[data-testid=pca-readout]').textContent())?.split('\n')[0] ?? '';
+  const file = path.basename(clicked.replace(/:\d+(–\d+)?$/, ''));
+  await page.locator('.tab.active', { hasText: file }).first().waitFor({ timeout: 10_000 });
+  log(`PCA: ${chunks} chunks and the selection; clicking a point opened ${clicked}`);
 
   // The layer sweep, shown as a heatmap in the panel.
   await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
