@@ -178,6 +178,8 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
       const hits = await searchFolders(access, query, mode, controller.signal);
       if (mine !== seq) return;
       qp.items = hits.length ? hits.map((h) => hitItem(h, multiRoot, mode)) : [{ label: 'No results', detail: `Nothing matched in ${mode} mode; try another mode or other words.`, alwaysShow: true }];
+      // The best hit is the active one, so Enter opens it (also known to this side before any key is pressed).
+      qp.activeItems = qp.items.slice(0, 1);
     } catch (err) {
       if (mine !== seq || (err instanceof Error && err.name === 'AbortError')) return;
       qp.items = [problemItem(err)];
@@ -279,5 +281,7 @@ export function showHitsPick(title: string, hits: FolderHit[], highlighter: Resu
       }),
     ];
     qp.show();
+    // The most similar chunk is the active one, so Enter opens it.
+    qp.activeItems = qp.items.slice(0, 1);
   });
 }
