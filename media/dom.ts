@@ -66,3 +66,8 @@ export function select<T extends string>(
 export function layerLabel(l: number): string {
   return l === 0 ? 'emb' : `L${l}`;
 }
+
+/** A model folder by its name (absolute paths are long and say little); a hub id as it is. */
+export function shortModelName(model: string): string {
+  return /^([a-zA-Z]:)?[\\/]/.test(model) ? model.split(/[\\/]/).filter(Boolean).pop() ?? model : model;
+}

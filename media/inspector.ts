@@ -9,7 +9,7 @@ import type {
   SweepMetric, TextSource, ToPanel,
 } from '../src/protocol/panel';
 import { layerLineChart, pcaScatter } from './charts';
-import { button, el, layerLabel, select } from './dom';
+import { button, el, layerLabel, select, shortModelName } from './dom';
 import {
   cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, pca2, poolLayer, projectPca, range, vectorAsJson,
   vectorAsNumpy, type HiddenStatesView, type Pca2,
@@ -45,7 +45,7 @@ function saveState(patch: Partial<PanelViewState>): void {
 /** A model folder is shown by its name (the full path is in the tooltip); a hub id as it is. */
 function modelName(model: string): string {
   $('status').title = model;
-  return /^([a-zA-Z]:)?[\\/]/.test(model) ? model.split(/[\\/]/).filter(Boolean).pop() ?? model : model;
+  return shortModelName(model);
 }
 
 function setStatus(text: string, kind: 'empty' | 'loading' | 'ready' | 'error'): void {

@@ -4,7 +4,7 @@
 import type { RetrievalMetrics } from '../src/core/sweep/metrics';
 import type { SweepCell, SweepResult } from '../src/core/sweep/sweep';
 import type { SweepMetric } from '../src/protocol/panel';
-import { button, el, select } from './dom';
+import { button, el, select, shortModelName } from './dom';
 
 export const SWEEP_METRICS: readonly (readonly [SweepMetric, string])[] = [
   ['mrrAt10', 'MRR@10'],
@@ -42,19 +42,19 @@ export function renderSweep(result: SweepResult, o: SweepViewOptions): HTMLEleme
   const shade = (v: number) => ((v - lo) / (hi - lo || 1)).toFixed(3);
 
   const kinds = Object.entries(result.pairsByKind).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
-  const header = el('p', { className: 'meta', testid: 'sweep-meta',
-    text: `${result.model} · ${result.numLayers} layers · ${result.hiddenSize} dims · ${result.pairs} query → code pairs mined from this workspace (${kinds || 'none'})` });
+  const header = el('p', { className: 'meta', testid: 'sweep-meta', title: result.model,
+    text: `${shortModelName(result.model)} · ${result.numLayers} layers · ${result.hiddenSize} dims · ${result.pairs} query → code pairs mined from this workspace (${kinds || 'none'})` });
 
   const controls = el('div', { className: 'controls' },
     select<SweepMetric>('Colour by', o.metric, SWEEP_METRICS, o.onMetric, 'sweep-metric'),
     el('span', { className: 'legend' },
-      el('span', { className: 'swatch best' }), document.createTextNode(' best '),
+      el('span', { className: 'swatch best' }), document.createTextNode(' best (by MRR@10) '),
       el('span', { className: 'swatch default' }), document.createTextNode(' default (last layer · mean) '),
       el('span', { className: 'swatch chosen' }), document.createTextNode(' to apply (click a cell to choose)')),
   );
 
   const table = el('table', { className: 'matrix sweep', testid: 'sweep-table' });
-  const head = el('tr', {}, el('th', { className: 'corner', text: 'layer \\ pooling' }));
+  const head = el('tr', {}, el('th', { className: 'corner', text: 'layer', title: 'rows: hidden state · columns: pooling' }));
   for (const p of result.poolings) head.append(el('th', { className: 'pool', text: p }));
   head.append(el('th', { className: 'gap' }), el('th', { className: 'pool', text: 'BM25', title: 'keyword search (BM25) on the same pairs' }));
   table.append(el('thead', {}, head));
