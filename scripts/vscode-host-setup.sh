@@ -68,8 +68,14 @@ fi
 if ! cs_ok; then
   log "installing code-server@$CODE_SERVER_VERSION (compiles native modules; ~3 min on 2 cores)"
   mkdir -p "$CS_PREFIX"
-  PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" \
-    npm install -g --prefix "$CS_PREFIX" --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >&2
+  # Under `npm run setup:vscode` the outer npm (Node 20) exports npm_* variables; the inner npm would
+  # read npm_config_user_agent from them, and code-server's postinstall would then see "node/v20" and
+  # refuse. Drop them so the inner npm describes itself (Node 24).
+  (
+    for v in $(compgen -e | grep '^npm_'); do unset "$v"; done
+    PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" \
+      npm install -g --prefix "$CS_PREFIX" --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >&2
+  )
   [[ -x "$CS_BIN" ]] || { log "code-server binary missing after install"; exit 1; }
   touch "$CS_PREFIX/.installed-$CODE_SERVER_VERSION"
 fi
