@@ -20,6 +20,7 @@ import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '
 import { Catalog, CHUNKER_VERSION, describeIdentity, sameRecipe, type CatalogEntry, type ChunkingParams } from './catalog';
 import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
+import { acquireWriterLock } from './writerLock';
 
 export const STORAGE_FORMAT_VERSION = 1;
 const STORAGE_MARKER = 'embedding-lens.json';
@@ -208,6 +209,15 @@ export class WorkspaceIndexer {
 
   /** Brings the index up to date with the folder: only new or changed files are read, chunked and embedded. */
   async refresh(options: RefreshOptions = {}): Promise<RefreshSummary> {
+    const release = await acquireWriterLock(this.state.storeDir);
+    try {
+      return await this.refreshLocked(options);
+    } finally {
+      await release();
+    }
+  }
+
+  private async refreshLocked(options: RefreshOptions): Promise<RefreshSummary> {
     const started = performance.now();
     this.modelMs = 0;
     const { signal, onProgress } = options;
