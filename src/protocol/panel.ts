@@ -1,7 +1,7 @@
 // Messages between the inspector panel's host side (src/host/inspectorPanel.ts) and its webview
 // script (media/inspector.ts). Types only: both sides `import type` this file.
 import type { SweepResult } from '../core/sweep/sweep';
-import type { TokenInfo, WordInfo } from '../core/types';
+import type { WireInspectResult } from './worker';
 
 /** Where the inspected text came from (shown in the panel header; used to reopen it). */
 export interface TextSource {
@@ -13,19 +13,12 @@ export interface TextSource {
   endLine: number;
 }
 
-/** Everything the panel shows about one text. `hiddenStates` is layers × tokens × dims, row-major. */
-export interface PanelInspection {
-  text: string;
+/**
+ * Everything the panel shows about one text: the worker's inspection as it arrived (`hiddenStates` is
+ * layers × tokens × dims, row-major), plus where the text came from.
+ */
+export interface PanelInspection extends WireInspectResult {
   source?: TextSource;
-  model: string;
-  tokens: TokenInfo[];
-  words: WordInfo[];
-  /** True when the text was cut to the model's maximum length. */
-  truncated: boolean;
-  layers: number;
-  tokenCount: number;
-  dims: number;
-  hiddenStates: Float32Array;
 }
 
 /** One indexed chunk in the PCA scatter; `source` opens it (0-based lines, like a selection). */
