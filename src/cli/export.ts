@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { exportStore, type ExportFormat } from '../core/store/export';
 import { VectorStore } from '../core/store/vectorStore';
 import { UserError } from '../core/types';
+import { outputDType } from './options';
 import { stderrLogger } from './terminal';
 
 export const summary = 'Export an index to .npy / .h5 / .faiss';
@@ -62,8 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!format || !['npy', 'h5', 'faiss', 'faiss-hnsw'].includes(format)) {
     throw new UserError(`Cannot tell the format of "${values.out}"${values.format ? ` (--format ${values.format})` : ''}.`, 'Use --format npy, h5, faiss or faiss-hnsw, or an .npy / .h5 / .faiss file name.');
   }
-  const dtype = values.dtype as 'float32' | 'float16';
-  if (dtype !== 'float32' && dtype !== 'float16') throw new UserError(`Unknown --dtype "${values.dtype}".`, 'Use float32 or float16.');
+  const dtype = outputDType(values.dtype);
 
   let stores = await storesUnder(path.resolve(values.from));
   if (values.store) stores = stores.filter((s) => path.basename(s) === values.store);

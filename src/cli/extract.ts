@@ -4,8 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Extractor } from '../core/extract/extractor';
-import { UserError, type ExtractResult, type OutputDType, type PoolingMode, type Recipe, type WordPooling } from '../core/types';
+import { UserError, type ExtractResult, type PoolingMode, type Recipe, type WordPooling } from '../core/types';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
+import { nonNegativeInt, outputDType, positiveInt } from './options';
 import { stderrLogger, progressReporter, signalFromSigint } from './terminal';
 
 export const summary = 'Embed texts with any layer and pooling; write .npy, .h5, .faiss or JSON';
@@ -42,7 +43,7 @@ Long inputs and batching
 
 Output
   --out <file|->          .npy, .h5 or .faiss; "-" prints JSON to stdout. <file>.json gets the manifest.
-  --dtype <t>             float32 (default) or float16 (.npy / .h5)
+  --dtype <t>             float32 (default) or float16 (.npy; h5wasm cannot write float16 HDF5)
   --quiet                 no progress on stderr`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -81,8 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.out) throw new UserError('No --out given.', 'Write to a .npy, .h5 or .faiss file, or "-" for JSON on stdout.');
   if (values.text && values.input) throw new UserError('Give either --text or --input, not both.');
   if (!values.text && !values.input) throw new UserError('Nothing to embed: give --text "..." or --input <file>.');
-  const dtype = values.dtype as OutputDType;
-  if (dtype !== 'float32' && dtype !== 'float16') throw new UserError(`Unknown --dtype "${values.dtype}".`, 'Use float32 or float16.');
+  const dtype = outputDType(values.dtype);
   const format = values.out === '-' ? 'json' : outputFormatOf(values.out);
 
   const texts = values.text ?? (await readTexts(values.input!, values.field!));
@@ -151,20 +151,6 @@ function toJson(result: ExtractResult) {
   const rows: number[][] = [];
   for (let r = 0; r < result.rows; r++) rows.push(Array.from(result.data.subarray(r * result.dims, (r + 1) * result.dims)));
   return { manifest: result.manifest, items: result.items, vectors: rows };
-}
-
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got "${value}".`);
-  return n;
-}
-
-function nonNegativeInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag} must be a non-negative integer, got "${value}".`);
-  return n;
 }
 
 async function readTexts(input: string, field: string): Promise<string[]> {

@@ -10,6 +10,7 @@ import { SKIP_REASON_TEXT, type SkipReason } from '../core/index/files';
 import { WorkspaceIndexer, type RefreshSummary } from '../core/index/indexer';
 import { UserError, type PoolingMode, type Recipe, type TextEmbedder } from '../core/types';
 import { signalFromSigint, stderrLogger, type CliLogger } from './terminal';
+import { positiveInt } from './options';
 
 export const summary = 'Index a folder for semantic search (only new and changed files are embedded)';
 
@@ -63,13 +64,6 @@ export interface LoadedModel {
   embedder: TextEmbedder;
   /** Chunk budget: the model's window (special tokens left out), at most 256. */
   chunkTokens: number;
-}
-
-export function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got "${value}".`);
-  return n;
 }
 
 /** Loads the model named by the options; a hub failure says how to use a local folder instead. */

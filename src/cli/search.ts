@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SEARCH_MODES, WorkspaceSearch, type SearchHit, type SearchMode } from '../core/search/search';
 import { UserError } from '../core/types';
-import { loadModel, MODEL_HELP, MODEL_OPTIONS, positiveInt, storageFor } from './index';
+import { loadModel, MODEL_HELP, MODEL_OPTIONS, storageFor } from './index';
+import { positiveInt } from './options';
 import { stderrLogger } from './terminal';
 
 export const summary = 'Search an indexed folder by meaning, by exact words, or both';

@@ -8,7 +8,8 @@ import { DEFAULT_MAX_PAIRS, minePairs, PAIR_KINDS, type MinedPairs } from '../co
 import { runSweep, describeCell, type SweepResult } from '../core/sweep/sweep';
 import type { RetrievalMetrics } from '../core/sweep/metrics';
 import { UserError } from '../core/types';
-import { DEFAULT_MODEL, loadModel, MODEL_OPTIONS, positiveInt } from './index';
+import { DEFAULT_MODEL, loadModel, MODEL_OPTIONS } from './index';
+import { positiveInt } from './options';
 import { progressReporter, signalFromSigint, stderrLogger } from './terminal';
 
 export const summary = 'find the layer and pooling that retrieve best on a folder\'s own code';

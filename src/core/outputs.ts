@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from './store/atomicFile';
 import { encodeFaissFlat, writeFaissFile } from './store/faiss';
-import { NpyWriter } from './store/npy';
+import { writeNpy } from './store/npy';
 import { UserError, type ExtractResult, type OutputDType } from './types';
 
 export type OutputFormat = 'npy' | 'h5' | 'faiss';
@@ -32,14 +32,7 @@ export async function writeExtraction(file: string, result: ExtractResult, optio
   const manifest = { ...result.manifest, dtype: format === 'faiss' ? 'float32' : dtype, format };
   switch (format) {
     case 'npy': {
-      const writer = await NpyWriter.create(file, { dims: result.dims, dtype });
-      try {
-        await writer.append(result.data);
-        await writer.close();
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
+      await writeNpy(file, result.data, result.dims, dtype);
       break;
     }
     case 'faiss': {

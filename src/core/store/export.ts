@@ -11,7 +11,7 @@ import { writeFileAtomic } from './atomicFile';
 import { encodeFaissFlat, encodeFaissHnswFlat, writeFaissFile, type FaissMetric } from './faiss';
 import { H5Writer } from './hdf5';
 import { parseHnswlibFile, type HnswlibGraph } from './hnswlibFile';
-import { NpyWriter } from './npy';
+import { writeNpy } from './npy';
 import { VectorStore, readStoreGraph, type StoreMetric } from './vectorStore';
 
 export type ExportFormat = 'npy' | 'h5' | 'faiss' | 'faiss-hnsw';
@@ -80,14 +80,7 @@ export async function exportStore(dir: string, options: ExportOptions): Promise<
     case 'npy': {
       const snap = store.snapshot();
       ({ labels, records } = snap);
-      const w = await NpyWriter.create(options.out, { dims, dtype: options.dtype ?? 'float32' });
-      try {
-        await w.append(snap.vectors);
-        await w.close();
-      } catch (err) {
-        await w.abort();
-        throw err;
-      }
+      await writeNpy(options.out, snap.vectors, dims, options.dtype ?? 'float32');
       break;
     }
     case 'h5': {
