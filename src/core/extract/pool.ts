@@ -46,12 +46,6 @@ export function poolMean(m: TokenMatrix, include?: Uint8Array): Float32Array {
   return Float32Array.from(sum, (v) => (n ? v / n : 0));
 }
 
-export function poolMax(m: TokenMatrix, include?: Uint8Array): Float32Array {
-  const max = new Float32Array(m.dims).fill(-Infinity);
-  const n = accumulateMax(m, max, include);
-  return n ? max : new Float32Array(m.dims);
-}
-
 export function tokenRow(m: TokenMatrix, position: number): Float32Array {
   const start = m.base + position * m.dims;
   return m.data.slice(start, start + m.dims);

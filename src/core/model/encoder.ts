@@ -259,14 +259,6 @@ export class EncoderModel {
     return ids;
   }
 
-  get hiddenStateTensors(): readonly string[] {
-    return this.hidden.tensors;
-  }
-
-  get finalOutput(): string {
-    return this.outputName;
-  }
-
   async dispose(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
