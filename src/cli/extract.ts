@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Extractor } from '../core/extract/extractor';
 import { UserError, type ExtractResult, type PoolingMode, type Recipe, type WordPooling } from '../core/types';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
+import { runAttention } from './attention';
 import { nonNegativeInt, outputDType, positiveInt } from './options';
 import { stderrLogger, progressReporter, signalFromSigint } from './terminal';
 
@@ -44,7 +45,13 @@ Long inputs and batching
 Output
   --out <file|->          .npy, .h5 or .faiss; "-" prints JSON to stdout. <file>.json gets the manifest.
   --dtype <t>             float32 (default) or float16 (.npy; h5wasm cannot write float16 HDF5)
-  --quiet                 no progress on stderr`;
+  --quiet                 no progress on stderr
+
+Attention
+  --attention             write attention probabilities instead of vectors, for one text: with
+                          --layer <k> (Hugging Face output_attentions numbering: 0 = first encoder
+                          layer, -1 = last; also first | middle | last) an array [heads, tokens, tokens],
+                          with --layer all [layers, heads, tokens, tokens]; to .npy (+ manifest) or "-"`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,7 +63,8 @@ export async function run(argv: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       threads: { type: 'string' },
       layer: { type: 'string', default: 'last' },
-      pool: { type: 'string', default: 'mean' },
+      pool: { type: 'string' },
+      attention: { type: 'boolean', default: false },
       'word-pool': { type: 'string' },
       normalize: { type: 'boolean', default: false },
       'exclude-special': { type: 'boolean', default: false },
@@ -86,9 +94,12 @@ export async function run(argv: string[]): Promise<number> {
   const format = values.out === '-' ? 'json' : outputFormatOf(values.out);
 
   const texts = values.text ?? (await readTexts(values.input!, values.field!));
+  if (values.attention) {
+    return runAttention({ ...values, model: values.model, out: values.out, layer: values.layer!, texts, dtype, format });
+  }
   const recipe: Recipe = {
     layer: values.layer!,
-    pool: values.pool as PoolingMode,
+    pool: (values.pool ?? 'mean') as PoolingMode,
     wordPool: values['word-pool'] as WordPooling | undefined,
     normalize: values.normalize,
     excludeSpecialTokens: values['exclude-special'],

@@ -148,8 +148,11 @@ function layerNorm(x: Float64Array, T: number, H: number, gamma: Float64Array, b
   return x;
 }
 
-/** Multi-head self-attention over all T positions (no padding: every key is real). */
-function selfAttention(q: Float64Array, k: Float64Array, v: Float64Array, T: number, H: number, heads: number): Float64Array {
+/**
+ * Multi-head self-attention over all T positions (no padding: every key is real). When `probs` is
+ * given, the softmax probabilities are written to it as [heads, query, key].
+ */
+function selfAttention(q: Float64Array, k: Float64Array, v: Float64Array, T: number, H: number, heads: number, probs?: Float64Array): Float64Array {
   const d = H / heads;
   const scale = 1 / Math.sqrt(d);
   const ctx = new Float64Array(T * H);
@@ -171,6 +174,7 @@ function selfAttention(q: Float64Array, k: Float64Array, v: Float64Array, T: num
       }
       for (let j = 0; j < T; j++) {
         const p = scores[j] / z;
+        if (probs) probs[(h * T + i) * T + j] = p;
         for (let c = 0; c < d; c++) ctx[i * H + off + c] += p * v[j * H + off + c];
       }
     }
@@ -188,6 +192,18 @@ function rows(x: Float64Array, T: number, H: number): Float64Array[] {
  * `tokenTypeIds` is used by BERT only (defaults to all 0) and ignored by DistilBERT.
  */
 export function referenceHiddenStates(model: ReferenceModel, inputIds: readonly number[], tokenTypeIds?: readonly number[]): Float64Array[][] {
+  return referenceForward(model, inputIds, tokenTypeIds).hiddenStates;
+}
+
+/**
+ * Attention probabilities of every layer, as HF's `output_attentions`: result[l] (l = 0 for the first
+ * encoder layer) is [heads × query × key], row-major.
+ */
+export function referenceAttentions(model: ReferenceModel, inputIds: readonly number[], tokenTypeIds?: readonly number[]): Float64Array[] {
+  return referenceForward(model, inputIds, tokenTypeIds).attentions;
+}
+
+function referenceForward(model: ReferenceModel, inputIds: readonly number[], tokenTypeIds?: readonly number[]): { hiddenStates: Float64Array[][]; attentions: Float64Array[] } {
   const { config: cfg } = model;
   const T = inputIds.length;
   const H = cfg.hiddenSize;
@@ -217,6 +233,7 @@ export function referenceHiddenStates(model: ReferenceModel, inputIds: readonly 
   }
   layerNorm(x, T, H, get('embeddings.LayerNorm.weight'), get('embeddings.LayerNorm.bias'), cfg.layerNormEps);
   const states: Float64Array[][] = [rows(x, T, H)];
+  const attentions: Float64Array[] = [];
 
   // Encoder layers (post-LN).
   const bert = cfg.architecture === 'bert';
@@ -230,7 +247,9 @@ export function referenceHiddenStates(model: ReferenceModel, inputIds: readonly 
     const lin = (input: Float64Array, m: string, nIn: number, nOut: number) =>
       linear(input, T, get(`${p}.${m}.weight`), get(`${p}.${m}.bias`), nIn, nOut);
 
-    const ctx = selfAttention(lin(x, n.q, H, H), lin(x, n.k, H, H), lin(x, n.v, H, H), T, H, cfg.numHeads);
+    const probs = new Float64Array(cfg.numHeads * T * T);
+    attentions.push(probs);
+    const ctx = selfAttention(lin(x, n.q, H, H), lin(x, n.k, H, H), lin(x, n.v, H, H), T, H, cfg.numHeads, probs);
     const attn = lin(ctx, n.o, H, H);
     for (let i = 0; i < T * H; i++) attn[i] += x[i];
     const h1 = layerNorm(attn, T, H, get(`${p}.${n.ln1}.weight`), get(`${p}.${n.ln1}.bias`), cfg.layerNormEps);
@@ -242,5 +261,5 @@ export function referenceHiddenStates(model: ReferenceModel, inputIds: readonly 
     x = layerNorm(out, T, H, get(`${p}.${n.ln2}.weight`), get(`${p}.${n.ln2}.bias`), cfg.layerNormEps);
     states.push(rows(x, T, H));
   }
-  return states;
+  return { hiddenStates: states, attentions };
 }

@@ -379,9 +379,74 @@ export class Extractor {
     return { text, model: this.info.model, numLayers: this.info.numLayers, hiddenSize: H, tokens, words, hiddenStates, truncated: plan.truncated };
   }
 
+  /**
+   * Attention probabilities (Hugging Face output_attentions numbering: 0 = first encoder layer) of
+   * every window of each text, all run as one padded batch. Each window's matrices cover its real
+   * tokens only: [layers.length × heads × T × T], T = the window's tokens.
+   */
+  async attention(texts: string[], layers: number[], options: { signal?: AbortSignal; truncate?: boolean } = {}): Promise<TextAttention[]> {
+    if (!texts.length) throw new UserError('No text given to compute attention for.');
+    texts.forEach((t) => {
+      if (typeof t !== 'string' || t.trim() === '') throw new UserError('The text is empty: give some text to compute attention for.');
+    });
+    const encs = await this.encoder.tokenizer.encodeDetailed(texts);
+    const plans = encs.map((enc) => {
+      const { prefix, suffix } = specialFrame(enc.special);
+      return planWindows(enc.ids.length, prefix, suffix, this.info.maxLength, undefined, options.truncate ?? false);
+    });
+    const rows = plans.flatMap((plan, item) => plan.windows.map((positions, window) => ({ seq: { item, window, positions }, enc: encs[item] })));
+    options.signal?.throwIfAborted?.();
+    const padded = this.pad(rows);
+    const { heads, probs } = await this.encoder.runAttention(padded, layers);
+    const S = padded.seqLen;
+    const out: TextAttention[] = texts.map((text, item) => ({
+      text,
+      tokenCount: encs[item].ids.length,
+      truncated: plans[item].truncated,
+      heads,
+      layers: [...layers],
+      windows: [],
+    }));
+    rows.forEach(({ seq, enc }, b) => {
+      const T = seq.positions.length;
+      const data = new Float32Array(layers.length * heads * T * T);
+      probs.forEach((p, l) => {
+        for (let h = 0; h < heads; h++) {
+          for (let q = 0; q < T; q++) {
+            const src = ((b * heads + h) * S + q) * S;
+            data.set(p.subarray(src, src + T), ((l * heads + h) * T + q) * T);
+          }
+        }
+      });
+      const allTokens = tokenInfos(enc as EncodedDetail, 0);
+      const tokens = Array.from(seq.positions, (p) => allTokens[p]);
+      out[seq.item].windows.push({ positions: Array.from(seq.positions), tokens, words: wordInfos(tokens, texts[seq.item]), probs: data });
+    });
+    return out;
+  }
+
   async dispose(): Promise<void> {
     await this.encoder.dispose();
   }
+}
+
+/** Attention of one text: one entry per window (one unless the text is longer than the model takes). */
+export interface TextAttention {
+  text: string;
+  /** Tokens of the whole text, special tokens included. */
+  tokenCount: number;
+  truncated: boolean;
+  heads: number;
+  /** Attention layers, Hugging Face output_attentions numbering (0 = first encoder layer). */
+  layers: number[];
+  windows: {
+    /** Token positions of the whole encoding that this window holds. */
+    positions: number[];
+    tokens: TokenInfo[];
+    words: WordInfo[];
+    /** [layers × heads × T × T], query rows, key columns; T = tokens.length. */
+    probs: Float32Array;
+  }[];
 }
 
 function accumulate(state: Accumulator, item: ItemPlan, seq: Sequence, parts: TokenMatrix[], recipe: Recipe, hidden: number): void {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError, type Logger } from '../types';
+import { findAttentionProbs, type AttentionMap } from './attentionGraph';
 import { buildVariant, configuredLayerCount, decodeModel, findHiddenStates, loadOnnxModel, summarize, usesExternalData, type HiddenStateMap, type OnnxModel } from './onnxGraph';
 import type { ResolvedModel } from './modelSource';
 import { TextTokenizer } from './tokenizer';
@@ -68,6 +69,7 @@ function numberField(obj: Record<string, unknown>, keys: string[]): number | und
 export class EncoderModel {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly inputTypes: Map<string, 'int64' | 'int32'>;
+  private attentionMap?: AttentionMap;
 
   private constructor(
     readonly info: EncoderInfo,
@@ -188,14 +190,17 @@ export class EncoderModel {
   }
 
   private session(layers: number[]): Promise<ort.InferenceSession> {
-    const outputs = this.outputTensors(layers);
+    return this.sessionFor(this.outputTensors(layers), () => this.variantBytes(layers), `hidden states [${[...new Set(layers)].sort((a, b) => a - b).join(', ')}]`);
+  }
+
+  private sessionFor(outputs: string[], bytes: () => Uint8Array, what: string): Promise<ort.InferenceSession> {
     const key = outputs.join('\n');
     let session = this.sessions.get(key);
     if (!session) {
       const started = performance.now();
-      session = ort.InferenceSession.create(this.variantBytes(layers), this.sessionOptions).then(
+      session = ort.InferenceSession.create(bytes(), this.sessionOptions).then(
         (s) => {
-          this.logger?.debug?.(`ONNX session for hidden states [${[...new Set(layers)].sort((a, b) => a - b).join(', ')}] ready in ${(performance.now() - started).toFixed(0)} ms`);
+          this.logger?.debug?.(`ONNX session for ${what} ready in ${(performance.now() - started).toFixed(0)} ms`);
           return s;
         },
         (err: Error) => {
@@ -213,6 +218,22 @@ export class EncoderModel {
    * a [batch, seqLen, hidden] Float32Array.
    */
   async run(batch: PaddedBatch, layers: number[]): Promise<Float32Array[]> {
+    this.checkIds(batch);
+    const session = await this.session(layers);
+    const result = await session.run(this.feeds(session, batch));
+    const out = layers.map((l) => {
+      const t = result[this.hidden.tensors[l]];
+      const dims = t.dims;
+      if (dims.length !== 3 || dims[0] !== batch.batch || dims[1] !== batch.seqLen || dims[2] !== this.info.hiddenSize) {
+        throw new UserError(`Hidden state ${l} has shape [${dims.join(', ')}], expected [${batch.batch}, ${batch.seqLen}, ${this.info.hiddenSize}].`, 'config.json does not match the ONNX model.');
+      }
+      return t.data as Float32Array;
+    });
+    for (const t of Object.values(result)) if (!out.includes(t.data as Float32Array)) t.dispose();
+    return out;
+  }
+
+  private checkIds(batch: PaddedBatch): void {
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i];
       if (id < 0 || id >= this.info.vocabSize) {
@@ -222,7 +243,9 @@ export class EncoderModel {
         );
       }
     }
-    const session = await this.session(layers);
+  }
+
+  private feeds(session: ort.InferenceSession, batch: PaddedBatch): Record<string, ort.Tensor> {
     const shape = [batch.batch, batch.seqLen];
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of session.inputNames) {
@@ -235,17 +258,60 @@ export class EncoderModel {
         ? new ort.Tensor('int32', values, shape)
         : new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), shape);
     }
-    const result = await session.run(feeds);
-    const out = layers.map((l) => {
-      const t = result[this.hidden.tensors[l]];
+    return feeds;
+  }
+
+  /** Where the attention probabilities are (found on first use; refuses fused attention). */
+  attention(): AttentionMap {
+    this.attentionMap ??= findAttentionProbs(this.onnx.proto, this.outputName, this.info.numLayers);
+    return this.attentionMap;
+  }
+
+  /**
+   * Attention probabilities of `layers` (Hugging Face output_attentions numbering) for one padded
+   * batch: for each layer, [batch, heads, seqLen, seqLen]. The session is cut after the deepest layer
+   * asked for. Checked here: the shape, and that every real query row puts all its weight (1 ± 1e-3)
+   * on real keys — a tensor that fails either is not attention probabilities, and is refused.
+   */
+  async runAttention(batch: PaddedBatch, layers: number[]): Promise<{ heads: number; probs: Float32Array[] }> {
+    this.checkIds(batch);
+    const map = this.attention();
+    const outputs = [...new Set(layers)].sort((a, b) => a - b).map((l) => map.tensors[l]);
+    const session = await this.sessionFor(outputs, () => buildVariant(this.onnx, outputs), `attention of layers [${[...new Set(layers)].sort((a, b) => a - b).join(', ')}]`);
+    const result = await session.run(this.feeds(session, batch));
+    const S = batch.seqLen;
+    let heads = 0;
+    const probs = layers.map((l) => {
+      const t = result[map.tensors[l]];
       const dims = t.dims;
-      if (dims.length !== 3 || dims[0] !== batch.batch || dims[1] !== batch.seqLen || dims[2] !== this.info.hiddenSize) {
-        throw new UserError(`Hidden state ${l} has shape [${dims.join(', ')}], expected [${batch.batch}, ${batch.seqLen}, ${this.info.hiddenSize}].`, 'config.json does not match the ONNX model.');
+      if (dims.length !== 4 || dims[0] !== batch.batch || dims[2] !== S || dims[3] !== S || (heads && dims[1] !== heads)) {
+        throw new UserError(
+          `The Softmax found for attention layer ${l} (${map.nodes[l]}) has shape [${dims.join(', ')}], not [${batch.batch}, heads, ${S}, ${S}].`,
+          'This graph lays out attention differently from Hugging Face exports. Please report this model.',
+        );
       }
-      return t.data as Float32Array;
+      heads = dims[1];
+      const data = t.data as Float32Array;
+      for (let b = 0; b < batch.batch; b++) {
+        for (let h = 0; h < heads; h++) {
+          for (let q = 0; q < S; q++) {
+            if (batch.mask[b * S + q] !== 1) continue;
+            const row = ((b * heads + h) * S + q) * S;
+            let real = 0;
+            for (let k = 0; k < S; k++) if (batch.mask[b * S + k] === 1) real += data[row + k];
+            if (!(Math.abs(real - 1) <= 1e-3)) {
+              throw new UserError(
+                `The Softmax found for attention layer ${l} (${map.nodes[l]}) gives a row whose weights on the real tokens sum to ${real.toPrecision(6)}, not 1.`,
+                'It is not the attention probabilities over the keys. Please report this model.',
+              );
+            }
+          }
+        }
+      }
+      return data;
     });
-    for (const t of Object.values(result)) if (!out.includes(t.data as Float32Array)) t.dispose();
-    return out;
+    for (const t of Object.values(result)) if (!probs.includes(t.data as Float32Array)) t.dispose();
+    return { heads, probs };
   }
 
   private positionIds(batch: PaddedBatch): Int32Array {

@@ -134,7 +134,7 @@ export function summarize(model: ModelProto): GraphSummary {
   };
 }
 
-function requireGraph(model: ModelProto): GraphProto {
+export function requireGraph(model: ModelProto): GraphProto {
   if (!model.graph) throw new UserError('The ONNX file has no graph.', 'Export the model again.');
   return model.graph;
 }
@@ -144,7 +144,7 @@ export function usesExternalData(model: ModelProto): boolean {
   return requireGraph(model).initializer.some((t) => t.externalData.length > 0);
 }
 
-interface GraphIndex {
+export interface GraphIndex {
   nodes: NodeProto[];
   /** tensor name → index of the node that produces it */
   producer: Map<string, number>;
@@ -152,7 +152,7 @@ interface GraphIndex {
   order: number[];
 }
 
-function indexGraph(graph: GraphProto): GraphIndex {
+export function indexGraph(graph: GraphProto): GraphIndex {
   const nodes = graph.node;
   const producer = new Map<string, number>();
   nodes.forEach((n, i) => n.output.forEach((o) => o && producer.set(o, i)));
@@ -184,7 +184,7 @@ function indexGraph(graph: GraphProto): GraphIndex {
 }
 
 /** The tensor names reachable backwards from `targets` (node indices). */
-function ancestorNodes(index: GraphIndex, targets: string[]): Set<number> {
+export function ancestorNodes(index: GraphIndex, targets: string[]): Set<number> {
   const seen = new Set<number>();
   const stack = targets.map((t) => index.producer.get(t)).filter((i): i is number => i !== undefined);
   while (stack.length) {

@@ -134,6 +134,24 @@ export async function writeNpy(
   }
 }
 
+/** Write an N-dimensional array at once (e.g. attention [layers, heads, tokens, tokens]), atomically. */
+export async function writeNpyArray(filePath: string, data: Float32Array, shape: number[], dtype: OutputDType = 'float32'): Promise<void> {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0) || count !== data.length) {
+    throw new UserError(`.npy: shape [${shape.join(', ')}] does not hold ${data.length} values`);
+  }
+  const file = await AtomicFileWriter.open(filePath);
+  try {
+    await file.write(buildPreamble(descrOf(dtype), shape));
+    const values = dtype === 'float16' ? toFloat16Array(data) : data;
+    await file.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+}
+
 export interface NpyArray {
   shape: number[];
   dtype: OutputDType;
