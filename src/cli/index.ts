@@ -211,6 +211,8 @@ export async function run(argv: string[]): Promise<number> {
     const result = await indexFolder(indexer, values.quiet);
     if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');
+    // After the report: fold the delta segments into a new base when they passed their share.
+    if (await indexer.compactIfNeeded()) logger.info('Compacted the index (its delta segments were folded into a new base).');
     return 0;
   } finally {
     await extractor.dispose();

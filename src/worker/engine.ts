@@ -233,7 +233,12 @@ export async function openEngine(
           textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
           logger: log,
         });
-        return await indexer.refresh({ signal: run.signal, onProgress: run.onProgress });
+        const summary = await indexer.refresh({ signal: run.signal, onProgress: run.onProgress });
+        // Off the edit path: the answer goes out first, then the delta segments are folded if due.
+        setImmediate(() => {
+          indexer.compactIfNeeded().catch((err) => log.warn(`Compacting the index failed (the previous version stays): ${err instanceof Error ? err.message : String(err)}`));
+        });
+        return summary;
       } finally {
         forget(storeDir);
       }

@@ -1,6 +1,7 @@
 // Unit tests of src/core/store without Python: formats round-trip, float16 rounding against values
 // worked out by hand from IEEE 754, the vector store against exact brute-force search, and every
 // bad-input path giving a UserError that says what is wrong.
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -210,10 +211,16 @@ describe('VectorStore', () => {
     assert.ok(found / 200 >= 0.99, `recall ${found / 200}`);
   });
 
-  it('upsert replaces by id, deleteByPath removes, compaction keeps results', async () => {
+  it('upsert replaces by id, deleteByPath removes; deltas, tombstones and compaction keep results', async () => {
     const dir = path.join(tmp, 'store2');
     const s = await VectorStore.create(dir, recipe, { compactRatio: 0.1, compactMinDeleted: 1 });
     s.upsert(records(n), data);
+    await s.save(); // a delta segment: the rows are searched exactly until a compaction
+    assert.deepEqual([s.stats().baseRows, s.stats().deltaRows, s.stats().deltaSegments], [0, n, 1]);
+    assert.equal(await s.compactIfNeeded(), false); // 600 delta rows are under deltaMinRows
+    s.compact();
+    await s.save(); // a new base: every row in the HNSW graph
+    assert.deepEqual([s.stats().baseRows, s.stats().deltaRows, s.stats().deltaSegments], [n, 0, 0]);
     const moved = randomMatrix(1, 16, 77);
     s.upsert([{ id: 'chunk-5', path: 'src/moved.ts', startLine: 1, endLine: 2, contentHash: 'new' }], moved);
     assert.equal(s.count, n);
@@ -222,18 +229,87 @@ describe('VectorStore', () => {
     const removed = s.deleteByPath('src/file3.ts');
     assert.ok(removed > 50);
     assert.equal(s.count, n - removed);
-    assert.ok(s.needsCompaction());
+    assert.ok(s.needsCompaction()); // tombstones in the graph passed compactRatio
     const q = randomMatrix(1, 16, 999);
     const before = s.query(q, 10, { ef: 300 }).map((h) => h.id);
     assert.ok(!before.some((id) => s.get(id)?.path === 'src/file3.ts'));
-    await s.save(); // compacts
-    assert.equal(s.stats().deleted, 0);
+    const bytesBefore = s.stats().bytesOnDisk;
+    await s.save(); // a delta with one row and the tombstones, not a rewrite
+    const deltaFile = fs.readdirSync(dir).find((f) => f.startsWith('delta.'))!;
+    assert.ok(fs.statSync(path.join(dir, deltaFile)).size < bytesBefore / 10, 'the delta is small next to the base');
+    const s1 = await VectorStore.open(dir);
+    assert.equal(s1.count, n - removed);
+    assert.deepEqual(s1.query(q, 10, { ef: 300 }).map((h) => h.id), before);
+    assert.deepEqual(s1.recordsOfPath('src/file3.ts'), []);
+    assert.equal(s1.get('chunk-5')?.path, 'src/moved.ts');
+    assert.equal(await s1.compactIfNeeded(), true); // rebuilds the graph without the deleted labels
+    assert.equal(s1.stats().deleted, 0);
     const s2 = await VectorStore.open(dir);
     assert.equal(s2.count, n - removed);
     assert.deepEqual(s2.query(q, 10, { ef: 300 }).map((h) => h.id), before);
     assert.deepEqual(s2.recordsOfPath('src/file3.ts'), []);
+    assert.deepEqual(s2.paths().sort(), [...new Set(records(n).map((r) => r.path).filter((p) => p !== 'src/file3.ts'))].concat('src/moved.ts').sort());
     // only the committed generation's files remain
-    assert.deepEqual(fs.readdirSync(dir).sort(), [`index.${s2.generation}.hnsw`, MANIFEST_NAME, `metadata.${s2.generation}.json`].sort());
+    assert.deepEqual(fs.readdirSync(dir).sort(), [`index.${s2.generation}.hnsw`, MANIFEST_NAME, `metadata.${s2.generation}.bin`].sort());
+  });
+
+  it('a delta segment cut short or flipped is reported with the files it covered; open with repair drops it', async () => {
+    const dir = path.join(tmp, 'store-damage');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(100), data.subarray(0, 100 * 16));
+    s.compact();
+    await s.save();
+    s.deleteByPath('src/file2.ts');
+    s.upsert([{ id: 'new-1', path: 'src/new.ts', startLine: 1, endLine: 3, contentHash: 'h' }], data.subarray(0, 16));
+    await s.save();
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+    assert.equal(manifest.deltas.length, 1);
+    assert.deepEqual(manifest.deltas[0].paths, ['src/file2.ts', 'src/new.ts']);
+    const deltaPath = path.join(dir, manifest.deltas[0].name);
+    const original = fs.readFileSync(deltaPath);
+    for (const damage of ['flip', 'cut']) {
+      const bad = Buffer.from(original);
+      if (damage === 'flip') bad[bad.length - 7] ^= 0x10;
+      fs.writeFileSync(deltaPath, damage === 'flip' ? bad : bad.subarray(0, bad.length - 9));
+      await rejects(VectorStore.open(dir), /delta\.\d+\.seg is (corrupt|truncated)[\s\S]*src\/file2\.ts, src\/new\.ts[\s\S]*re-embeds only the files/);
+    }
+    const repaired = await VectorStore.open(dir, recipe, { repair: true });
+    assert.deepEqual(repaired.dropped.map((d) => d.paths), [['src/file2.ts', 'src/new.ts']]);
+    // Without the delta: the base as it was (file2 back, new.ts missing); the caller re-indexes those files.
+    assert.equal(repaired.count, 100);
+    assert.equal(repaired.has('new-1'), false);
+    await repaired.save();
+    const again = await VectorStore.open(dir);
+    assert.equal(again.count, 100);
+    assert.equal(again.stats().deltaSegments, 0);
+    assert.ok(!fs.readdirSync(dir).some((f) => f.startsWith('delta.')), 'the damaged file is swept');
+  });
+
+  it('reads a format-1 store (one HNSW file + JSON metadata) and rewrites it as segments at the next save', async () => {
+    const dir = path.join(tmp, 'store-v1');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(50), data.subarray(0, 50 * 16));
+    s.compact();
+    await s.save();
+    // Turn it into what version 1 wrote: metadata.<g>.json, formatVersion 1, no segment fields.
+    const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+    const snap = s.snapshot();
+    const json = JSON.stringify({ format: 'embedding-lens-store-metadata', generation: m.generation,
+      entries: snap.records.map((r, i) => [snap.labels[i], r.id, r.path, r.startLine, r.endLine, r.contentHash]) });
+    fs.rmSync(path.join(dir, m.files.metadata.name));
+    const metaName = `metadata.${m.generation}.json`;
+    fs.writeFileSync(path.join(dir, metaName), json);
+    const digest = createHash('sha256').update(json).digest('hex');
+    const { deltas: _d, baseRows: _b, deltaShare: _s, deltaMinRows: _n, deltaMaxRows: _x, maxDeltaSegments: _m, ...v1 } = m;
+    fs.writeFileSync(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...v1, formatVersion: 1, files: { ...m.files, metadata: { name: metaName, sha256: digest, bytes: Buffer.byteLength(json) } } }));
+    const old = await VectorStore.open(dir, recipe);
+    assert.equal(old.count, 50);
+    assert.equal(old.get('chunk-7')?.path, 'src/file0.ts');
+    await old.save();
+    const now = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+    assert.equal(now.formatVersion, 2);
+    assert.match(now.files.metadata.name, /\.bin$/);
+    assert.equal((await VectorStore.open(dir)).count, 50);
   });
 
   it('refuses other recipes, wrong dims and non-finite values with a message naming the problem', async () => {

@@ -143,14 +143,19 @@ interface OpenState {
 }
 
 /** Opens the parts of an existing index for a recipe (read side, used by search). */
-export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string): Promise<OpenState> {
+export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string, logger?: Logger): Promise<OpenState> {
   await prepareStorage(storageDir, create);
   const storeDir = path.join(storageDir, 'stores', recipeKey(identity));
   const exists = await VectorStore.isStore(storeDir);
   if (!exists && !create) {
     throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Run `embedding-lens index <folder>` with the same model, layer and pooling first.');
   }
-  const store = exists ? await VectorStore.open(storeDir) : await VectorStore.create(storeDir, identity);
+  // The writer side opens with `repair`: a damaged delta segment is left out and its files, whose chunks
+  // are then missing from the store, are re-embedded by the refresh (the catalog still lists them).
+  const store = exists ? await VectorStore.open(storeDir, undefined, { repair: create }) : await VectorStore.create(storeDir, identity);
+  for (const d of store.dropped) {
+    logger?.warn(`${d.reason} Left it out; its files are re-indexed: ${d.paths.slice(0, 10).join(', ')}${d.paths.length > 10 ? ` and ${d.paths.length - 10} more` : ''}.`);
+  }
   if (!sameRecipe(store.recipe, identity)) {
     throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, `Delete ${storeDir} and index again.`);
   }
@@ -158,6 +163,9 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
   const lexical = (await LexicalIndex.load(path.join(storeDir, 'lexical.json'))) ?? LexicalIndex.empty();
   return { storeDir, store, catalog, lexical };
 }
+
+/** Compactions in flight in this process, by store folder (a refresh waits for them instead of failing on the lock). */
+const compactions = new Map<string, Promise<void>>();
 
 export class WorkspaceIndexer {
   private readonly chunker: Chunker;
@@ -192,7 +200,7 @@ export class WorkspaceIndexer {
       overlapLines: options.overlapLines ?? 2,
       scale: Math.round(scale * 1000) / 1000,
     };
-    const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root);
+    const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root, options.logger);
     return new WorkspaceIndexer(options, root, state, chunking.scale);
   }
 
@@ -207,14 +215,51 @@ export class WorkspaceIndexer {
     await this.state.catalog.save();
   }
 
-  /** Brings the index up to date with the folder: only new or changed files are read, chunked and embedded. */
+  /**
+   * Brings the index up to date with the folder: only new or changed files are read, chunked and embedded.
+   * The store commits the change as a delta segment; a refresh that changed a large part of the index
+   * (the first one, a branch switch) also compacts, small ones leave that to `compactIfNeeded`.
+   */
   async refresh(options: RefreshOptions = {}): Promise<RefreshSummary> {
+    await compactions.get(this.state.storeDir);
     const release = await acquireWriterLock(this.state.storeDir);
     try {
-      return await this.refreshLocked(options);
+      const summary = await this.refreshLocked(options);
+      const changed = summary.chunksEmbedded + summary.chunksReused + summary.chunksRemoved;
+      if (this.state.store.stats().baseRows === 0 || changed * 10 >= this.state.store.count) await this.compactLocked();
+      return summary;
     } finally {
       await release();
     }
+  }
+
+  /**
+   * Folds the delta segments into a new base when they passed their share (see VectorStore.needsCompaction).
+   * Off the edit path: call it after a refresh has reported. Holds the writer lock; a refresh in this
+   * process waits for it. Returns true when it compacted.
+   */
+  async compactIfNeeded(): Promise<boolean> {
+    const dir = this.state.storeDir;
+    if (!this.state.store.needsCompaction()) return false;
+    await compactions.get(dir);
+    const run = (async () => {
+      const release = await acquireWriterLock(dir);
+      try {
+        return await this.compactLocked();
+      } finally {
+        await release();
+      }
+    })();
+    compactions.set(dir, run.then(() => undefined, () => undefined));
+    try {
+      return await run;
+    } finally {
+      compactions.delete(dir);
+    }
+  }
+
+  private async compactLocked(): Promise<boolean> {
+    return this.state.store.compactIfNeeded();
   }
 
   private async refreshLocked(options: RefreshOptions): Promise<RefreshSummary> {
@@ -248,22 +293,13 @@ export class WorkspaceIndexer {
 
     // Content hash → a stored chunk with that content (renames and moves reuse its vector).
     let byHash: Map<string, string> | null = null;
-    let vectors: Map<string, Float32Array> | null = null;
     const reusable = (hash: string): Float32Array | undefined => {
       if (!byHash) {
         byHash = new Map();
         for (const p of store.paths()) for (const r of store.recordsOfPath(p)) byHash.set(r.contentHash, r.id);
       }
       const id = byHash.get(hash);
-      if (!id) return undefined;
-      if (!vectors) {
-        // TODO(store): a per-id vector getter would avoid copying every vector; snapshot() is what exists.
-        vectors = new Map();
-        const snap = store.snapshot();
-        const dims = store.dims;
-        snap.records.forEach((r, i) => vectors!.set(r.id, snap.vectors.subarray(i * dims, (i + 1) * dims)));
-      }
-      return vectors.get(id);
+      return id === undefined ? undefined : store.vectorOf(id);
     };
 
     interface Pending { path: string; entry: CatalogEntry; chunks: Chunk[]; embed: Chunk[] }

@@ -54,8 +54,9 @@ function manifestOf(store: VectorStore): EmbeddingManifest {
 /** The store's HNSW graph with internal ids 0..n-1 and no deleted nodes (rebuilt in memory if needed). */
 async function liveGraph(dir: string, store: VectorStore): Promise<HnswlibGraph> {
   const { graph } = await readStoreGraph(dir);
-  if (!graph.deleted.some((d) => d === 1)) return graph;
-  // FAISS HNSW has no deletion marks: rebuild from the live vectors, as compaction would.
+  // The base graph alone is the store only when no delta rows are waiting for a compaction.
+  if (!graph.deleted.some((d) => d === 1) && store.stats().deltaRows === 0) return graph;
+  // FAISS HNSW has no deletion marks and no delta rows: rebuild from the live vectors, as compaction would.
   const snap = store.snapshot();
   const s = store.stats();
   const index = new hnswlib.HierarchicalNSW(s.metric, s.dims);

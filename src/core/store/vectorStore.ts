@@ -1,17 +1,28 @@
-// The on-disk vector store the extension searches: an hnswlib HNSW index + chunk metadata + a manifest.
+// The on-disk vector store the extension searches: a segment store whose write cost follows the change.
 //
-// Folder layout (one committed generation g at a time):
-//   manifest.json        format version, recipe, index parameters, counts, generation, file checksums
-//   index.<g>.hnsw       hnswlib's own file
-//   metadata.<g>.json    label → chunk id, path, line range, content hash
+// Folder layout (one committed generation g at a time, named by manifest.json):
+//   manifest.json         format version, recipe, index parameters, counts, generation, and the list of
+//                         segment files with their sha256 and size
+//   index.<b>.hnsw        base segment: hnswlib's own file (an HNSW graph over the base chunks)
+//   metadata.<b>.bin      base segment: label → chunk id, path, line range, content hash, with lookup
+//                         orders by id and by path stored beside it (storeSegments.ts; viewed in place)
+//   delta.<d>.seg         delta segments, oldest first: chunks added since the base (records + vectors)
+//                         and tombstones (labels deleted), each committed by the generation d that wrote it
 //
-// Save protocol (crash safety): write index.<g+1> and metadata.<g+1> (each temp + fsync + rename),
-// verify them, then atomically replace manifest.json naming generation g+1 and the files' sha256,
-// then delete generation g's files. A process killed at any instant leaves manifest.json naming a
-// complete generation: either g (whose files are deleted only after the new manifest is durable) or g+1.
-// Load verifies every file against the manifest's checksums before handing it to native code.
+// A save writes only a new delta segment (the chunks changed since the last save) and the manifest.
+// Queries merge the base's HNSW search with an exact search over the delta rows. Compaction folds the
+// deltas into a new base (index + metadata) when they pass a share of the base; it is a separate call
+// (`compactIfNeeded`), so the edit path never pays for it.
 //
-// Single writer per folder is assumed (the host and the CLI serialize indexing); readers may run at any time.
+// Commit protocol (crash safety, the same for a delta and for a compaction): write the new segment files
+// (each temp + fsync + rename), verify them, then atomically replace manifest.json naming generation g+1
+// and the files' sha256, then delete files no manifest names any more. A process killed at any instant
+// leaves manifest.json naming a complete generation: g (whose files are deleted only after the new
+// manifest is durable) or g+1. Open verifies every file against the manifest's checksums before it is
+// handed to native code or decoded. A damaged delta can be dropped by an open with `repair` (the chunks it
+// held are then missing, and the indexer re-embeds the files the manifest says it covered).
+//
+// Single writer per folder (the indexer's writer lock covers saves and compactions); readers may run at any time.
 
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -28,12 +39,14 @@ import {
   type FileDigest,
 } from './atomicFile';
 import { parseHnswlibFile, validateHnswlibFile } from './hnswlibFile';
+import { BaseMeta, decodeDelta, encodeBaseMeta, encodeDelta, type LabeledRecord } from './storeSegments';
 
 const { HierarchicalNSW } = hnswlib;
 type HnswIndex = InstanceType<typeof HierarchicalNSW>;
 
 export const STORE_FORMAT = 'embedding-lens-store';
-export const STORE_FORMAT_VERSION = 1;
+/** 1: one HNSW file + JSON metadata per generation (read, and rewritten as 2 at the next save). 2: segments. */
+export const STORE_FORMAT_VERSION = 2;
 export const MANIFEST_NAME = 'manifest.json';
 /**
  * Chosen from bench/store.ts (bench/results-store.json), 100k × 384 clustered, M=16, efConstruction=200:
@@ -55,10 +68,18 @@ export interface StoreOptions {
   efSearch?: number;
   /** Initial capacity; the index grows by itself. Default 1024. */
   initialCapacity?: number;
-  /** Rebuild at save when deleted labels exceed this fraction of all labels... Default 0.25. */
+  /** Compaction rebuilds the HNSW graph when deleted labels exceed this fraction of its labels... Default 0.25. */
   compactRatio?: number;
   /** ...and at least this many. Default 256. */
   compactMinDeleted?: number;
+  /** Compaction is due when the delta rows pass this share of the base rows... Default 0.1. */
+  deltaShare?: number;
+  /** ...but never below this many rows (exact search over them is cheap)... Default 1024. */
+  deltaMinRows?: number;
+  /** ...and always above this many (keeps the exact part of a query under a few ms). Default 16384. */
+  deltaMaxRows?: number;
+  /** Compaction is also due at this many delta segments. Default 64. */
+  maxDeltaSegments?: number;
   /** Seed of hnswlib's level generator (deterministic builds). Default 100. */
   seed?: number;
 }
@@ -84,6 +105,7 @@ export interface StoreStats {
   dir: string;
   generation: number;
   count: number;
+  /** Deleted labels still in the HNSW graph (dropped by a compaction that rebuilds it). */
   deleted: number;
   capacity: number;
   paths: number;
@@ -96,10 +118,23 @@ export interface StoreStats {
   /** Bytes of the committed files (0 before the first save of a new store). */
   bytesOnDisk: number;
   dirty: boolean;
+  /** Live chunks in the base segment. */
+  baseRows: number;
+  /** Live chunks in delta segments (saved or not yet saved), searched exactly. */
+  deltaRows: number;
+  /** Committed delta segment files. */
+  deltaSegments: number;
 }
 
 interface FileEntry extends FileDigest {
   name: string;
+}
+
+/** A committed delta segment: its file, what it holds, and the files it covered (for repair). */
+export interface DeltaEntry extends FileEntry {
+  rows: number;
+  tombstones: number;
+  paths: string[];
 }
 
 export interface StoreManifest {
@@ -114,18 +149,35 @@ export interface StoreManifest {
   seed: number;
   compactRatio: number;
   compactMinDeleted: number;
+  deltaShare: number;
+  deltaMinRows: number;
+  deltaMaxRows: number;
+  maxDeltaSegments: number;
+  /** Live chunks of the generation. */
   count: number;
+  /** Deleted labels inside the base HNSW file. */
   deleted: number;
   capacity: number;
   nextLabel: number;
   generation: number;
+  /** The base segment. */
   files: { index: FileEntry; metadata: FileEntry };
+  baseRows: number;
+  deltas: DeltaEntry[];
   createdAt: string;
   savedAt: string;
 }
 
-/** metadata.<g>.json: live entries as rows [label, id, path, startLine, endLine, contentHash]. */
-interface MetadataFile {
+/** A delta segment that failed its checksum and was left out by an open with `repair`. */
+export interface DroppedDelta {
+  file: string;
+  /** Files whose chunks it held or deleted: re-index these. */
+  paths: string[];
+  reason: string;
+}
+
+/** v1 metadata.<g>.json: live entries as rows [label, id, path, startLine, endLine, contentHash]. */
+interface MetadataFileV1 {
   format: 'embedding-lens-store-metadata';
   generation: number;
   entries: [number, string, string, number, number, string][];
@@ -163,30 +215,174 @@ function checkVectors(values: Float32Array, dims: number, what: string): number 
 }
 
 const rebuildHint = 'Rebuild the index (Embedding Lens: Rebuild Index, or `embedding-lens index --rebuild`).';
+const repairHint = 'Run the index command again: it drops the damaged segment and re-embeds only the files it held.';
 
 function indexName(g: number): string {
   return `index.${g}.hnsw`;
 }
 function metadataName(g: number): string {
-  return `metadata.${g}.json`;
+  return `metadata.${g}.bin`;
 }
-const GENERATION_FILE = /^(index|metadata)\.(\d+)\.(hnsw|json)$/;
+function deltaName(g: number): string {
+  return `delta.${g}.seg`;
+}
+const GENERATION_FILE = /^(index|metadata|delta)\.(\d+)\.(hnsw|json|bin|seg)$/;
+
+/**
+ * Delta rows kept in memory: records, vectors in one growing arena (for the exact search), lookups by
+ * id and by path. Rows "folded" into the HNSW graph by a compaction that has not committed yet are
+ * skipped by the exact search (the graph finds them).
+ */
+class DeltaRows {
+  readonly records = new Map<number, ChunkRecord>();
+  readonly byId = new Map<string, number>();
+  readonly byPath = new Map<string, Set<number>>();
+  private slotOf = new Map<number, number>();
+  private slotLabel = new Int32Array(64).fill(-1);
+  private folded = new Uint8Array(64);
+  private vectors: Float32Array;
+  private used = 0;
+
+  constructor(private readonly dims: number) {
+    this.vectors = new Float32Array(64 * dims);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  add(label: number, rec: ChunkRecord, vector: Float32Array): void {
+    if (this.used === this.slotLabel.length) {
+      const cap = this.slotLabel.length * 2;
+      const labels = new Int32Array(cap).fill(-1);
+      labels.set(this.slotLabel);
+      const folded = new Uint8Array(cap);
+      folded.set(this.folded);
+      const vectors = new Float32Array(cap * this.dims);
+      vectors.set(this.vectors);
+      this.slotLabel = labels;
+      this.folded = folded;
+      this.vectors = vectors;
+    }
+    const slot = this.used++;
+    this.slotLabel[slot] = label;
+    this.vectors.set(vector, slot * this.dims);
+    this.slotOf.set(label, slot);
+    this.records.set(label, rec);
+    this.byId.set(rec.id, label);
+    let set = this.byPath.get(rec.path);
+    if (!set) this.byPath.set(rec.path, (set = new Set()));
+    set.add(label);
+  }
+
+  remove(label: number): ChunkRecord | undefined {
+    const rec = this.records.get(label);
+    if (!rec) return undefined;
+    const slot = this.slotOf.get(label)!;
+    this.slotLabel[slot] = -1;
+    this.slotOf.delete(label);
+    this.records.delete(label);
+    this.byId.delete(rec.id);
+    const set = this.byPath.get(rec.path)!;
+    set.delete(label);
+    if (set.size === 0) this.byPath.delete(rec.path);
+    return rec;
+  }
+
+  vector(label: number): Float32Array | undefined {
+    const slot = this.slotOf.get(label);
+    return slot === undefined ? undefined : this.vectors.subarray(slot * this.dims, (slot + 1) * this.dims);
+  }
+
+  isFolded(label: number): boolean {
+    const slot = this.slotOf.get(label);
+    return slot !== undefined && this.folded[slot] === 1;
+  }
+  setFolded(label: number): void {
+    const slot = this.slotOf.get(label);
+    if (slot !== undefined) this.folded[slot] = 1;
+  }
+  get unfolded(): number {
+    let n = 0;
+    for (let s = 0; s < this.used; s++) if (this.slotLabel[s] >= 0 && this.folded[s] === 0) n++;
+    return n;
+  }
+
+  /** Exact search over the unfolded rows: the `k` smallest distances in hnswlib's definition. */
+  search(query: Float32Array, k: number, metric: StoreMetric): { label: number; distance: number }[] {
+    const dims = this.dims;
+    const best: { label: number; distance: number }[] = [];
+    let worst = Infinity;
+    const v = this.vectors;
+    for (let s = 0; s < this.used; s++) {
+      const label = this.slotLabel[s];
+      if (label < 0 || this.folded[s] === 1) continue;
+      const off = s * dims;
+      let d = 0;
+      if (metric === 'l2') {
+        for (let j = 0; j < dims; j++) {
+          const t = v[off + j] - query[j];
+          d += t * t;
+        }
+      } else {
+        let dot = 0;
+        for (let j = 0; j < dims; j++) dot += v[off + j] * query[j];
+        d = 1 - dot;
+      }
+      if (best.length < k || d < worst) {
+        let p = best.length < k ? best.length : k - 1;
+        if (best.length < k) best.push({ label, distance: d });
+        while (p > 0 && best[p - 1].distance > d) {
+          best[p] = best[p - 1];
+          p--;
+        }
+        best[p] = { label, distance: d };
+        worst = best[best.length - 1].distance;
+      }
+    }
+    return best;
+  }
+
+  labels(): number[] {
+    return [...this.records.keys()];
+  }
+}
+
+/** Normalizes in place as hnswlib's cosine space does (divide by the norm; a zero vector stays zero). */
+function normalizeInPlace(v: Float32Array): void {
+  let s = 0;
+  for (let j = 0; j < v.length; j++) s += v[j] * v[j];
+  const inv = 1 / (Math.sqrt(s) + 1e-30);
+  for (let j = 0; j < v.length; j++) v[j] *= inv;
+}
 
 export class VectorStore {
-  private byId = new Map<string, number>();
-  private byLabel = new Map<number, ChunkRecord>();
-  private byPath = new Map<string, Set<number>>();
-  private deletedCount: number;
+  private base: BaseMeta;
+  /** Labels of base rows deleted since the base was written. */
+  private baseDead = new Set<number>();
+  private delta: DeltaRows;
+  /** Changes since the last committed save. */
+  private pendingAdded = new Set<number>();
+  private pendingTombstones = new Map<number, string>();
+  /** Deleted labels marked in the HNSW graph. */
+  private hnswDeleted: number;
   private nextLabel: number;
   private dirty = false;
+  /** A compaction was asked for: the next save writes a new base instead of a delta. */
+  private compactRequested = false;
   private saving: Promise<void> = Promise.resolve();
+  /** Delta segments left out by an open with `repair` (see DroppedDelta). */
+  readonly dropped: DroppedDelta[] = [];
 
   private constructor(
     readonly dir: string,
     private manifest: StoreManifest,
     private index: HnswIndex,
+    base: BaseMeta,
   ) {
-    this.deletedCount = manifest.deleted;
+    this.base = base;
+    this.delta = new DeltaRows(manifest.recipe.dims);
+    this.hnswDeleted = manifest.deleted;
     this.nextLabel = manifest.nextLabel;
   }
 
@@ -215,19 +411,26 @@ export class VectorStore {
       seed: options.seed ?? 100,
       compactRatio: options.compactRatio ?? 0.25,
       compactMinDeleted: options.compactMinDeleted ?? 256,
+      deltaShare: options.deltaShare ?? 0.1,
+      deltaMinRows: options.deltaMinRows ?? 1024,
+      deltaMaxRows: options.deltaMaxRows ?? 16384,
+      maxDeltaSegments: options.maxDeltaSegments ?? 64,
       count: 0,
       deleted: 0,
       capacity: Math.max(16, options.initialCapacity ?? 1024),
       nextLabel: 0,
       generation: 0,
       files: { index: { name: '', sha256: '', bytes: 0 }, metadata: { name: '', sha256: '', bytes: 0 } },
+      baseRows: 0,
+      deltas: [],
       createdAt: now,
       savedAt: now,
     };
     const index = new HierarchicalNSW(metric, recipe.dims);
     index.initIndex(manifest.capacity, manifest.M, manifest.efConstruction, manifest.seed);
-    const store = new VectorStore(dir, manifest, index);
+    const store = new VectorStore(dir, manifest, index, BaseMeta.empty());
     store.dirty = true;
+    store.compactRequested = true; // the first generation is an (empty) base
     await store.save();
     return store;
   }
@@ -271,38 +474,76 @@ export class VectorStore {
         'Update Embedding Lens, or rebuild the index with this version.',
       );
     }
+    if (m.formatVersion < 2) {
+      // Version 1: one generation = index + JSON metadata; the segment fields take their defaults.
+      m.deltaShare ??= 0.1;
+      m.deltaMinRows ??= 1024;
+      m.deltaMaxRows ??= 16384;
+      m.maxDeltaSegments ??= 64;
+      m.deltas ??= [];
+      m.baseRows ??= m.count;
+    }
     return m;
   }
 
   /**
    * Open an existing store, verifying every file against the manifest's checksums.
    * With `expected`, a store built with another recipe is refused (the message names the fields).
+   * With `repair`, a delta segment that fails its checksum is left out (listed in `dropped`, with the
+   * files it covered) instead of refusing the store; the next save commits the store without it.
    */
-  static async open(dir: string, expected?: RecipeIdentity): Promise<VectorStore> {
+  static async open(dir: string, expected?: RecipeIdentity, options: { repair?: boolean } = {}): Promise<VectorStore> {
     const manifest = await VectorStore.readManifest(dir);
     if (expected) assertSameRecipe(manifest.recipe, expected, 'the requested recipe');
+    const dims = manifest.recipe.dims;
     const indexPath = path.join(dir, manifest.files.index.name);
     const metaPath = path.join(dir, manifest.files.metadata.name);
     const indexBytes = await readVerified(indexPath, manifest.files.index);
     validateHnswlibFile(indexBytes, indexPath);
     const metaBytes = await readVerified(metaPath, manifest.files.metadata);
-    let meta: MetadataFile;
+    let base: BaseMeta;
+    const legacy = manifest.formatVersion < 2;
     try {
-      meta = JSON.parse(new TextDecoder().decode(metaBytes));
-    } catch {
-      throw new UserError(`${metaPath} is corrupt (not valid JSON).`, rebuildHint);
+      base = legacy ? legacyBase(metaBytes) : new BaseMeta(metaBytes, metaPath);
+    } catch (err) {
+      throw new UserError(`${metaPath} is corrupt (${(err as Error).message}).`, rebuildHint);
     }
-    const index = new HierarchicalNSW(manifest.metric, manifest.recipe.dims);
+    const index = new HierarchicalNSW(manifest.metric, dims);
     index.readIndexSync(indexPath);
-    const store = new VectorStore(dir, manifest, index);
-    for (const [label, id, p, startLine, endLine, contentHash] of meta.entries) {
-      store.remember(label, { id, path: p, startLine, endLine, contentHash });
-    }
-    if (store.byLabel.size !== manifest.count || index.getCurrentCount() !== manifest.count + manifest.deleted) {
+    const store = new VectorStore(dir, manifest, index, base);
+    if (base.rows !== manifest.baseRows || index.getCurrentCount() !== manifest.baseRows + manifest.deleted) {
       throw new UserError(
-        `The store in ${dir} is inconsistent (manifest count ${manifest.count}, metadata ${store.byLabel.size}, index ${index.getCurrentCount()} with ${manifest.deleted} deleted).`,
+        `The store in ${dir} is inconsistent (manifest base ${manifest.baseRows} chunks, metadata ${base.rows}, index ${index.getCurrentCount()} with ${manifest.deleted} deleted).`,
         rebuildHint,
       );
+    }
+    const kept: DeltaEntry[] = [];
+    for (const entry of manifest.deltas) {
+      const p = path.join(dir, entry.name);
+      let content;
+      try {
+        content = decodeDelta(await readVerified(p, entry), dims, p);
+      } catch (err) {
+        const reason = err instanceof UserError ? err.message.split('\n')[0] : `${p} is corrupt (${(err as Error).message})`;
+        if (!options.repair) {
+          throw new UserError(`${reason} It held the chunks of ${describePaths(entry.paths)}.`, repairHint);
+        }
+        store.dropped.push({ file: entry.name, paths: entry.paths, reason });
+        continue;
+      }
+      store.applyDelta(content);
+      kept.push(entry);
+    }
+    if (store.dropped.length > 0) {
+      store.manifest = { ...manifest, deltas: kept };
+      store.dirty = true; // the next save commits the manifest without them
+    } else if (store.count !== manifest.count) {
+      throw new UserError(`The store in ${dir} is inconsistent (manifest count ${manifest.count}, segments hold ${store.count}).`, rebuildHint);
+    }
+    if (legacy) {
+      // Rewrite in the current format at the next save (the HNSW file is reused as the new base).
+      store.compactRequested = true;
+      store.dirty = true;
     }
     index.setEf(manifest.efSearch);
     return store;
@@ -312,6 +553,19 @@ export class VectorStore {
   static async openOrCreate(dir: string, recipe: RecipeIdentity, options: StoreOptions = {}): Promise<VectorStore> {
     const hasManifest = await fsp.stat(path.join(dir, MANIFEST_NAME)).then(() => true, () => false);
     return hasManifest ? VectorStore.open(dir, recipe) : VectorStore.create(dir, recipe, options);
+  }
+
+  private applyDelta(d: { labels: Int32Array; records: ChunkRecord[]; vectors: Float32Array; tombstones: Int32Array }): void {
+    const dims = this.dims;
+    for (let i = 0; i < d.labels.length; i++) this.delta.add(d.labels[i], d.records[i], d.vectors.subarray(i * dims, (i + 1) * dims));
+    for (const label of d.tombstones) {
+      if (this.delta.remove(label)) continue;
+      if (this.base.rowOfLabel(label) >= 0 && !this.baseDead.has(label)) {
+        this.baseDead.add(label);
+        this.index.markDelete(label);
+        this.hnswDeleted++;
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -327,35 +581,81 @@ export class VectorStore {
     return this.manifest.metric;
   }
   get count(): number {
-    return this.byLabel.size;
+    return this.base.rows - this.baseDead.size + this.delta.size;
   }
   get generation(): number {
     return this.manifest.generation;
   }
 
+  private baseRowOfId(id: string): number {
+    const row = this.base.rowOfId(id);
+    return row >= 0 && !this.baseDead.has(this.base.labels[row]) ? row : -1;
+  }
+  private labelOfId(id: string): number | undefined {
+    const d = this.delta.byId.get(id);
+    if (d !== undefined) return d;
+    const row = this.baseRowOfId(id);
+    return row >= 0 ? this.base.labels[row] : undefined;
+  }
+
   has(id: string): boolean {
-    return this.byId.has(id);
+    return this.labelOfId(id) !== undefined;
   }
   get(id: string): ChunkRecord | undefined {
-    const label = this.byId.get(id);
-    return label === undefined ? undefined : { ...this.byLabel.get(label)! };
+    const label = this.labelOfId(id);
+    return label === undefined ? undefined : this.recordOfLabel(label);
   }
   /** The chunk stored under an HNSW label (labels are the ids in exported FAISS files). */
   recordOfLabel(label: number): ChunkRecord | undefined {
-    const r = this.byLabel.get(label);
-    return r ? { ...r } : undefined;
+    const d = this.delta.records.get(label);
+    if (d) return { ...d };
+    if (this.baseDead.has(label)) return undefined;
+    const row = this.base.rowOfLabel(label);
+    return row >= 0 ? this.base.record(row) : undefined;
   }
   /** Chunk records of one path (e.g. to compare content hashes when re-indexing). */
   recordsOfPath(p: string): ChunkRecord[] {
-    return [...(this.byPath.get(p) ?? [])].map((l) => ({ ...this.byLabel.get(l)! }));
+    return this.labelsOfPath(p).map((l) => this.recordOfLabel(l)!);
+  }
+  private labelsOfPath(p: string): number[] {
+    const out: number[] = [];
+    const no = this.base.pathNo(p);
+    if (no >= 0) {
+      for (const row of this.base.rowsOfPathNo(no)) {
+        const label = this.base.labels[row];
+        if (!this.baseDead.has(label)) out.push(label);
+      }
+    }
+    for (const l of this.delta.byPath.get(p) ?? []) out.push(l);
+    return out;
   }
   paths(): string[] {
-    return [...this.byPath.keys()];
+    const out = new Set<string>();
+    for (let p = 0; p < this.base.pathCount; p++) {
+      const rows = this.base.rowsOfPathNo(p);
+      if (this.baseDead.size === 0 || rows.some((r) => !this.baseDead.has(this.base.labels[r]))) out.add(this.base.pathAt(p));
+    }
+    for (const p of this.delta.byPath.keys()) out.add(p);
+    return [...out];
+  }
+
+  /** The stored vector of a chunk (normalized for the cosine metric), or undefined. */
+  vectorOf(id: string): Float32Array | undefined {
+    const label = this.labelOfId(id);
+    if (label === undefined) return undefined;
+    const d = this.delta.vector(label);
+    return d ? d.slice() : Float32Array.from(this.index.getPoint(label));
+  }
+
+  /** Live chunks in the HNSW graph (base rows plus folded delta rows). */
+  private get hnswLive(): number {
+    return this.index.getCurrentCount() - this.hnswDeleted;
   }
 
   /**
    * The `k` nearest chunks, best first. `ef` (default: the store's efSearch) is raised to k if lower.
    * With `recipe`, a query embedded with another recipe is refused.
+   * The base's HNSW graph and an exact search over the delta rows are merged.
    */
   query(vector: Float32Array, k: number, options: { ef?: number; recipe?: RecipeIdentity } = {}): QueryHit[] {
     if (options.recipe) assertSameRecipe(this.manifest.recipe, options.recipe, 'the query');
@@ -365,14 +665,24 @@ export class VectorStore {
     checkVectors(vector, this.dims, 'Query');
     const kk = Math.min(Math.max(0, Math.floor(k)), this.count);
     if (kk === 0) return [];
-    this.index.setEf(Math.max(options.ef ?? this.manifest.efSearch, kk));
-    const { neighbors, distances } = this.index.searchKnn(Array.from(vector), kk);
+    const found = new Map<number, number>();
+    const fromGraph = Math.min(kk, this.hnswLive);
+    if (fromGraph > 0) {
+      this.index.setEf(Math.max(options.ef ?? this.manifest.efSearch, fromGraph));
+      const { neighbors, distances } = this.index.searchKnn(Array.from(vector), fromGraph);
+      for (let i = 0; i < neighbors.length; i++) found.set(neighbors[i], distances[i]);
+    }
+    if (this.delta.size > 0) {
+      const q = Float32Array.from(vector);
+      if (this.metric === 'cosine') normalizeInPlace(q);
+      for (const h of this.delta.search(q, kk, this.metric)) if (!found.has(h.label)) found.set(h.label, h.distance);
+    }
     const hits: QueryHit[] = [];
-    for (let i = 0; i < neighbors.length; i++) {
-      const rec = this.byLabel.get(neighbors[i]);
+    for (const [label, distance] of [...found].sort((a, b) => a[1] - b[1] || a[0] - b[0])) {
+      if (hits.length >= kk) break;
+      const rec = this.recordOfLabel(label);
       if (!rec) continue; // cannot happen for a consistent store; never report an unknown label
-      const distance = distances[i];
-      hits.push({ ...rec, label: neighbors[i], distance, score: this.scoreOf(distance) });
+      hits.push({ ...rec, label, distance, score: this.scoreOf(distance) });
     }
     return hits;
   }
@@ -383,10 +693,13 @@ export class VectorStore {
 
   /** Live entries with their stored vectors (normalized for the cosine metric), in label order. */
   snapshot(): { labels: Int32Array; records: ChunkRecord[]; vectors: Float32Array } {
-    const labels = Int32Array.from([...this.byLabel.keys()].sort((a, b) => a - b));
+    const all: number[] = [];
+    for (const l of this.base.labels) if (!this.baseDead.has(l)) all.push(l);
+    for (const l of this.delta.labels()) all.push(l);
+    const labels = Int32Array.from(all).sort();
     const vectors = new Float32Array(labels.length * this.dims);
-    labels.forEach((label, i) => vectors.set(this.index.getPoint(label), i * this.dims));
-    return { labels, records: [...labels].map((l) => ({ ...this.byLabel.get(l)! })), vectors };
+    labels.forEach((label, i) => vectors.set(this.delta.vector(label) ?? this.index.getPoint(label), i * this.dims));
+    return { labels, records: [...labels].map((l) => this.recordOfLabel(l)!), vectors };
   }
 
   stats(): StoreStats {
@@ -395,17 +708,20 @@ export class VectorStore {
       dir: this.dir,
       generation: m.generation,
       count: this.count,
-      deleted: this.deletedCount,
+      deleted: this.hnswDeleted,
       capacity: this.index.getMaxElements(),
-      paths: this.byPath.size,
+      paths: this.paths().length,
       dims: this.dims,
       metric: m.metric,
       M: m.M,
       efConstruction: m.efConstruction,
       efSearch: m.efSearch,
       recipe: this.recipe,
-      bytesOnDisk: m.files.index.bytes + m.files.metadata.bytes,
+      bytesOnDisk: m.files.index.bytes + m.files.metadata.bytes + m.deltas.reduce((s, d) => s + d.bytes, 0),
       dirty: this.dirty,
+      baseRows: this.base.rows - this.baseDead.size,
+      deltaRows: this.delta.size,
+      deltaSegments: m.deltas.length,
     };
   }
 
@@ -420,87 +736,125 @@ export class VectorStore {
     if (recipe) assertSameRecipe(this.manifest.recipe, recipe, 'the new vectors');
     const n = checkVectors(vectors, this.dims, 'Upsert');
     if (n !== records.length) throw new UserError(`Upsert: ${records.length} records but ${n} vectors.`);
-    this.ensureCapacity(n);
     for (let i = 0; i < n; i++) {
       const rec = records[i];
-      const old = this.byId.get(rec.id);
+      const old = this.labelOfId(rec.id);
       if (old !== undefined) this.deleteLabel(old);
       const label = this.nextLabel++;
-      this.index.addPoint(Array.from(vectors.subarray(i * this.dims, (i + 1) * this.dims)), label);
-      this.remember(label, { id: rec.id, path: rec.path, startLine: rec.startLine, endLine: rec.endLine, contentHash: rec.contentHash });
+      const v = vectors.slice(i * this.dims, (i + 1) * this.dims);
+      if (this.metric === 'cosine') normalizeInPlace(v);
+      this.delta.add(label, { id: rec.id, path: rec.path, startLine: rec.startLine, endLine: rec.endLine, contentHash: rec.contentHash }, v);
+      this.pendingAdded.add(label);
     }
     if (n > 0) this.dirty = true;
   }
 
   /** Remove every chunk of `p`; returns how many were removed. */
   deleteByPath(p: string): number {
-    const labels = this.byPath.get(p);
-    if (!labels) return 0;
-    const all = [...labels];
+    const all = this.labelsOfPath(p);
+    if (all.length === 0) return 0;
     for (const l of all) this.deleteLabel(l);
     this.dirty = true;
     return all.length;
   }
 
   deleteById(id: string): boolean {
-    const label = this.byId.get(id);
+    const label = this.labelOfId(id);
     if (label === undefined) return false;
     this.deleteLabel(label);
     this.dirty = true;
     return true;
   }
 
-  /** True when deleted labels pass the thresholds (compaction then happens at the next save). */
-  needsCompaction(): boolean {
-    const total = this.count + this.deletedCount;
-    return this.deletedCount >= this.manifest.compactMinDeleted && this.deletedCount > this.manifest.compactRatio * total;
+  private deleteLabel(label: number): void {
+    const fromDelta = this.delta.isFolded(label);
+    const rec = this.delta.remove(label);
+    if (rec) {
+      if (fromDelta) {
+        this.index.markDelete(label);
+        this.hnswDeleted++;
+      }
+      // A row added since the last save simply disappears; a saved one needs a tombstone.
+      if (!this.pendingAdded.delete(label)) this.pendingTombstones.set(label, rec.path);
+      return;
+    }
+    const row = this.base.rowOfLabel(label);
+    if (row < 0 || this.baseDead.has(label)) return;
+    this.baseDead.add(label);
+    this.index.markDelete(label);
+    this.hnswDeleted++;
+    this.pendingTombstones.set(label, this.base.record(row).path);
   }
 
-  /** Rebuild the HNSW graph from the live vectors only (drops deleted labels; labels are kept). */
+  /**
+   * True when a compaction is due: the delta rows passed their share of the base (or the bounds), there
+   * are many delta segments, or deleted labels clutter the HNSW graph.
+   */
+  needsCompaction(): boolean {
+    const m = this.manifest;
+    const baseLive = this.base.rows - this.baseDead.size;
+    const limit = Math.max(m.deltaMinRows, Math.min(m.deltaMaxRows, m.deltaShare * baseLive));
+    const total = this.index.getCurrentCount();
+    return this.compactRequested
+      || this.delta.size + this.pendingTombstones.size > limit
+      || m.deltas.length >= m.maxDeltaSegments
+      || (this.hnswDeleted >= m.compactMinDeleted && this.hnswDeleted > m.compactRatio * total);
+  }
+
+  /** Ask for a compaction: the next save folds every delta row into a new base segment. */
   compact(): void {
-    if (this.deletedCount === 0) return;
-    const labels = [...this.byLabel.keys()].sort((a, b) => a - b);
-    const capacity = Math.max(16, Math.ceil(labels.length * 1.25));
-    const next = new HierarchicalNSW(this.manifest.metric, this.dims);
-    next.initIndex(capacity, this.manifest.M, this.manifest.efConstruction, this.manifest.seed);
-    for (const label of labels) next.addPoint(this.index.getPoint(label), label);
-    this.index = next;
-    this.index.setEf(this.manifest.efSearch);
-    this.deletedCount = 0;
+    this.compactRequested = true;
     this.dirty = true;
   }
 
-  private remember(label: number, rec: ChunkRecord): void {
-    this.byId.set(rec.id, label);
-    this.byLabel.set(label, rec);
-    let set = this.byPath.get(rec.path);
-    if (!set) this.byPath.set(rec.path, (set = new Set()));
-    set.add(label);
+  /**
+   * If a compaction is due, write a new base generation (see needsCompaction) and return true.
+   * Meant to run off the edit path (after an index refresh has reported), under the writer lock.
+   */
+  async compactIfNeeded(): Promise<boolean> {
+    if (!this.needsCompaction()) return false;
+    this.compact();
+    await this.save();
+    return true;
   }
 
-  private deleteLabel(label: number): void {
-    const rec = this.byLabel.get(label);
-    if (!rec) return;
-    this.index.markDelete(label);
-    this.deletedCount++;
-    this.byLabel.delete(label);
-    this.byId.delete(rec.id);
-    const set = this.byPath.get(rec.path);
-    set?.delete(label);
-    if (set && set.size === 0) this.byPath.delete(rec.path);
-  }
-
-  private ensureCapacity(extra: number): void {
+  /**
+   * Fold every delta row into the HNSW graph, or rebuild the graph from the live vectors when deleted
+   * labels pass compactRatio (labels are kept either way).
+   */
+  private fold(): void {
+    const m = this.manifest;
+    const dims = this.dims;
+    const unfolded = this.delta.labels().filter((l) => !this.delta.isFolded(l));
+    const live = this.count;
+    if (this.hnswDeleted >= m.compactMinDeleted && this.hnswDeleted > m.compactRatio * (this.index.getCurrentCount() + unfolded.length)) {
+      const next = new HierarchicalNSW(m.metric, dims);
+      next.initIndex(Math.max(16, Math.ceil(live * 1.25)), m.M, m.efConstruction, m.seed);
+      for (const l of this.base.labels) if (!this.baseDead.has(l)) next.addPoint(this.index.getPoint(l), l);
+      for (const l of this.delta.labels()) {
+        next.addPoint(Array.from(this.delta.vector(l)!), l);
+        this.delta.setFolded(l);
+      }
+      next.setEf(m.efSearch);
+      this.index = next;
+      this.hnswDeleted = 0;
+      return;
+    }
+    const needed = this.index.getCurrentCount() + unfolded.length;
     const cap = this.index.getMaxElements();
-    const needed = this.index.getCurrentCount() + extra;
     if (needed > cap) this.index.resizeIndex(Math.max(needed, Math.ceil(cap * 1.5)));
+    for (const l of unfolded) {
+      this.index.addPoint(Array.from(this.delta.vector(l)!), l);
+      this.delta.setFolded(l);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
   // Saving
 
   /**
-   * Commit the in-memory state as a new generation (see the protocol at the top of this file).
+   * Commit the in-memory state as a new generation (see the protocol at the top of this file): a delta
+   * segment with the changes since the last save, or a new base after `compact()`.
    * On any failure (disk full, permissions) the previous generation stays the committed one and the
    * error is reported; the in-memory state is kept so the save can be retried.
    */
@@ -512,53 +866,19 @@ export class VectorStore {
 
   private async saveNow(): Promise<void> {
     if (!this.dirty) return;
-    if (this.needsCompaction()) this.compact();
     const g = this.manifest.generation + 1;
-    // Snapshot everything synchronously first, so later mutations do not leak into this generation.
-    const meta: MetadataFile = {
-      format: 'embedding-lens-store-metadata',
-      generation: g,
-      entries: [...this.byLabel].map(([l, r]) => [l, r.id, r.path, r.startLine, r.endLine, r.contentHash]),
-    };
-    const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
-    const indexFinal = path.join(this.dir, indexName(g));
-    const metaFinal = path.join(this.dir, metadataName(g));
-    const indexTmp = tempPathFor(indexFinal);
+    const written: string[] = [];
     let manifestTmp: string | undefined;
     let committed = false;
-    const counts = { count: this.count, deleted: this.deletedCount, capacity: this.index.getMaxElements(), nextLabel: this.nextLabel };
+    const compacting = this.compactRequested;
     try {
-      // hnswlib opens its std::ofstream without reporting failure: create the file first so that
-      // permission problems surface as a real EACCES here instead of a missing file later.
-      await (await fsp.open(indexTmp, 'wx', 0o644)).close();
-      try {
-        this.index.writeIndexSync(indexTmp);
-      } catch (err) {
-        throw new Error(`writing the HNSW index failed: ${(err as Error).message}`);
+      let manifest: StoreManifest;
+      let afterCommit: () => void;
+      if (compacting) {
+        ({ manifest, afterCommit } = await this.writeBase(g, written));
+      } else {
+        ({ manifest, afterCommit } = await this.writeDelta(g, written));
       }
-      // hnswlib does not check its stream: read the file back and walk its layout to catch a short write.
-      const indexBytes = await fsp.readFile(indexTmp);
-      validateHnswlibFile(indexBytes, indexTmp);
-      const indexDigest = digestBytes(indexBytes);
-      const h = await fsp.open(indexTmp, 'r+');
-      try {
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      await commitTempFile(indexTmp, indexFinal);
-      await writeFileAtomic(metaFinal, metaBytes);
-      const manifest: StoreManifest = {
-        ...this.manifest,
-        ...counts,
-        toolVersion: TOOL_VERSION,
-        generation: g,
-        files: {
-          index: { name: indexName(g), ...indexDigest },
-          metadata: { name: metadataName(g), ...digestBytes(metaBytes) },
-        },
-        savedAt: new Date().toISOString(),
-      };
       const manifestPath = path.join(this.dir, MANIFEST_NAME);
       manifestTmp = tempPathFor(manifestPath);
       await writeSynced(manifestTmp, JSON.stringify(manifest, null, 2) + '\n');
@@ -566,15 +886,13 @@ export class VectorStore {
       // Committed: the manifest names generation g. Nothing below may delete g's files.
       committed = true;
       this.manifest = manifest;
-      this.dirty = false;
+      afterCommit();
       await fsyncDir(this.dir);
     } catch (err) {
-      await removeQuietly(indexTmp);
       if (manifestTmp) await removeQuietly(manifestTmp);
       if (committed) throw err; // only the final directory fsync failed; the new generation is in place
       // The files of the uncommitted generation are garbage now (the manifest still names g-1).
-      await removeQuietly(indexFinal);
-      await removeQuietly(metaFinal);
+      for (const f of written) await removeQuietly(f);
       const e = err as NodeJS.ErrnoException;
       const why =
         e.code === 'ENOSPC'
@@ -592,9 +910,131 @@ export class VectorStore {
     await this.sweep();
   }
 
-  /** Delete files of other generations and temp leftovers of killed writers. */
+  /** Writes delta.<g>.seg with the pending changes; the returned callback updates memory after the commit. */
+  private async writeDelta(g: number, written: string[]): Promise<{ manifest: StoreManifest; afterCommit: () => void }> {
+    // Snapshot synchronously, so later mutations go to the next save.
+    const added = [...this.pendingAdded].sort((a, b) => a - b);
+    const tombstones = new Map(this.pendingTombstones);
+    const counts = { count: this.count, nextLabel: this.nextLabel };
+    this.pendingAdded = new Set();
+    this.pendingTombstones = new Map();
+    const restore = () => {
+      for (const l of added) if (this.delta.records.has(l)) this.pendingAdded.add(l);
+      for (const [l, p] of tombstones) if (!this.pendingTombstones.has(l)) this.pendingTombstones.set(l, p);
+    };
+    try {
+      const deltas = [...this.manifest.deltas];
+      const records = added.map((l) => this.delta.records.get(l)!);
+      if (added.length > 0 || tombstones.size > 0) {
+        const vectors = new Float32Array(added.length * this.dims);
+        added.forEach((l, i) => vectors.set(this.delta.vector(l)!, i * this.dims));
+        const bytes = encodeDelta({ labels: Int32Array.from(added), records, vectors, tombstones: Int32Array.from(tombstones.keys()) }, this.dims);
+        const file = path.join(this.dir, deltaName(g));
+        written.push(file);
+        await writeFileAtomic(file, bytes);
+        const paths = [...new Set([...records.map((r) => r.path), ...tombstones.values()])].sort();
+        deltas.push({ name: deltaName(g), ...digestBytes(bytes), rows: added.length, tombstones: tombstones.size, paths });
+      }
+      const manifest: StoreManifest = {
+        ...this.manifest,
+        formatVersion: STORE_FORMAT_VERSION,
+        toolVersion: TOOL_VERSION,
+        ...counts,
+        generation: g,
+        deltas,
+        savedAt: new Date().toISOString(),
+      };
+      return {
+        manifest,
+        afterCommit: () => {
+          this.dirty = this.pendingAdded.size > 0 || this.pendingTombstones.size > 0 || this.compactRequested;
+        },
+      };
+    } catch (err) {
+      restore();
+      throw err;
+    }
+  }
+
+  /** Folds the deltas and writes index.<g>.hnsw + metadata.<g>.bin; the callback swaps memory after the commit. */
+  private async writeBase(g: number, written: string[]): Promise<{ manifest: StoreManifest; afterCommit: () => void }> {
+    this.fold();
+    // Snapshot synchronously: every live row (all of them are in the graph now).
+    const rows: LabeledRecord[] = [];
+    for (let r = 0; r < this.base.rows; r++) {
+      const label = this.base.labels[r];
+      if (!this.baseDead.has(label)) rows.push({ label, rec: this.base.record(r) });
+    }
+    for (const [label, rec] of this.delta.records) rows.push({ label, rec });
+    rows.sort((a, b) => a.label - b.label);
+    const included = new Set(this.delta.records.keys());
+    // Rows in the new base are no longer "added since the last save": deleting one now needs a tombstone.
+    for (const label of included) this.pendingAdded.delete(label);
+    const tombstonesBefore = new Set(this.pendingTombstones.keys());
+    const counts = { count: rows.length, deleted: this.hnswDeleted, capacity: this.index.getMaxElements(), nextLabel: this.nextLabel };
+    const metaBytes = encodeBaseMeta(rows);
+    const indexFinal = path.join(this.dir, indexName(g));
+    const metaFinal = path.join(this.dir, metadataName(g));
+    const indexTmp = tempPathFor(indexFinal);
+    written.push(indexTmp);
+    // hnswlib opens its std::ofstream without reporting failure: create the file first so that
+    // permission problems surface as a real EACCES here instead of a missing file later.
+    await (await fsp.open(indexTmp, 'wx', 0o644)).close();
+    try {
+      this.index.writeIndexSync(indexTmp);
+    } catch (err) {
+      throw new Error(`writing the HNSW index failed: ${(err as Error).message}`);
+    }
+    // hnswlib does not check its stream: read the file back and walk its layout to catch a short write.
+    const indexBytes = await fsp.readFile(indexTmp);
+    validateHnswlibFile(indexBytes, indexTmp);
+    const indexDigest = digestBytes(indexBytes);
+    const h = await fsp.open(indexTmp, 'r+');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    written.push(indexFinal);
+    await commitTempFile(indexTmp, indexFinal);
+    written.push(metaFinal);
+    await writeFileAtomic(metaFinal, metaBytes);
+    const manifest: StoreManifest = {
+      ...this.manifest,
+      ...counts,
+      formatVersion: STORE_FORMAT_VERSION,
+      toolVersion: TOOL_VERSION,
+      generation: g,
+      files: {
+        index: { name: indexName(g), ...indexDigest },
+        metadata: { name: metadataName(g), ...digestBytes(metaBytes) },
+      },
+      baseRows: rows.length,
+      deltas: [],
+      savedAt: new Date().toISOString(),
+    };
+    return {
+      manifest,
+      afterCommit: () => {
+        // Changes made while the files were written (none when the caller awaits) stay pending.
+        const later = new DeltaRows(this.dims);
+        for (const [label, rec] of this.delta.records) {
+          if (!included.has(label)) later.add(label, rec, this.delta.vector(label)!);
+        }
+        this.base = new BaseMeta(metaBytes, metadataName(g));
+        this.delta = later;
+        this.baseDead = new Set();
+        for (const label of this.pendingTombstones.keys()) if (!tombstonesBefore.has(label) && this.base.rowOfLabel(label) >= 0) this.baseDead.add(label);
+        for (const label of tombstonesBefore) this.pendingTombstones.delete(label);
+        this.compactRequested = false;
+        this.dirty = this.pendingAdded.size > 0 || this.pendingTombstones.size > 0;
+      },
+    };
+  }
+
+  /** Delete files no manifest names any more and temp leftovers of killed writers. */
   private async sweep(): Promise<void> {
-    const keep = new Set([this.manifest.files.index.name, this.manifest.files.metadata.name]);
+    const keep = new Set([this.manifest.files.index.name, this.manifest.files.metadata.name, ...this.manifest.deltas.map((d) => d.name)]);
     let removed = false;
     for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
       if (keep.has(name)) continue;
@@ -605,6 +1045,22 @@ export class VectorStore {
     }
     if (removed) await fsyncDir(this.dir).catch(() => undefined);
   }
+}
+
+function describePaths(paths: string[]): string {
+  if (paths.length === 0) return 'no file';
+  const shown = paths.slice(0, 5).join(', ');
+  return paths.length > 5 ? `${shown} and ${paths.length - 5} more files` : shown;
+}
+
+/** A v1 JSON metadata file as a base segment (decoded once; the next save writes the binary one). */
+function legacyBase(bytes: Uint8Array): BaseMeta {
+  const meta = JSON.parse(new TextDecoder().decode(bytes)) as MetadataFileV1;
+  if (meta?.format !== 'embedding-lens-store-metadata' || !Array.isArray(meta.entries)) throw new Error('not a store metadata file');
+  const rows: LabeledRecord[] = meta.entries
+    .map(([label, id, p, startLine, endLine, contentHash]) => ({ label, rec: { id, path: p, startLine, endLine, contentHash } }))
+    .sort((a, b) => a.label - b.label);
+  return new BaseMeta(encodeBaseMeta(rows), 'metadata');
 }
 
 async function writeSynced(filePath: string, data: string): Promise<void> {
@@ -633,7 +1089,7 @@ async function readVerified(filePath: string, entry: FileEntry): Promise<Uint8Ar
   return bytes;
 }
 
-/** The HNSW graph of a store's committed index, for export to FAISS (see faiss.ts). */
+/** The HNSW graph of a store's committed base segment, for export to FAISS (see faiss.ts). */
 export async function readStoreGraph(dir: string) {
   const manifest = await VectorStore.readManifest(dir);
   const p = path.join(dir, manifest.files.index.name);
