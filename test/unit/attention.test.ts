@@ -11,7 +11,7 @@ import { ModelProtoSchema, NodeProtoSchema } from 'onnx-buf';
 import { run as extractCli } from '../../src/cli/extract';
 import { Extractor, type TextAttention } from '../../src/core/extract/extractor';
 import { findAttentionProbs, parseAttentionLayers } from '../../src/core/model/attentionGraph';
-import { buildVariant, decodeModel, findHiddenStates, loadOnnxModel } from '../../src/core/model/onnxGraph';
+import { buildVariant, decodeModel, findResidualStream, loadOnnxModel } from '../../src/core/model/onnxGraph';
 import { readNpy } from '../../src/core/store/npy';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { loadReferenceModel, referenceAttentions } from '../reference/forward';
@@ -236,7 +236,7 @@ describe('embedding-lens extract --attention', () => {
       n.opType === 'Softmax' ? create(NodeProtoSchema, { ...n, opType: 'Attention', domain: 'com.microsoft' }) : n,
     );
     fs.writeFileSync(file, toBinary(ModelProtoSchema, proto));
-    assert.ok(findHiddenStates(proto, 'last_hidden_state', 4).tensors.length === 5);
+    assert.ok(findResidualStream(proto, 'last_hidden_state', 4).residual.length === 5);
     await assert.rejects(
       extractCli(['--model', dir, '--attention', '--layer', '0', '--text', 'hello', '--out', path.join(tmp, 'f.npy'), '--quiet']),
       /fused operator, com\.microsoft\.Attention \(node ".*"\), so the attention probabilities never exist as a tensor/,

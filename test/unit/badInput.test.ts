@@ -91,10 +91,19 @@ describe('bad input', () => {
     }
   });
 
-  test('a decoder (non-encoder) model', async () => {
+  test('a causal-LM export (logits, no last_hidden_state) and an encoder-decoder model', async () => {
+    // Decoders are read from their structure now (see modernArchitectures.test.ts); a generation head is not.
     const dir = copyModel('gpt');
     editJson(path.join(dir, 'config.json'), (c) => { c.model_type = 'gpt2'; c.architectures = ['GPT2LMHeadModel']; });
-    await rejectsWith(Extractor.load({ model: dir }), /is a gpt2 model .* not an encoder/);
+    const file = path.join(dir, 'onnx', 'model.onnx');
+    const model = decodeModel(fs.readFileSync(file));
+    for (const n of model.graph!.node) n.output = n.output.map((o) => (o === 'last_hidden_state' ? 'logits' : o));
+    model.graph!.output[0].name = 'logits';
+    fs.writeFileSync(file, toBinary(ModelProtoSchema, model));
+    await rejectsWith(Extractor.load({ model: dir }), /no "last_hidden_state" output \(it outputs: logits\)/);
+    const t5 = copyModel('t5');
+    editJson(path.join(t5, 'config.json'), (c) => { c.model_type = 't5'; c.architectures = ['T5ForConditionalGeneration']; });
+    await rejectsWith(Extractor.load({ model: t5 }), /is a t5 encoder-decoder model/);
   });
 
   test('config and graph that disagree on depth', async () => {

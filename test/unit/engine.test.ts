@@ -367,7 +367,7 @@ describe('one pass, many recipes', () => {
 
 describe('a model that already outputs its hidden states', () => {
   test('outputs named hidden_states.N are used as they are', async () => {
-    const { buildVariant, decodeModel, findHiddenStates, loadOnnxModel } = await import('../../src/core/model/onnxGraph');
+    const { buildVariant, decodeModel, findResidualStream, loadOnnxModel } = await import('../../src/core/model/onnxGraph');
     const { create, toBinary } = await import('@bufbuild/protobuf');
     const { ModelProtoSchema } = await import('onnx-buf');
     const os = await import('node:os');
@@ -377,10 +377,10 @@ describe('a model that already outputs its hidden states', () => {
       fs.cpSync(src, dir, { recursive: true });
       const file = path.join(dir, 'onnx', 'model.onnx');
       const original = loadOnnxModel(fs.readFileSync(file));
-      const found = findHiddenStates(original.proto, 'last_hidden_state', 4);
+      const found = findResidualStream(original.proto, 'last_hidden_state', 4);
       // Re-export with every hidden state as an output named like transformers' exports do.
-      const model = decodeModel(buildVariant(original, [...found.tensors.slice(0, -1), 'last_hidden_state']));
-      const rename = new Map(found.tensors.slice(0, -1).map((t, i) => [t, `hidden_states.${i}`]));
+      const model = decodeModel(buildVariant(original, [...found.residual.slice(0, -1), 'last_hidden_state']));
+      const rename = new Map(found.residual.slice(0, -1).map((t, i) => [t, `hidden_states.${i}`]));
       for (const n of model.graph!.node) {
         n.output = n.output.map((o) => rename.get(o) ?? o);
         n.input = n.input.map((o) => rename.get(o) ?? o);

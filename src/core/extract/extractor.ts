@@ -102,7 +102,7 @@ export class Extractor {
 
   /** Resolves a layer spec against this model (throws a UserError that lists what exists). */
   layers(spec: string): LayerSelection {
-    return parseLayerSpec(spec, this.info.numLayers);
+    return parseLayerSpec(spec, this.info.numLayers, this.info.outputIndex);
   }
 
   /** Width of one output row for a recipe. */
@@ -205,9 +205,11 @@ export class Extractor {
         const item = items[seq.item];
         recipes.forEach((recipe, r) => {
           const selection = selections[r];
+          // Left padding: the row's real tokens are its last `length` positions.
+          const offset = this.info.paddingSide === 'left' ? seqLen - seq.positions.length : 0;
           const matrices = selection.layers.map((layer): TokenMatrix => ({
             data: outputs[runLayers.indexOf(layer)],
-            base: row * seqLen * hidden,
+            base: (row * seqLen + offset) * hidden,
             dims: hidden,
             length: seq.positions.length,
           }));
@@ -270,7 +272,8 @@ export class Extractor {
     const typeIds = new Int32Array(size);
     const mask = new Int32Array(size);
     rows.forEach(({ seq, enc }, b) => {
-      const base = b * seqLen;
+      // Padding on the tokenizer's side; a pad id equal to the end token is told apart by the mask only.
+      const base = b * seqLen + (this.info.paddingSide === 'left' ? seqLen - seq.positions.length : 0);
       seq.positions.forEach((p, k) => {
         ids[base + k] = enc.ids[p];
         typeIds[base + k] = enc.typeIds[p];

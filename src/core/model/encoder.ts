@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError, type Logger } from '../types';
 import { findAttentionProbs, type AttentionMap } from './attentionGraph';
-import { buildVariant, configuredLayerCount, decodeModel, findHiddenStates, loadOnnxModel, summarize, usesExternalData, type HiddenStateMap, type OnnxModel } from './onnxGraph';
+import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
+import { hfHiddenStates } from './hfConventions';
 import type { ResolvedModel } from './modelSource';
 import { TextTokenizer } from './tokenizer';
 
@@ -28,6 +29,17 @@ export interface EncoderInfo {
   inputs: string[];
   /** How the hidden states were located. */
   hiddenStateSource: HiddenStateMap['source'];
+  /** Where the norms sit in each block, as found in the graph. */
+  layout: BlockLayout;
+  /** One line for logs: the layout and what index L means. */
+  layoutDescription: string;
+  /**
+   * Hidden-state index of the model's own output (`last_hidden_state`, layer spec `output`): numLayers
+   * when HF's last hidden state is the output, numLayers + 1 when it is not (ModernBERT: before final_norm).
+   */
+  outputIndex: number;
+  /** Side the tokenizer pads on (tokenizer_config.json `padding_side`; right when absent). */
+  paddingSide: 'left' | 'right';
 }
 
 export interface EncoderOptions {
@@ -36,7 +48,7 @@ export interface EncoderOptions {
   logger?: Logger;
 }
 
-/** A right-padded batch: row-major [batch, seqLen]. */
+/** A padded batch (on the model's padding side, see EncoderInfo.paddingSide): row-major [batch, seqLen]. */
 export interface PaddedBatch {
   batch: number;
   seqLen: number;
@@ -46,7 +58,12 @@ export interface PaddedBatch {
 }
 
 const KNOWN_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
-const DECODER_TYPES = /^(gpt|llama|mistral|mixtral|qwen|phi|gemma|opt|bloom|falcon|codegen|starcoder|t5|bart|mbart|whisper|marian)/i;
+/** Decoder exports with a cache declare these; the engine feeds them empty (zero-length) past tensors. */
+const PAST_INPUT = /^past_key_values\.\d+\.(key|value)$/;
+/** Encoder-decoder families: their ONNX exports are split in parts the engine does not read. */
+const SEQ2SEQ_TYPES = /^(t5|mt5|bart|mbart|whisper|marian|pegasus|m2m_100|nllb)/i;
+/** Names exports give the per-token output (optimum's sentence-transformers export says token_embeddings). */
+const OUTPUT_NAMES = ['last_hidden_state', 'token_embeddings'];
 // Families whose position ids start after the padding id (HF's create_position_ids_from_input_ids).
 const OFFSET_POSITION_FAMILIES = new Set(['roberta', 'xlm-roberta', 'camembert', 'longformer', 'mpnet', 'xlm-roberta-xl']);
 
@@ -66,10 +83,28 @@ function numberField(obj: Record<string, unknown>, keys: string[]): number | und
   return undefined;
 }
 
+/** The probe the self-check runs: words, code and punctuation, so every tokenizer gives several tokens. */
+const PROBE_TEXTS = ['The quick brown fox jumps over the lazy dog; getUserName() returns the user name.', 'hello world'];
+
+/** float16 bits → float32 (ORT hands fp16 tensors over as Uint16Array). */
+function halfToFloat(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    out[i] = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}
+
 export class EncoderModel {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly inputTypes: Map<string, 'int64' | 'int32'>;
   private attentionMap?: AttentionMap;
+  /** Past key/value inputs: element type and the [heads, headDim] of the empty tensor fed to each. */
+  private readonly pastInputs = new Map<string, { type: 'float32' | 'float16'; heads: number; headDim: number }>();
 
   private constructor(
     readonly info: EncoderInfo,
@@ -89,15 +124,34 @@ export class EncoderModel {
     );
   }
 
+  private static pastShapes(proto: OnnxModel['proto'], config: Record<string, unknown>, names: string[]): Map<string, { type: 'float32' | 'float16'; heads: number; headDim: number }> {
+    const shapes = new Map<string, { type: 'float32' | 'float16'; heads: number; headDim: number }>();
+    const heads = numberField(config, ['num_key_value_heads', 'num_attention_heads', 'n_head']);
+    const hidden = numberField(config, ['hidden_size']);
+    const headDim = numberField(config, ['head_dim']) ?? (hidden && numberField(config, ['num_attention_heads']) ? hidden / numberField(config, ['num_attention_heads'])! : undefined);
+    for (const input of proto.graph!.input) {
+      if (!names.includes(input.name) || !PAST_INPUT.test(input.name)) continue;
+      const tensor = input.type?.value.case === 'tensorType' ? input.type.value.value : undefined;
+      const dims = tensor?.shape?.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : undefined)) ?? [];
+      const h = dims[1] ?? heads;
+      const d = dims[3] ?? headDim;
+      if (!h || !d || !Number.isInteger(h) || !Number.isInteger(d)) {
+        throw new UserError(`The ONNX input ${input.name} has no fixed head count / head size, and config.json does not give num_key_value_heads and head_dim.`);
+      }
+      shapes.set(input.name, { type: tensor?.elemType === 10 ? 'float16' : 'float32', heads: h, headDim: d });
+    }
+    return shapes;
+  }
+
   static async load(resolved: ResolvedModel, options: EncoderOptions = {}): Promise<EncoderModel> {
     const config = readJson(resolved.configFile);
     const tokenizerConfig = resolved.tokenizerConfigFile ? readJson(resolved.tokenizerConfigFile) : {};
     const modelType = String(config.model_type ?? 'unknown');
     const architectures = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
-    if (config.is_decoder === true || DECODER_TYPES.test(modelType) || architectures.some((a) => /ForCausalLM|ForConditionalGeneration|LMHeadModel/.test(a))) {
+    if (SEQ2SEQ_TYPES.test(modelType) || architectures.some((a) => /ForConditionalGeneration/.test(a))) {
       throw new UserError(
-        `"${resolved.spec}" is a ${modelType} model (${architectures.join(', ') || 'decoder'}), not an encoder.`,
-        'Embedding Lens reads hidden states of encoder models: BERT, RoBERTa, DistilBERT, MPNet, XLM-R, MiniLM, E5, BGE, ...',
+        `"${resolved.spec}" is a ${modelType} encoder-decoder model (${architectures.join(', ') || modelType}).`,
+        'Embedding Lens reads hidden states of encoders (BERT, RoBERTa, ModernBERT, ...) and decoder embedders (Qwen3-Embedding, e5-mistral, ...) exported as one ONNX graph.',
       );
     }
 
@@ -106,24 +160,36 @@ export class EncoderModel {
     const onnx = loadOnnxModel(bytes);
     const proto = onnx.proto;
     const summary = summarize(proto);
-    const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n));
+    const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n) && !PAST_INPUT.test(n));
     if (unknown.length) {
       throw new UserError(
         `The ONNX model takes inputs Embedding Lens cannot provide: ${unknown.join(', ')}.`,
-        'It is not a plain encoder export (inputs must be a subset of input_ids, attention_mask, token_type_ids, position_ids).',
+        'Inputs must be among input_ids, attention_mask, token_type_ids, position_ids and past_key_values.N.key/value.',
       );
     }
     if (!summary.inputs.includes('input_ids')) {
       throw new UserError('The ONNX model has no input_ids input, so it is not a text encoder export.');
     }
-    const outputName = summary.outputs.includes('last_hidden_state') ? 'last_hidden_state' : undefined;
+    const outputName = OUTPUT_NAMES.find((n) => summary.outputs.includes(n));
     if (!outputName) {
       throw new UserError(
         `The ONNX model has no "last_hidden_state" output (it outputs: ${summary.outputs.join(', ')}).`,
         'Export the base model (e.g. optimum-cli export onnx --task feature-extraction), not a head for classification or generation.',
       );
     }
-    const hidden = findHiddenStates(proto, outputName, configuredLayerCount(config));
+    const stream = findResidualStream(proto, outputName, configuredLayerCount(config));
+    const layout = hfHiddenStates(stream, modelType);
+    // Index L+1 carries the model's output when HF's hidden state L is not it (layer spec `output`).
+    const outputIndex = layout.tensors[stream.numLayers] === layout.output ? stream.numLayers : stream.numLayers + 1;
+    const hidden: HiddenStateMap = {
+      tensors: outputIndex > stream.numLayers ? [...layout.tensors, layout.output] : layout.tensors,
+      source: stream.source,
+      numLayers: stream.numLayers,
+    };
+    const paddingSide = tokenizerConfig.padding_side === 'left' ? 'left' : 'right';
+    if (tokenizerConfig.padding_side !== undefined && tokenizerConfig.padding_side !== 'left' && tokenizerConfig.padding_side !== 'right') {
+      throw new UserError(`${resolved.tokenizerConfigFile}: padding_side "${String(tokenizerConfig.padding_side)}" is neither "left" nor "right".`);
+    }
 
     const hiddenSize = numberField(config, ['hidden_size', 'dim', 'd_model']);
     if (!hiddenSize) throw new UserError(`${resolved.configFile} has no hidden_size (or dim / d_model).`);
@@ -163,9 +229,76 @@ export class EncoderModel {
       vocabSize,
       inputs: summary.inputs,
       hiddenStateSource: hidden.source,
+      layout: stream.layout,
+      layoutDescription: layout.description,
+      outputIndex,
+      paddingSide,
     };
-    options.logger?.info(`Loaded ${resolved.spec}: ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}.`);
-    return new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
+    options.logger?.info(`Loaded ${resolved.spec}: ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
+    const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
+    for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
+    model.stream = stream;
+    await model.selfCheck();
+    return model;
+  }
+
+  private stream?: ResidualStream;
+
+  /**
+   * Runs a probe batch (two texts of different lengths, padded on the model's side) through the variant
+   * that outputs every hidden state, and checks the structure's answer against what the architecture
+   * implies: every state finite and of the right shape, consecutive states different, and for pre-norm
+   * models the model's output equal to a (Layer|RMS)Norm of the residual stream found after the last block.
+   * Refuses, naming the model type and what did not match. It cannot be switched off.
+   */
+  private async selfCheck(): Promise<void> {
+    const { numLayers: L, hiddenSize: H, modelType } = this.info;
+    const stream = this.stream!;
+    const refuse = (what: string) => new UserError(
+      `Self-check failed for this ${modelType} model (${this.info.layoutDescription}): ${what}.`,
+      'The hidden states found in its graph do not behave as this layout requires, so Embedding Lens gives no numbers for it. Please report the model.',
+    );
+    const encodings = await this.tokenizer.encode(PROBE_TEXTS);
+    const lengths = encodings.map((e) => Math.min(e.ids.length, this.info.maxLength));
+    const T = Math.max(...lengths);
+    const B = encodings.length;
+    const ids = new Int32Array(B * T).fill(this.info.padId);
+    const typeIds = new Int32Array(B * T);
+    const mask = new Int32Array(B * T);
+    encodings.forEach((e, b) => {
+      const offset = this.info.paddingSide === 'left' ? T - lengths[b] : 0;
+      for (let t = 0; t < lengths[b]; t++) {
+        ids[b * T + offset + t] = e.ids[t];
+        typeIds[b * T + offset + t] = e.typeIds[t];
+        mask[b * T + offset + t] = 1;
+      }
+    });
+    const batch: PaddedBatch = { batch: B, seqLen: T, ids, typeIds, mask };
+    const indices = Array.from({ length: this.hidden.tensors.length }, (_, i) => i);
+    const extra = stream.layout === 'pre-norm' && stream.finalNorm !== 'none' && !this.hidden.tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
+    const names = [...this.hidden.tensors, ...extra];
+    const values = await this.runTensors(batch, names);
+    const rowsOf = (data: Float32Array): Float32Array[] => {
+      const rows: Float32Array[] = [];
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b * T + t]) rows.push(data.subarray((b * T + t) * H, (b * T + t + 1) * H));
+      return rows;
+    };
+    const states = values.map(rowsOf);
+    for (const i of indices) {
+      if (!states[i].every((r) => r.every(Number.isFinite))) throw refuse(`hidden state ${i} has non-finite values`);
+    }
+    for (let i = 0; i < L; i++) {
+      let diff = 0;
+      let scale = 0;
+      states[i].forEach((r, k) => r.forEach((v, h) => { diff = Math.max(diff, Math.abs(v - states[i + 1][k][h])); scale = Math.max(scale, Math.abs(v)); }));
+      if (!(diff > 1e-6 * Math.max(1, scale))) throw refuse(`hidden states ${i} and ${i + 1} are equal`);
+    }
+    if (stream.layout === 'pre-norm' && stream.finalNorm !== 'none') {
+      const residual = states[names.indexOf(stream.residual[L])];
+      const output = states[names.indexOf(stream.output)];
+      const error = normFitError(residual, output, stream.finalNorm === 'layer');
+      if (!(error < 1e-3)) throw refuse(`the model's output is not the final ${stream.finalNorm === 'layer' ? 'LayerNorm' : 'RMSNorm'} of the residual stream found after block ${L} (relative error ${error.toExponential(1)})`);
+    }
   }
 
   /** Number of graph nodes of the session that computes `layers` (to verify the cut). */
@@ -174,13 +307,16 @@ export class EncoderModel {
   }
 
   private outputTensors(layers: number[]): string[] {
-    return [...new Set(layers)].sort((a, b) => a - b).map((l) => this.hidden.tensors[l]);
+    return [...new Set([...new Set(layers)].sort((a, b) => a - b).map((l) => this.hidden.tensors[l]))];
   }
 
   private variantBytes(layers: number[]): Uint8Array {
-    const outputs = this.outputTensors(layers);
+    return this.variantFor(this.outputTensors(layers));
+  }
+
+  private variantFor(outputs: string[]): Uint8Array {
     // Only the model's own output asked for: the original file is already that graph.
-    if (outputs.length === 1 && outputs[0] === this.outputName) return this.onnx.bytes;
+    if (outputs.length === 1 && outputs[0] === this.outputName && this.onnx.proto.graph!.output.length === 1) return this.onnx.bytes;
     return buildVariant(this.onnx, outputs);
   }
 
@@ -218,19 +354,28 @@ export class EncoderModel {
    * a [batch, seqLen, hidden] Float32Array.
    */
   async run(batch: PaddedBatch, layers: number[]): Promise<Float32Array[]> {
+    return this.runTensors(batch, layers.map((l) => this.hidden.tensors[l]));
+  }
+
+  /** Runs `batch` through the variant that outputs `names`; [batch, seqLen, hidden] float32 per name (fp16 widened). */
+  private async runTensors(batch: PaddedBatch, names: string[]): Promise<Float32Array[]> {
     this.checkIds(batch);
-    const session = await this.session(layers);
+    const outputs = [...new Set(names)];
+    const session = await this.sessionFor(outputs, () => this.variantFor(outputs), `${outputs.length} hidden state(s)`);
     const result = await session.run(this.feeds(session, batch));
-    const out = layers.map((l) => {
-      const t = result[this.hidden.tensors[l]];
+    const converted = new Map<string, Float32Array>();
+    for (const name of outputs) {
+      const t = result[name];
       const dims = t.dims;
       if (dims.length !== 3 || dims[0] !== batch.batch || dims[1] !== batch.seqLen || dims[2] !== this.info.hiddenSize) {
-        throw new UserError(`Hidden state ${l} has shape [${dims.join(', ')}], expected [${batch.batch}, ${batch.seqLen}, ${this.info.hiddenSize}].`, 'config.json does not match the ONNX model.');
+        throw new UserError(`The graph tensor "${name}" has shape [${dims.join(', ')}], expected [${batch.batch}, ${batch.seqLen}, ${this.info.hiddenSize}].`, 'config.json does not match the ONNX model.');
       }
-      return t.data as Float32Array;
-    });
-    for (const t of Object.values(result)) if (!out.includes(t.data as Float32Array)) t.dispose();
-    return out;
+      // fp16 graphs: pooled and returned in float32.
+      converted.set(name, t.type === 'float16' ? halfToFloat(t.data as Uint16Array) : (t.data as Float32Array));
+    }
+    const kept = new Set<unknown>(converted.values());
+    for (const t of Object.values(result)) if (!kept.has(t.data)) t.dispose();
+    return names.map((n) => converted.get(n)!);
   }
 
   private checkIds(batch: PaddedBatch): void {
@@ -249,6 +394,13 @@ export class EncoderModel {
     const shape = [batch.batch, batch.seqLen];
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of session.inputNames) {
+      const past = this.pastInputs.get(name);
+      if (past) {
+        // No cache: a zero-length past, so attention_mask covers exactly the tokens given.
+        const dims = [batch.batch, past.heads, 0, past.headDim];
+        feeds[name] = past.type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+        continue;
+      }
       let values: Int32Array;
       if (name === 'input_ids') values = batch.ids;
       else if (name === 'attention_mask') values = batch.mask;
@@ -314,12 +466,18 @@ export class EncoderModel {
     return { heads, probs };
   }
 
+  /**
+   * position_ids as HF computes them from the mask: real tokens counted (so left padding gives the same
+   * positions as right padding), plus the padding offset of RoBERTa-like families; padding positions get
+   * padId (offset families) or 1 (HF's masked_fill for decoders), which the mask hides anyway.
+   */
   private positionIds(batch: PaddedBatch): Int32Array {
     const ids = new Int32Array(batch.batch * batch.seqLen);
     for (let b = 0; b < batch.batch; b++) {
+      let seen = 0;
       for (let t = 0; t < batch.seqLen; t++) {
         const real = batch.mask[b * batch.seqLen + t] === 1;
-        ids[b * batch.seqLen + t] = real ? t + this.positionOffset : this.info.padId;
+        ids[b * batch.seqLen + t] = real ? seen++ + this.positionOffset : this.positionOffset > 0 ? this.info.padId : 1;
       }
     }
     return ids;
@@ -330,4 +488,42 @@ export class EncoderModel {
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.then((x) => x.release(), () => undefined)));
   }
+}
+
+/**
+ * How far `output` is from a per-channel affine map of the normalized `input` rows (LayerNorm: centred;
+ * RMSNorm: not), fitted by least squares over the probe's tokens: max abs residual / max abs output.
+ * eps is ignored (it shifts the result by about eps / variance, far below the 1e-3 the check allows).
+ */
+export function normFitError(input: Float32Array[], output: Float32Array[], centred: boolean): number {
+  const H = input[0].length;
+  const normed = input.map((row) => {
+    let mean = 0;
+    if (centred) { for (const v of row) mean += v; mean /= H; }
+    let ms = 0;
+    for (const v of row) ms += (v - mean) ** 2;
+    const inv = 1 / Math.sqrt(ms / H || 1e-30);
+    return Float64Array.from(row, (v) => (v - mean) * inv);
+  });
+  let worst = 0;
+  let scale = 0;
+  const n = input.length;
+  for (let h = 0; h < H; h++) {
+    let sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (let k = 0; k < n; k++) { const x = normed[k][h]; const y = output[k][h]; sx += x; sy += y; sxx += x * x; sxy += x * y; }
+    let g: number, b: number;
+    if (centred) {
+      const det = n * sxx - sx * sx;
+      g = det ? (n * sxy - sx * sy) / det : 0;
+      b = (sy - g * sx) / n;
+    } else {
+      g = sxx ? sxy / sxx : 0;
+      b = 0;
+    }
+    for (let k = 0; k < n; k++) {
+      worst = Math.max(worst, Math.abs(output[k][h] - (g * normed[k][h] + b)));
+      scale = Math.max(scale, Math.abs(output[k][h]));
+    }
+  }
+  return scale ? worst / scale : Infinity;
 }

@@ -28,13 +28,35 @@ import {
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { UserError } from '../types';
 
-const LAYER_NORM_OPS = new Set([
-  'LayerNormalization',
-  'SimplifiedLayerNormalization',
-  'SkipLayerNormalization',
-  'SkipSimplifiedLayerNormalization',
-]);
 const ATTENTION_OPS = new Set(['Softmax', 'Attention', 'MultiHeadAttention', 'PackedAttention', 'GroupQueryAttention']);
+/** Fused norms: output 0 is the normalized tensor. Skip* variants add `input + skip` first (output 3 = that sum). */
+const FUSED_NORMS: Record<string, 'layer' | 'rms'> = {
+  LayerNormalization: 'layer',
+  SkipLayerNormalization: 'layer',
+  SimplifiedLayerNormalization: 'rms',
+  SkipSimplifiedLayerNormalization: 'rms',
+  RMSNormalization: 'rms',
+};
+
+/** Where each block's residual stream sits relative to its norms (decided from the graph, see findHiddenStates). */
+export type BlockLayout = 'post-norm' | 'pre-norm';
+
+/**
+ * What the structure says about the residual stream: `residual[i]` leaves block i (0 = embeddings output).
+ * Post-norm: residual[L] is the model's output. Pre-norm: residual[L] is the input of the final norm,
+ * whose output is the model's output (`output`); which of the two HF calls hidden state L is a
+ * per-family convention (see hfConventions.ts), not a structural fact.
+ */
+export interface ResidualStream {
+  residual: string[];
+  layout: BlockLayout;
+  /** The model's own output (`last_hidden_state`). */
+  output: string;
+  /** Pre-norm: the final norm's kind (`none` when the output is the residual stream itself). */
+  finalNorm?: 'layer' | 'rms' | 'none';
+  source: 'graph-outputs' | 'structure';
+  numLayers: number;
+}
 
 /** Where each hidden state lives in the graph. `tensors[i]` is hidden state i (0 = embeddings output). */
 export interface HiddenStateMap {
@@ -199,44 +221,98 @@ export function ancestorNodes(index: GraphIndex, targets: string[]): Set<number>
   return seen;
 }
 
+interface NormInfo {
+  /** The tensor being normalized (before any Cast). Undefined for a Skip* norm without its sum output. */
+  input?: string;
+  kind: 'layer' | 'rms';
+}
+
 /**
- * Output tensor of each LayerNorm in the graph (fused op, or the decomposed pattern
- * `(x - mean(x)) / sqrt(var + eps) * gamma + beta` that older exports write).
+ * Every norm in the graph, by output tensor: fused ops, LayerNorm decomposed as
+ * `(x - mean(x)) / sqrt(var + eps) [* gamma] [+ beta]`, and RMSNorm decomposed as
+ * `x * 1/sqrt(mean(x²) + eps) [* w]` (rsqrt as Div(1, ·), Reciprocal or Pow(·, -0.5); also `x / sqrt(...)`),
+ * often behind Casts, with a weight that may itself be computed from constants (Gemma's `1 + w`).
  */
-function findLayerNormOutputs(index: GraphIndex, initializers: Set<string>): Set<string> {
-  const out = new Set<string>();
+function findNorms(index: GraphIndex, isConstant: (tensor: string) => boolean): Map<string, NormInfo> {
+  const out = new Map<string, NormInfo>();
   const consumersOf = new Map<string, number[]>();
   index.nodes.forEach((n, i) => n.input.forEach((t) => {
     const list = consumersOf.get(t);
     if (list) list.push(i); else consumersOf.set(t, [i]);
   }));
-  const producerOp = (tensor: string) => {
+  const producerOf = (tensor: string) => {
     const p = index.producer.get(tensor);
     return p === undefined ? undefined : index.nodes[p];
   };
-  const isConstant = (tensor: string) => initializers.has(tensor) || producerOp(tensor)?.opType === 'Constant';
-
-  index.nodes.forEach((node) => {
-    if (LAYER_NORM_OPS.has(node.opType)) {
-      out.add(node.output[0]);
-      return;
-    }
-    // Decomposed LayerNorm: Div(Sub(x, ReduceMean(x)), Sqrt(...)) — the normalization core.
-    if (node.opType !== 'Div') return;
-    const numerator = producerOp(node.input[0]);
-    const denominator = producerOp(node.input[1]);
-    if (numerator?.opType !== 'Sub' || denominator?.opType !== 'Sqrt') return;
-    if (producerOp(numerator.input[1])?.opType !== 'ReduceMean') return;
-    // Follow the affine part (Mul by gamma, Add beta) while it is a single elementwise op with a constant.
-    let tensor = node.output[0];
-    for (let step = 0; step < 2; step++) {
-      const consumers = consumersOf.get(tensor) ?? [];
+  const throughCast = (tensor: string) => {
+    let t = tensor;
+    for (let p = producerOf(t); p?.opType === 'Cast'; p = producerOf(t)) t = p.input[0];
+    return t;
+  };
+  /** Follows elementwise affine ops with a constant operand (and Casts) downstream while they are the only consumer. */
+  const followAffine = (tensor: string, ops: string[]) => {
+    let t = tensor;
+    for (let step = 0; step < 4; step++) {
+      const consumers = consumersOf.get(t) ?? [];
       if (consumers.length !== 1) break;
       const next = index.nodes[consumers[0]];
-      if ((next.opType !== 'Mul' && next.opType !== 'Add') || !next.input.some(isConstant)) break;
-      tensor = next.output[0];
+      if (next.opType === 'Cast' || (ops.includes(next.opType) && next.input.length === 2 && next.input.some((x) => x !== t && isConstant(x)))) {
+        t = next.output[0];
+      } else break;
     }
-    out.add(tensor);
+    return t;
+  };
+  /** mean(x²) (+ eps): the tensor squared, or undefined. */
+  const meanSquareOf = (tensor: string): string | undefined => {
+    let node = producerOf(tensor);
+    if (node?.opType === 'Add' && node.input.some(isConstant)) node = producerOf(node.input.find((x) => !isConstant(x))!);
+    if (node?.opType !== 'ReduceMean') return undefined;
+    const sq = producerOf(node.input[0]);
+    if (sq?.opType === 'Pow' && isConstant(sq.input[1])) return sq.input[0];
+    if (sq?.opType === 'Mul' && sq.input[0] === sq.input[1]) return sq.input[0];
+    return undefined;
+  };
+  /** 1/sqrt(mean(x²)+eps) in any of its exported spellings → x, or undefined. */
+  const rsqrtOf = (tensor: string): string | undefined => {
+    const node = producerOf(tensor);
+    if (!node) return undefined;
+    if (node.opType === 'Reciprocal' && producerOf(node.input[0])?.opType === 'Sqrt') return meanSquareOf(producerOf(node.input[0])!.input[0]);
+    if (node.opType === 'Div' && isConstant(node.input[0]) && producerOf(node.input[1])?.opType === 'Sqrt') return meanSquareOf(producerOf(node.input[1])!.input[0]);
+    if (node.opType === 'Pow' && isConstant(node.input[1])) return meanSquareOf(node.input[0]);
+    return undefined;
+  };
+
+  index.nodes.forEach((node) => {
+    const fused = FUSED_NORMS[node.opType];
+    if (fused) {
+      const skip = node.opType.startsWith('Skip');
+      out.set(node.output[0], { input: skip ? node.output[3] || undefined : node.input[0], kind: fused });
+      return;
+    }
+    if (node.opType === 'Div') {
+      const numerator = producerOf(node.input[0]);
+      const denominator = producerOf(node.input[1]);
+      if (denominator?.opType !== 'Sqrt') return;
+      // LayerNorm: Div(Sub(x, ReduceMean(x)), Sqrt(...)).
+      if (numerator?.opType === 'Sub' && producerOf(numerator.input[1])?.opType === 'ReduceMean') {
+        out.set(followAffine(node.output[0], ['Mul', 'Add']), { input: throughCast(numerator.input[0]), kind: 'layer' });
+        return;
+      }
+      // RMSNorm: Div(x, Sqrt(mean(x²) + eps)).
+      const x = meanSquareOf(denominator.input[0]);
+      if (x !== undefined && x === node.input[0]) out.set(followAffine(node.output[0], ['Mul']), { input: throughCast(x), kind: 'rms' });
+      return;
+    }
+    if (node.opType === 'Mul' && node.input.length === 2) {
+      // RMSNorm: Mul(x, rsqrt(mean(x²) + eps)), either order.
+      for (const [a, b] of [[0, 1], [1, 0]]) {
+        const x = rsqrtOf(node.input[b]);
+        if (x !== undefined && x === node.input[a]) {
+          out.set(followAffine(node.output[0], ['Mul']), { input: throughCast(x), kind: 'rms' });
+          return;
+        }
+      }
+    }
   });
   return out;
 }
@@ -252,14 +328,34 @@ export function configuredLayerCount(config: Record<string, unknown>): number | 
 
 const HIDDEN_STATE_OUTPUT = /^(?:all_)?hidden_states?[._/-]?(\d+)$/;
 
+function unsupportedLayout(what: string): UserError {
+  return new UserError(
+    `Could not verify where the residual stream runs in this ONNX graph: ${what}.`,
+    'Embedding Lens reads post-norm encoders (BERT family) and pre-norm encoders and decoders (ModernBERT, Llama / Qwen / Mistral style) whose blocks add attention and MLP outputs to a residual stream. Please report this model so its layout can be supported.',
+  );
+}
+
 /**
- * Locates hidden states 0..L. `outputName` is the model's final output (normally `last_hidden_state`).
- * `expectedLayers` comes from config.json; the structure must agree with it.
+ * Finds the residual stream of every block from the graph's structure, for any block layout:
+ *
+ *   * attention depth of a tensor = attention blocks (Softmax or a fused attention op) on the longest path
+ *     from the inputs to it; block k's attention is the one node that raises the depth to k;
+ *   * block k's attention residual is the first Add (or Skip*Norm) that joins a tensor of depth k (the
+ *     attention branch) with a tensor of depth k-1 that feeds block k's attention: that skip input is the
+ *     residual stream entering block k, i.e. hidden state k-1 — post-norm (a LayerNorm output, BERT) or
+ *     pre-norm (a residual Add whose norm sits at the start of block k, ModernBERT / Llama) alike;
+ *   * the layout is decided by what those skip inputs are (norm outputs → post-norm; Adds that also feed
+ *     the next block's norm → pre-norm), and every block must agree;
+ *   * after the last block: post-norm, the model's output; pre-norm, the residual Add that the final norm
+ *     reads (the output must be exactly that norm of it, or the stream itself).
+ *
+ * Names and model_type play no part. `outputName` is the model's final output (normally
+ * `last_hidden_state`); `expectedLayers` comes from config.json and must agree with the structure.
  */
-export function findHiddenStates(model: ModelProto, outputName: string, expectedLayers?: number): HiddenStateMap {
+export function findResidualStream(model: ModelProto, outputName: string, expectedLayers?: number): ResidualStream {
   const graph = requireGraph(model);
 
-  // A model exported with output_hidden_states already has them as outputs: use those.
+  // A model exported with output_hidden_states already has them as outputs: those are HF's own.
   const existing = new Map<number, string>();
   for (const o of graph.output) {
     const m = HIDDEN_STATE_OUTPUT.exec(o.name);
@@ -267,41 +363,46 @@ export function findHiddenStates(model: ModelProto, outputName: string, expected
   }
   if (existing.size >= 2) {
     const count = Math.max(...existing.keys()) + 1;
-    const tensors = Array.from({ length: count }, (_, i) => existing.get(i));
-    if (tensors.every((t): t is string => t !== undefined)) {
-      return { tensors, source: 'graph-outputs', numLayers: count - 1 };
+    const residual = Array.from({ length: count }, (_, i) => existing.get(i));
+    if (residual.every((t): t is string => t !== undefined)) {
+      return { residual, layout: 'post-norm', output: outputName, source: 'graph-outputs', numLayers: count - 1 };
     }
   }
 
   const index = indexGraph(graph);
   const initializers = new Set(graph.initializer.map((t) => t.name));
+  const graphInputs = new Set(graph.input.map((i) => i.name).filter((n) => !initializers.has(n)));
   const relevant = ancestorNodes(index, [outputName]);
-  const layerNorms = findLayerNormOutputs(index, initializers);
 
-  // Longest-path depths in topological order: attention blocks passed, and LayerNorms passed.
+  // Depths in topological order; also whether a tensor depends on any graph input (else it is a constant).
   const attentionDepth = new Map<string, number>();
-  const normDepth = new Map<string, number>();
+  const variable = new Set<string>(graphInputs);
+  const attentionNodes: number[][] = [];
   for (const i of index.order) {
-    if (!relevant.has(i)) continue;
     const node = index.nodes[i];
-    let attention = 0;
-    let norms = 0;
+    let depth = 0;
+    let dependent = false;
     for (const input of node.input) {
-      attention = Math.max(attention, attentionDepth.get(input) ?? 0);
-      norms = Math.max(norms, normDepth.get(input) ?? 0);
+      depth = Math.max(depth, attentionDepth.get(input) ?? 0);
+      if (variable.has(input)) dependent = true;
     }
-    if (ATTENTION_OPS.has(node.opType)) attention += 1;
+    if (relevant.has(i) && ATTENTION_OPS.has(node.opType)) {
+      depth += 1;
+      (attentionNodes[depth] ??= []).push(i);
+    }
     for (const output of node.output) {
-      attentionDepth.set(output, attention);
-      normDepth.set(output, norms + (layerNorms.has(output) ? 1 : 0));
+      if (!output) continue;
+      attentionDepth.set(output, depth);
+      if (dependent) variable.add(output);
     }
   }
+  const isConstant = (tensor: string) => !variable.has(tensor);
 
   const numLayers = attentionDepth.get(outputName);
   if (numLayers === undefined || numLayers === 0) {
     throw new UserError(
-      `The ONNX graph has no attention blocks before "${outputName}", so it does not look like a transformer encoder.`,
-      'Embedding Lens needs an encoder model (BERT, RoBERTa, DistilBERT, MPNet, XLM-R, ...) exported to ONNX.',
+      `The ONNX graph has no attention blocks before "${outputName}", so it does not look like a transformer.`,
+      'Embedding Lens needs a transformer encoder or decoder embedding model exported to ONNX.',
     );
   }
   if (expectedLayers !== undefined && expectedLayers !== numLayers) {
@@ -310,27 +411,91 @@ export function findHiddenStates(model: ModelProto, outputName: string, expected
       'The config and the ONNX file belong to different models: export the model again.',
     );
   }
+  for (let k = 1; k <= numLayers; k++) {
+    if (attentionNodes[k]?.length !== 1) throw unsupportedLayout(`${attentionNodes[k]?.length ?? 0} attention nodes at depth ${k} (expected one per block)`);
+  }
 
-  // For each attention depth below L: the deepest LayerNorm output at that depth.
-  const best: { tensor: string; depth: number }[] = [];
-  for (const tensor of layerNorms) {
-    const attention = attentionDepth.get(tensor);
-    if (attention === undefined || attention >= numLayers) continue;
-    const depth = normDepth.get(tensor)!;
-    if (!best[attention] || depth > best[attention].depth) best[attention] = { tensor, depth };
-  }
-  const tensors: string[] = [];
-  for (let i = 0; i < numLayers; i++) {
-    if (!best[i]) {
-      throw new UserError(
-        `Could not find the output of ${i === 0 ? 'the embeddings' : `layer ${i}`} in the ONNX graph (no LayerNorm between attention blocks ${i} and ${i + 1}).`,
-        'Embedding Lens supports post-LayerNorm encoders of the BERT family. Please report this model so its layout can be supported.',
-      );
+  const norms = findNorms(index, isConstant);
+  const tensorAncestors = (node: number) => {
+    const nodes = ancestorNodes(index, index.nodes[node].input.filter(Boolean));
+    const tensors = new Set<string>(index.nodes[node].input);
+    for (const n of nodes) for (const t of index.nodes[n].input) tensors.add(t);
+    for (const n of nodes) for (const t of index.nodes[n].output) tensors.add(t);
+    return tensors;
+  };
+  const isJoin = (opType: string) => opType === 'Add' || opType === 'SkipLayerNormalization' || opType === 'SkipSimplifiedLayerNormalization';
+  /** The output of a join node that carries the sum (Skip*Norm: output 3, when the graph names it). */
+  const joinSum = (node: NodeProto) => (node.opType === 'Add' ? node.output[0] : node.output[3] || undefined);
+
+  // Per block k: the skip input (hidden state k-1) and the attention residual's sum.
+  const skips: string[] = [];
+  const attentionSums: (string | undefined)[] = [];
+  for (let k = 1; k <= numLayers; k++) {
+    const feeds = tensorAncestors(attentionNodes[k][0]);
+    let found: { skip: string; sum: string | undefined } | undefined;
+    for (const i of index.order) {
+      if (!relevant.has(i)) continue;
+      const node = index.nodes[i];
+      if (!isJoin(node.opType) || node.input.length < 2) continue;
+      const [a, b] = node.input;
+      const da = attentionDepth.get(a) ?? 0;
+      const db = attentionDepth.get(b) ?? 0;
+      const skip = da === k && db === k - 1 && feeds.has(b) ? b : db === k && da === k - 1 && feeds.has(a) ? a : undefined;
+      if (skip === undefined || isConstant(skip)) continue;
+      found = { skip, sum: joinSum(node) };
+      break;
     }
-    tensors.push(best[i].tensor);
+    if (!found) throw unsupportedLayout(`no residual connection around the attention of block ${k}`);
+    skips.push(found.skip);
+    attentionSums.push(found.sum);
   }
-  tensors.push(outputName);
-  return { tensors, source: 'structure', numLayers };
+
+  /** The MLP residual of a pre-norm block: an Add taking `sum` and a tensor computed from it. */
+  const mlpResidual = (sum: string | undefined): string | undefined => {
+    if (!sum) return undefined;
+    const sumNode = index.producer.get(sum);
+    for (const i of index.order) {
+      if (!relevant.has(i)) continue;
+      const node = index.nodes[i];
+      if (!isJoin(node.opType) || !node.input.slice(0, 2).includes(sum)) continue;
+      const other = node.input[0] === sum ? node.input[1] : node.input[0];
+      const otherNode = index.producer.get(other);
+      if (otherNode === undefined || sumNode === undefined) continue;
+      if (ancestorNodes(index, [other]).has(sumNode) && !norms.has(joinSum(node) ?? '')) return joinSum(node);
+    }
+    return undefined;
+  };
+
+  // Layout: post-norm when the stream entering blocks 2..L is a norm output; pre-norm when it is the MLP
+  // residual of the block before. With one block, the attention residual decides (feeds a norm vs. an Add).
+  let layout: BlockLayout;
+  if (numLayers >= 2) {
+    const postNorm = skips.slice(1).map((s) => norms.has(s));
+    if (postNorm.every(Boolean)) layout = 'post-norm';
+    else if (postNorm.every((p) => !p)) layout = 'pre-norm';
+    else throw unsupportedLayout('some blocks are post-norm and others are not');
+  } else {
+    layout = mlpResidual(attentionSums[0]) !== undefined ? 'pre-norm' : 'post-norm';
+  }
+
+  const residual = [...skips];
+  if (layout === 'post-norm') {
+    residual.push(outputName);
+    return { residual, layout, output: outputName, source: 'structure', numLayers };
+  }
+  for (let k = 1; k < numLayers; k++) {
+    const expected = mlpResidual(attentionSums[k - 1]);
+    if (expected !== skips[k]) throw unsupportedLayout(`the stream leaving block ${k} is not the one entering block ${k + 1} (parallel attention and MLP, or another layout)`);
+  }
+  const last = mlpResidual(attentionSums[numLayers - 1]);
+  if (last === undefined) throw unsupportedLayout(`no residual connection around the MLP of block ${numLayers}`);
+  residual.push(last);
+  if (last === outputName) return { residual, layout, output: outputName, finalNorm: 'none', source: 'structure', numLayers };
+  const final = norms.get(outputName);
+  if (!final || final.input !== last) {
+    throw unsupportedLayout(`the model's output "${outputName}" is not the final norm of the residual stream`);
+  }
+  return { residual, layout, output: outputName, finalNorm: final.kind, source: 'structure', numLayers };
 }
 
 /**
