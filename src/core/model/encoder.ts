@@ -238,18 +238,20 @@ export class EncoderModel {
     const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
     for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
     model.stream = stream;
-    await model.selfCheck();
     return model;
   }
 
   private stream?: ResidualStream;
+  /** The self-check, run once before the first hidden states are handed out (see selfCheck). */
+  private checked?: Promise<void>;
 
   /**
    * Runs a probe batch (two texts of different lengths, padded on the model's side) through the variant
    * that outputs every hidden state, and checks the structure's answer against what the architecture
    * implies: every state finite and of the right shape, consecutive states different, and for pre-norm
    * models the model's output equal to a (Layer|RMS)Norm of the residual stream found after the last block.
-   * Refuses, naming the model type and what did not match. It cannot be switched off.
+   * Refuses, naming the model type and what did not match. It cannot be switched off: every path to
+   * hidden states (runTensors) waits for it.
    */
   private async selfCheck(): Promise<void> {
     const { numLayers: L, hiddenSize: H, modelType } = this.info;
@@ -277,7 +279,7 @@ export class EncoderModel {
     const indices = Array.from({ length: this.hidden.tensors.length }, (_, i) => i);
     const extra = stream.layout === 'pre-norm' && stream.finalNorm !== 'none' && !this.hidden.tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
     const names = [...this.hidden.tensors, ...extra];
-    const values = await this.runTensors(batch, names);
+    const values = await this.runTensors(batch, names, false);
     const rowsOf = (data: Float32Array): Float32Array[] => {
       const rows: Float32Array[] = [];
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b * T + t]) rows.push(data.subarray((b * T + t) * H, (b * T + t + 1) * H));
@@ -358,7 +360,11 @@ export class EncoderModel {
   }
 
   /** Runs `batch` through the variant that outputs `names`; [batch, seqLen, hidden] float32 per name (fp16 widened). */
-  private async runTensors(batch: PaddedBatch, names: string[]): Promise<Float32Array[]> {
+  private async runTensors(batch: PaddedBatch, names: string[], check = true): Promise<Float32Array[]> {
+    if (check) {
+      this.checked ??= this.selfCheck();
+      await this.checked;
+    }
     this.checkIds(batch);
     const outputs = [...new Set(names)];
     const session = await this.sessionFor(outputs, () => this.variantFor(outputs), `${outputs.length} hidden state(s)`);
