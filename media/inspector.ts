@@ -8,6 +8,7 @@ import type {
   FromPanel, HeatmapMetric, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelPooling, PanelView, PanelViewState,
   SweepMetric, TextSource, ToPanel,
 } from '../src/protocol/panel';
+import { DEFAULT_RECIPE, POOLING_LABELS, VECTOR_POOLINGS } from '../src/core/recipe';
 import { layerLineChart, pcaScatter } from './charts';
 import { button, el, layerLabel, select, shortModelName } from './dom';
 import {
@@ -24,7 +25,7 @@ interface VsCodeApi {
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
-let state: PanelViewState = { metric: 'norm', pooling: 'mean', ...vscode.getState() };
+let state: PanelViewState = { metric: 'norm', pooling: DEFAULT_RECIPE.pool, ...vscode.getState() };
 let current: PanelInspection | undefined;
 let pinned: PanelInspection | undefined;
 let indexPoints: IndexPointsMessage | undefined;
@@ -171,7 +172,7 @@ function view(data: PanelInspection): HiddenStatesView {
   return { layers: data.layers, tokens: data.tokenCount, dims: data.dims, data: data.hiddenStates };
 }
 
-const POOLINGS: readonly (readonly [PanelPooling, string])[] = [['mean', 'mean'], ['max', 'max'], ['cls', 'first token'], ['last', 'last token']];
+const POOLINGS: readonly (readonly [PanelPooling, string])[] = VECTOR_POOLINGS.map((p) => [p, POOLING_LABELS[p]] as const);
 
 function tokenStrip(tokens: TokenInfo[]): HTMLElement {
   const strip = el('div', { className: 'token-strip', testid: 'token-strip' });

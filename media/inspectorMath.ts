@@ -1,5 +1,6 @@
 // Pure math for the inspector (no DOM): hidden states are one Float32Array, layers × tokens × dims.
 // Kept separate so it can be unit-tested in node.
+import type { VectorPooling } from '../src/core/recipe';
 import { seededRandom } from '../src/core/random';
 
 export interface HiddenStatesView {
@@ -9,7 +10,7 @@ export interface HiddenStatesView {
   data: Float32Array;
 }
 
-export type Pooling = 'mean' | 'max' | 'cls' | 'last';
+export type Pooling = VectorPooling;
 
 export function tokenVector(h: HiddenStatesView, layer: number, token: number): Float32Array {
   const o = (layer * h.tokens + token) * h.dims;

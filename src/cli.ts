@@ -1,7 +1,8 @@
 // embedding-lens command-line entry. Each command lives in src/cli/<name>.ts and exports
 // `run(argv): Promise<number>` (the exit code). Errors that are the user's to fix (UserError)
 // print as one clear message, without a stack trace.
-import { UserError } from './core/types';
+import { UserError } from './core/errors';
+import { cliMessage, type CliContext } from './cli/errors';
 
 type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
 
@@ -70,12 +71,18 @@ function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
+/** The command and its folder argument (the first word after the command, when it is not an option). */
+function contextOf(argv: string[]): CliContext {
+  const [command, first] = argv;
+  return { command, folder: (command === 'index' || command === 'search' || command === 'sweep') && first && !first.startsWith('-') ? first : undefined };
+}
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     const code = (err as { code?: unknown }).code;
     if (err instanceof UserError) {
-      console.error(`embedding-lens: ${err.message}`);
+      console.error(`embedding-lens: ${cliMessage(err, contextOf(process.argv.slice(2)))}`);
     } else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
       console.error(`embedding-lens: ${(err as Error).message}\nRun \`embedding-lens ${process.argv[2] ?? ''} --help\` for the options.`);
     } else if (err instanceof Error && err.name === 'AbortError') {

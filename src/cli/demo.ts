@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const folder = path.resolve(positionals[0] ?? '.');
   const logger = stderrLogger(values.quiet);
   logger.info(`Model: ${values.model}${values.model === MODEL_OPTIONS.model.default ? ' (default; downloaded once into the cache)' : ''}`);
-  const { extractor, embedder, chunkTokens } = await loadModel(values, logger, 'npm run demo -- --model bench/models/minilm-l6');
+  const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
   try {
     const storageDir = storageFor(folder, values.storage);
     const indexer = await WorkspaceIndexer.open({ root: folder, storageDir, embedder, chunkTokens, logger });

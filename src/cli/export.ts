@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportStore, type ExportFormat } from '../core/store/export';
 import { VectorStore } from '../core/store/vectorStore';
+import { storageFor, storesDirOf } from '../core/workspace/layout';
 import { UserError } from '../core/types';
 import { outputDType } from './options';
 import { stderrLogger } from './terminal';
@@ -26,7 +27,7 @@ const FORMAT_BY_EXTENSION: Record<string, ExportFormat> = { '.npy': 'npy', '.h5'
 /** Finds the store folder(s) under what the user named. */
 async function storesUnder(dir: string): Promise<string[]> {
   if (await VectorStore.isStore(dir)) return [dir];
-  for (const storesDir of [path.join(dir, '.embedding-lens', 'stores'), path.join(dir, 'stores')]) {
+  for (const storesDir of [storesDirOf(storageFor(dir)), storesDirOf(dir)]) {
     if (!fs.existsSync(storesDir)) continue;
     const found: string[] = [];
     for (const name of fs.readdirSync(storesDir).sort()) {

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Extractor } from '../core/extract/extractor';
-import { UserError, type ExtractResult, type PoolingMode, type Recipe, type WordPooling } from '../core/types';
+import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, isWordPooling, POOLING_MODES, validateRecipe, VECTOR_POOLINGS, WORD_POOLINGS, type Recipe } from '../core/recipe';
+import { UserError, type ExtractResult } from '../core/types';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
 import { runAttention } from './attention';
 import { nonNegativeInt, outputDType, positiveInt } from './options';
@@ -25,9 +26,9 @@ Model
 Recipe
   --layer <spec>          embeddings | first | middle | last | <index> (negative from the end) |
                           -1,-2 (concatenate) | mean(-4..-1) | all      (default: last)
-  --pool <mode>           mean | max | cls | last | none (token vectors) | words (default: mean)
-  --word-pool <mode>      first | last | mean | first_last, for --pool words (default: mean)
-  --normalize             L2-normalize every output row
+  --pool <mode>           mean | max | cls | last | none (token vectors) | words (default: ${DEFAULT_RECIPE.pool})
+  --word-pool <mode>      ${WORD_POOLINGS.join(' | ')}, for --pool words (default: ${DEFAULT_RECIPE.wordPool})
+  --no-normalize          keep rows as the model gives them (default: L2-normalized, as index and search)
   --exclude-special       leave [CLS]/[SEP]-like tokens out of mean / max / none
   --prefix <text>         text put before every input (e.g. "query: " for E5 models)
 
@@ -62,11 +63,13 @@ export async function run(argv: string[]): Promise<number> {
       quantized: { type: 'boolean', default: false },
       'cache-dir': { type: 'string' },
       threads: { type: 'string' },
-      layer: { type: 'string', default: 'last' },
+      layer: { type: 'string', default: DEFAULT_RECIPE.layer },
       pool: { type: 'string' },
       attention: { type: 'boolean', default: false },
       'word-pool': { type: 'string' },
+      // --normalize is the default; the flag is still accepted so older scripts keep working.
       normalize: { type: 'boolean', default: false },
+      'no-normalize': { type: 'boolean', default: false },
       'exclude-special': { type: 'boolean', default: false },
       prefix: { type: 'string' },
       text: { type: 'string', multiple: true },
@@ -93,18 +96,28 @@ export async function run(argv: string[]): Promise<number> {
   const dtype = outputDType(values.dtype);
   const format = values.out === '-' ? 'json' : outputFormatOf(values.out);
 
-  const texts = values.text ?? (await readTexts(values.input!, values.field!));
   if (values.attention) {
+    const texts = values.text ?? (await readTexts(values.input!, values.field!));
     return runAttention({ ...values, model: values.model, out: values.out, layer: values.layer!, texts, dtype, format });
   }
-  const recipe: Recipe = {
+  if (values.normalize && values['no-normalize']) throw new UserError('Give --normalize or --no-normalize, not both.');
+  // The recipe is checked before the input is read and the model loaded.
+  const pool = values.pool ?? DEFAULT_RECIPE.pool;
+  if (!isPoolingMode(pool)) throw new UserError(`--pool "${pool}" is not a pooling.`, `Use --pool ${POOLING_MODES.join(' | ')}.`);
+  const wordPool = values['word-pool'];
+  if (wordPool !== undefined && !isWordPooling(wordPool)) throw new UserError(`--word-pool "${wordPool}" is not a word pooling.`, `Use --word-pool ${WORD_POOLINGS.join(' | ')}.`);
+  if (wordPool && pool !== 'words') throw new UserError('--word-pool only applies with --pool words.');
+  if (format === 'faiss' && !isVectorPooling(pool)) {
+    throw new UserError(`A FAISS index holds one vector per text; --pool ${pool} gives one per ${pool === 'words' ? 'word' : 'token'}.`, `Use --pool ${VECTOR_POOLINGS.join(' | ')}, or write .npy / .h5.`);
+  }
+  const recipe: Recipe = validateRecipe({
     layer: values.layer!,
-    pool: (values.pool ?? 'mean') as PoolingMode,
-    wordPool: values['word-pool'] as WordPooling | undefined,
-    normalize: values.normalize,
+    pool,
+    ...(wordPool ? { wordPool } : {}),
+    normalize: !values['no-normalize'],
     excludeSpecialTokens: values['exclude-special'],
-  };
-  if (recipe.wordPool && recipe.pool !== 'words') throw new UserError('--word-pool only applies with --pool words.');
+  });
+  const texts = values.text ?? (await readTexts(values.input!, values.field!));
 
   const logger = stderrLogger(values.quiet);
   const extractor = await Extractor.load({

@@ -8,7 +8,9 @@ import cliProgress from 'cli-progress';
 import { Extractor } from '../core/extract/extractor';
 import { SKIP_REASON_TEXT, type SkipReason } from '../core/index/files';
 import { WorkspaceIndexer, type RefreshSummary } from '../core/index/indexer';
-import { UserError, type PoolingMode, type Recipe, type TextEmbedder } from '../core/types';
+import { clearStorage, storageFor } from '../core/workspace/layout';
+import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS, type Recipe } from '../core/recipe';
+import { UserError, type TextEmbedder } from '../core/types';
 import { signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
 
@@ -25,8 +27,8 @@ export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 
 export const MODEL_OPTIONS = {
   model: { type: 'string', default: DEFAULT_MODEL },
-  layer: { type: 'string', default: 'last' },
-  pool: { type: 'string', default: 'mean' },
+  layer: { type: 'string', default: DEFAULT_RECIPE.layer },
+  pool: { type: 'string', default: DEFAULT_RECIPE.pool },
   'no-normalize': { type: 'boolean', default: false },
   storage: { type: 'string' },
   offline: { type: 'boolean', default: false },
@@ -40,7 +42,7 @@ export const MODEL_HELP = `Model and recipe
   --model <id|folder>     Hugging Face id (downloaded once into the cache) or a local model folder
                           (config.json, tokenizer.json, onnx/model.onnx). Default: ${DEFAULT_MODEL}
   --layer <spec>          hidden state to use (last, -2, mean(-4..-1), ...). Default: last
-  --pool <mode>           mean | max | cls | last. Default: mean
+  --pool <mode>           ${VECTOR_POOLINGS.join(' | ')}. Default: ${DEFAULT_RECIPE.pool}
   --no-normalize          keep vectors unnormalized (default: L2-normalized)
   --offline               never use the network (a hub id must already be cached)
   --cache-dir <dir>       model cache (default ~/.cache/embedding-lens/models)
@@ -67,41 +69,39 @@ export interface LoadedModel {
 }
 
 /** Loads the model named by the options; a hub failure says how to use a local folder instead. */
-export async function loadModel(values: ModelValues, logger: CliLogger, offlineExample = 'embedding-lens index <folder> --model bench/models/minilm-l6'): Promise<LoadedModel> {
+/**
+ * The recipe of --layer / --pool / --no-normalize, checked before any model is loaded: an index and a
+ * search need one vector per text.
+ */
+export function searchRecipe(values: Pick<ModelValues, 'layer' | 'pool' | 'no-normalize'>): Recipe {
+  const pool = values.pool ?? DEFAULT_RECIPE.pool;
+  if (!isVectorPooling(pool)) {
+    throw new UserError(
+      isPoolingMode(pool)
+        ? `--pool ${pool} gives one vector per ${pool === 'words' ? 'word' : 'token'}; an index and a search need one vector per text.`
+        : `--pool "${pool}" is not a pooling.`,
+      `Use --pool ${VECTOR_POOLINGS.join(' | ')}.`,
+    );
+  }
+  return validateRecipe({ layer: values.layer ?? DEFAULT_RECIPE.layer, pool, normalize: !values['no-normalize'] });
+}
+
+export async function loadModel(values: ModelValues, logger: CliLogger): Promise<LoadedModel> {
   const model = values.model ?? DEFAULT_MODEL;
-  const pool = (values.pool ?? 'mean') as PoolingMode;
-  if (!['mean', 'max', 'cls', 'last'].includes(pool)) throw new UserError(`--pool must be mean, max, cls or last for search (got "${pool}").`);
-  const recipe: Recipe = { layer: values.layer ?? 'last', pool, normalize: !values['no-normalize'] };
-  let extractor: Extractor;
-  try {
-    extractor = await Extractor.load({
+  const recipe = searchRecipe(values);
+  const extractor = await Extractor.load({
       model,
       offline: values.offline,
       cacheDir: values['cache-dir'],
       threads: positiveInt(values.threads, '--threads'),
       logger,
       onDownloadProgress: (e) => logger.progress?.(`downloading ${e.file}: ${e.total ? Math.round((100 * e.loaded) / e.total) : 0}%`),
-    });
-  } catch (err) {
-    if (err instanceof UserError && /Hugging Face Hub|not in the cache/.test(err.message)) {
-      throw new UserError(
-        err.message.split('\n')[0]!,
-        'No other model is used in its place. To work offline, use a local model folder, e.g. the MiniLM-shaped fixture this repository generates:\n' +
-          '  npm run fixtures -- --minilm\n' +
-          `  ${offlineExample}\n` +
-          '(that fixture has random weights: it exercises the pipeline, its results are not meaningful). ' +
-          'Any folder with config.json, tokenizer.json and onnx/model.onnx works the same way.',
-      );
-    }
-    throw err;
-  }
+  });
   const embedder = extractor.embedder(recipe);
   return { extractor, embedder, chunkTokens: Math.max(16, Math.min(256, extractor.info.maxLength - 2)) };
 }
 
-export function storageFor(folder: string, storage: string | undefined): string {
-  return path.resolve(storage ?? path.join(folder, '.embedding-lens'));
-}
+export { storageFor };
 
 const HELP = `Usage: embedding-lens index <folder> [options]
 
@@ -117,6 +117,8 @@ Files
   --max-file-size <KiB>   skip larger files (default 1024)
   --chunk-tokens <n>      token budget of one chunk (default: min(256, model window))
   --show-skipped          list every skipped file with its reason
+  --rebuild               embed every file again into a fresh index for this recipe (for a damaged
+                          index, or after changing how files are chunked)
   --json                  print the summary as JSON on stdout`;
 
 export function formatSummary(s: RefreshSummary, showSkipped: boolean): string {
@@ -179,6 +181,7 @@ export async function run(argv: string[]): Promise<number> {
       'max-file-size': { type: 'string' },
       'chunk-tokens': { type: 'string' },
       'show-skipped': { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -194,9 +197,14 @@ export async function run(argv: string[]): Promise<number> {
   const maxKiB = positiveInt(values['max-file-size'], '--max-file-size');
   const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
   try {
+    const storageDir = storageFor(folder, values.storage);
+    if (values.rebuild) {
+      const removed = await clearStorage(storageDir, embedder.identity);
+      if (removed.length) logger.info(`rebuild: removed ${removed.join(', ')}`);
+    }
     const indexer = await WorkspaceIndexer.open({
       root: folder,
-      storageDir: storageFor(folder, values.storage),
+      storageDir,
       embedder,
       chunkTokens: positiveInt(values['chunk-tokens'], '--chunk-tokens') ?? chunkTokens,
       discovery: {

@@ -149,7 +149,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const mineSeconds = (performance.now() - started) / 1000;
   logger.progress?.('');
-  const { extractor } = await loadModel(values, logger, 'embedding-lens sweep <folder> --model bench/models/minilm-l6');
+  const { extractor } = await loadModel(values, logger);
   const bar = progressReporter(values.quiet, 'texts');
   let result: SweepResult;
   try {

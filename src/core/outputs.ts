@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from './store/atomicFile';
 import { encodeFaissFlat, writeFaissFile } from './store/faiss';
 import { writeNpy } from './store/npy';
+import { requireVectorPooling } from './recipe';
 import { UserError, type ExtractResult, type OutputDType } from './types';
 
 export type OutputFormat = 'npy' | 'h5' | 'faiss';
@@ -36,9 +37,8 @@ export async function writeExtraction(file: string, result: ExtractResult, optio
       break;
     }
     case 'faiss': {
-      if (result.manifest.pooling === 'none' || result.manifest.pooling === 'words') {
-        throw new UserError('A FAISS index holds one vector per text: use --pool mean, max, cls or last (or write token vectors to .npy / .h5).');
-      }
+      // A FAISS index holds one vector per text (token or word vectors go to .npy / .h5).
+      requireVectorPooling(result.manifest.pooling, 'a FAISS index');
       // Inner product on normalized vectors is cosine similarity; otherwise use L2 distance.
       const metric = result.manifest.normalize ? 'ip' : 'l2';
       await writeFaissFile(file, encodeFaissFlat({ vectors: result.data, dims: result.dims, metric }));

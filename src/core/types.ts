@@ -1,24 +1,13 @@
 // Shared types of the engine. Plain data only: no vscode, no native modules.
 // The extractor produces these; the stores, the indexer, the CLI and the host consume them.
 
-/** How token vectors are reduced to one vector (or kept per token / per word). */
-export type PoolingMode = 'mean' | 'max' | 'cls' | 'last' | 'none' | 'words';
-/** How the subword pieces of one word are combined when `pool` is `words`. */
-export type WordPooling = 'first' | 'last' | 'mean' | 'first_last';
-export type OutputDType = 'float32' | 'float16';
+import type { PoolingMode, WordPooling, Recipe, RecipeIdentity } from './recipe';
 
-/** Everything that decides what a vector means. Two vectors are comparable only if their recipes match. */
-export interface Recipe {
-  /** Layer spec string: `last`, `-2`, `mean(-4..-1)`, `-1,-2`, `all`, ... (see core/extract/layers.ts) */
-  layer: string;
-  pool: PoolingMode;
-  /** Only for `pool: 'words'`. Default `mean`. */
-  wordPool?: WordPooling;
-  /** L2-normalize every output row. Default false. */
-  normalize?: boolean;
-  /** Leave [CLS]/[SEP]-like tokens out of mean/max pooling. Default false (as sentence-transformers). */
-  excludeSpecialTokens?: boolean;
-}
+// The recipe's vocabulary lives in ./recipe, errors in ./errors; re-exported here for existing imports.
+export type { PoolingMode, WordPooling, VectorPooling, Recipe, RecipeIdentity } from './recipe';
+export { UserError, type ErrorCode } from './errors';
+
+export type OutputDType = 'float32' | 'float16';
 
 export interface ExtractOptions {
   signal?: AbortSignal;
@@ -120,17 +109,6 @@ export interface ExtractStats {
   paddedTokens: number;
 }
 
-/** The identity of a recipe applied to one model: what a store or an index file must match. */
-export interface RecipeIdentity {
-  model: string;
-  modelHash: string;
-  layer: string;
-  pooling: PoolingMode;
-  wordPooling?: WordPooling;
-  normalize: boolean;
-  dims: number;
-}
-
 /**
  * What the indexer and search need from the engine: pooled vectors for texts with one fixed recipe.
  * Implemented by `Extractor.embedder(recipe)`.
@@ -147,14 +125,6 @@ export interface Logger {
   warn(message: string): void;
   error(message: string): void;
   debug?(message: string): void;
-}
-
-/** An error whose message is meant for the user: the CLI prints only the message, the host shows it. */
-export class UserError extends Error {
-  constructor(message: string, readonly hint?: string) {
-    super(hint ? `${message}\n${hint}` : message);
-    this.name = 'UserError';
-  }
 }
 
 export const TOOL_VERSION = '0.1.0';

@@ -3,6 +3,7 @@
 // keybindings, other extensions and the in-host tests can use `executeCommand`'s result.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { DEFAULT_RECIPE } from '../core/recipe';
 import type { SearchMode } from '../core/search/search';
 import { UserError } from '../core/types';
 import type { TextSource } from '../protocol/panel';
@@ -273,7 +274,7 @@ async function chooseModel(log: vscode.LogOutputChannel): Promise<void> {
 
 async function chooseRecipe(): Promise<void> {
   const cfg = vscode.workspace.getConfiguration(SECTION);
-  const parts = await pickRecipeParts({ layer: cfg.get<string>('layer', 'last'), pooling: cfg.get<string>('pooling', 'mean') }, false);
+  const parts = await pickRecipeParts({ layer: cfg.get<string>('layer', DEFAULT_RECIPE.layer), pooling: cfg.get<string>('pooling', DEFAULT_RECIPE.pool) }, false);
   if (!parts) return;
   const target = recipeTarget();
   await cfg.update('layer', parts.layer, target);

@@ -2,14 +2,13 @@
 // Everything downstream gets plain objects: the engine worker gets EngineLoadOptions, the extractor a
 // Recipe. Invalid values are reported, never silently replaced.
 import * as vscode from 'vscode';
-import type { PoolingMode, Recipe, WordPooling } from '../core/types';
-import { UserError } from '../core/types';
+import { DEFAULT_RECIPE, POOLING_MODES, WORD_POOLINGS, type PoolingMode, type Recipe, type WordPooling } from '../core/recipe';
+import { UserError } from '../core/errors';
 import type { EngineLoadOptions } from '../protocol/worker';
 
 export const SECTION = 'embeddingLens';
 
-export const POOLING_MODES: readonly PoolingMode[] = ['mean', 'max', 'cls', 'last', 'none', 'words'];
-export const WORD_POOLINGS: readonly WordPooling[] = ['first', 'last', 'mean', 'first_last'];
+export { POOLING_MODES, WORD_POOLINGS };
 
 export interface ExtensionConfig {
   /** Hub id or model folder. */
@@ -63,10 +62,10 @@ export function readConfig(scope?: vscode.ConfigurationScope): ExtensionConfig {
   return {
     model,
     allowDownloads: c.get<boolean>('allowDownloads', true),
-    layer: c.get<string>('layer', 'last').trim() || 'last',
-    pooling: oneOf('pooling', c.get<string>('pooling', 'mean'), POOLING_MODES),
-    wordPooling: oneOf('wordPooling', c.get<string>('wordPooling', 'mean'), WORD_POOLINGS),
-    normalize: c.get<boolean>('normalize', true),
+    layer: c.get<string>('layer', DEFAULT_RECIPE.layer).trim() || DEFAULT_RECIPE.layer,
+    pooling: oneOf('pooling', c.get<string>('pooling', DEFAULT_RECIPE.pool), POOLING_MODES),
+    wordPooling: oneOf('wordPooling', c.get<string>('wordPooling', DEFAULT_RECIPE.wordPool), WORD_POOLINGS),
+    normalize: c.get<boolean>('normalize', DEFAULT_RECIPE.normalize),
     maxTokensPerBatch: positiveInt('maxTokensPerBatch', c.get<number>('maxTokensPerBatch', 1024), 16),
     threads: positiveInt('threads', c.get<number>('threads', 0), 0),
     include: c.get<string[]>('include', []),

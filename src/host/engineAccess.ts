@@ -5,14 +5,25 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Recipe } from '../core/types';
-import type { IndexMissingErrorName, IndexTarget, LoadedModelInfo } from '../protocol/worker';
+import { isVectorPooling, listChoices, VECTOR_POOLINGS, type Recipe } from '../core/recipe';
+import { hasCode, UserError } from '../core/errors';
+import { storesDirOf } from '../core/workspace/layout';
+import type { IndexTarget, LoadedModelInfo } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
 import { engineLoadOptions, readConfig, recipeOf, SECTION, type ExtensionConfig } from './config';
 import type { EngineClient } from './engineClient';
 
-/** Name of the worker's error for "no index for this recipe" (src/worker/engine.ts INDEX_MISSING). */
-export const INDEX_MISSING: IndexMissingErrorName = 'IndexMissingError';
+/**
+ * The editor's action for an index problem (core/errors.ts codes): a damaged index, or one built with
+ * another recipe, is rebuilt; a missing one is built. Undefined for errors that are not about the index.
+ */
+export function indexAction(err: unknown): { label: 'Rebuild Index' | 'Index Workspace'; command: string } | undefined {
+  if (hasCode(err, 'INDEX_DAMAGED', 'RECIPE_MISMATCH', 'INDEX_NEWER') || (hasCode(err, 'INDEX_MISSING') && (err as UserError).facts.others?.length)) {
+    return { label: 'Rebuild Index', command: COMMANDS.rebuildIndex };
+  }
+  if (hasCode(err, 'INDEX_MISSING')) return { label: 'Index Workspace', command: COMMANDS.indexWorkspace };
+  return undefined;
+}
 
 /** Error raised when the model does not load; the message says which model and why. */
 export class ModelLoadError extends Error {
@@ -81,7 +92,7 @@ export class EngineAccess {
   /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
   hasStoredIndex(folder: vscode.WorkspaceFolder): boolean {
     try {
-      return fs.readdirSync(path.join(this.storageDirFor(folder), 'stores')).length > 0;
+      return fs.readdirSync(storesDirOf(this.storageDirFor(folder))).length > 0;
     } catch {
       return false;
     }
@@ -94,10 +105,10 @@ export class EngineAccess {
  */
 export function searchRecipe(cfg: ExtensionConfig): Recipe {
   const recipe = recipeOf(cfg);
-  if (recipe.pool === 'none' || recipe.pool === 'words') {
+  if (!isVectorPooling(recipe.pool)) {
     throw new SettingsError(
       `Pooling "${recipe.pool}" gives one vector per token or word, which an index cannot search.`,
-      `Set ${SECTION}.pooling to mean, max, cls or last for indexing and search ("Embedding Lens: Choose Layer and Pooling").`,
+      `Set ${SECTION}.pooling to ${listChoices(VECTOR_POOLINGS)} for indexing and search ("Embedding Lens: Choose Layer and Pooling").`,
     );
   }
   return recipe;
@@ -137,12 +148,12 @@ export async function showFailure(err: unknown, log: vscode.LogOutputChannel, co
     else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.model`);
     return;
   }
-  if (err instanceof Error && err.name === INDEX_MISSING) {
+  const action = indexAction(err);
+  if (action && err instanceof Error) {
     log.warn(err.message);
-    const rebuild = /another recipe/.test(err.message);
-    const action = rebuild ? 'Rebuild Index' : 'Index Workspace';
-    const choice = await vscode.window.showWarningMessage(`Embedding Lens: ${err.message.replace(/\n/g, ' ')}`, action);
-    if (choice === action) await vscode.commands.executeCommand(rebuild ? COMMANDS.rebuildIndex : COMMANDS.indexWorkspace);
+    const show = hasCode(err, 'INDEX_MISSING') ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+    const choice = await show(`Embedding Lens: ${err.message.replace(/\n/g, ' ')}`, action.label);
+    if (choice === action.label) await vscode.commands.executeCommand(action.command);
     return;
   }
   if (err instanceof SettingsError) {

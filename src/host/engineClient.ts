@@ -7,7 +7,7 @@
 // with `abortSignalOf`), logging goes through the engine's Logger interface.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/types';
-import { UserError } from '../core/types';
+import { fromWire } from '../core/errors';
 import type { DownloadProgress, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
 
 export interface RequestOptions<P = unknown> {
@@ -26,18 +26,8 @@ interface Pending {
   cleanup: () => void;
 }
 
-/** Rebuilds an Error from the wire so that `instanceof UserError` and `name === 'AbortError'` still work. */
-export function fromWireError(e: WireError): Error {
-  let err: Error;
-  if (e.name === 'UserError') {
-    err = new UserError(e.hint && e.message.endsWith(`\n${e.hint}`) ? e.message.slice(0, -e.hint.length - 1) : e.message, e.hint);
-  } else {
-    err = new Error(e.message);
-    err.name = e.name;
-  }
-  if (e.stack) err.stack = e.stack;
-  return err;
-}
+/** Rebuilds an Error from the wire so that `instanceof UserError`, its `code` and `name === 'AbortError'` still work. */
+export const fromWireError = (e: WireError): Error => fromWire(e);
 
 export class EngineClient {
   private worker: Worker | undefined;

@@ -7,7 +7,8 @@ import * as vscode from 'vscode';
 import type { PoolingMode, Recipe, WordPooling } from '../core/types';
 import type { ExtractSource, ExtractToFileResult } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
-import { POOLING_MODES, readConfig, recipeOf, WORD_POOLINGS } from './config';
+import { describeRecipe, POOLING_MODES, WORD_POOLINGS } from '../core/recipe';
+import { readConfig, recipeOf } from './config';
 import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
 
 export type ExtractKind = 'selection' | 'file' | 'workspace';
@@ -81,7 +82,7 @@ async function chooseRecipe(scope: vscode.Uri | undefined, args: ExtractArgs): P
     const pool = args.pooling ?? fromSettings.pool;
     return { ...fromSettings, layer: args.layer ?? fromSettings.layer, pool, wordPool: pool === 'words' ? args.wordPooling ?? cfg.wordPooling : undefined };
   }
-  const describe = `layer ${cfg.layer}, ${cfg.pooling}${cfg.pooling === 'words' ? `/${cfg.wordPooling}` : ''}${cfg.normalize ? ', normalized' : ''}`;
+  const describe = describeRecipe(fromSettings);
   const pick = await vscode.window.showQuickPick(
     [
       { label: '$(settings-gear) Use the settings', description: describe, value: 'settings' as const },

@@ -14,7 +14,9 @@ import { prefixesForModel } from '../core/search/prefixes';
 import type { FromPanel, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
 import type { IndexPoints } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
-import { diskFolders, INDEX_MISSING, type EngineAccess } from './engineAccess';
+import { hasCode } from '../core/errors';
+import { storesDirOf } from '../core/workspace/layout';
+import { diskFolders, type EngineAccess } from './engineAccess';
 import { describeError } from './log';
 
 export const INSPECTOR_VIEW_TYPE = 'embeddingLens.inspector';
@@ -69,7 +71,7 @@ export function registerInspector(o: { extensionUri: vscode.Uri; access: EngineA
  * index sample is never shown after the index changed. Cheap: a few stat calls, no file is read.
  */
 function storesFingerprint(storageDir: string): string {
-  const stores = path.join(storageDir, 'stores');
+  const stores = storesDirOf(storageDir);
   let newest = 0;
   let bytes = 0;
   try {
@@ -340,7 +342,7 @@ export class InspectorPanel implements vscode.Disposable {
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'AbortError') return;
-      if (err instanceof Error && err.name === INDEX_MISSING) return show({ state: 'noIndex', message: err.message });
+      if (err instanceof Error && hasCode(err, 'INDEX_MISSING')) return show({ state: 'noIndex', message: err.message });
       show({ state: 'error', message: `The index sample could not be loaded: ${describeError(err, this.host.log)}` });
     }
   }

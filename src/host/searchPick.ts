@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { SearchMode } from '../core/search/search';
 import type { WireSearchHit } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
-import { diskFolders, INDEX_MISSING, ModelLoadError, type EngineAccess } from './engineAccess';
+import { diskFolders, indexAction, ModelLoadError, type EngineAccess } from './engineAccess';
 
 export const SEARCH_MODES: readonly SearchMode[] = ['hybrid', 'vector', 'lexical'];
 const MODE_ICONS: Record<SearchMode, string> = { hybrid: 'combine', vector: 'sparkle', lexical: 'whole-word' };
@@ -98,12 +98,12 @@ export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | '
 /** An item that explains why there are no results, and what accepting it does. */
 function problemItem(err: unknown): Item {
   const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  if (err instanceof Error && err.name === INDEX_MISSING) {
-    const rebuild = /another recipe/.test(err.message);
+  const action = indexAction(err);
+  if (action) {
     return {
-      label: rebuild ? '$(refresh) Rebuild Index' : '$(database) Index Workspace',
+      label: action.label === 'Rebuild Index' ? '$(refresh) Rebuild Index' : '$(database) Index Workspace',
       detail: message,
-      command: rebuild ? COMMANDS.rebuildIndex : COMMANDS.indexWorkspace,
+      command: action.command,
       alwaysShow: true,
     };
   }

@@ -1,6 +1,7 @@
 // The status bar item: index state, model and chunk count; a click opens Search Workspace.
 import * as vscode from 'vscode';
-import type { ExtensionConfig } from './config';
+import { describeRecipe } from '../core/recipe';
+import { recipeOf, type ExtensionConfig } from './config';
 import { COMMANDS } from './commandIds';
 
 export type IndexState =
@@ -27,7 +28,7 @@ export class StatusBar implements vscode.Disposable {
   setConfig(cfg: ExtensionConfig | undefined): void {
     this.model = cfg?.model ?? '(model setting invalid)';
     this.modelShort = cfg ? cfg.model.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? cfg.model : '?';
-    this.recipe = cfg ? `layer ${cfg.layer}, ${cfg.pooling}${cfg.pooling === 'words' ? `/${cfg.wordPooling}` : ''}${cfg.normalize ? ', normalized' : ''}` : '';
+    this.recipe = cfg ? describeRecipe(recipeOf(cfg)) : '';
     this.render();
   }
 

@@ -1,5 +1,6 @@
 // Messages between the inspector panel's host side (src/host/inspectorPanel.ts) and its webview
 // script (media/inspector.ts). Types only: both sides `import type` this file.
+import type { VectorPooling } from '../core/recipe';
 import type { SweepResult } from '../core/sweep/sweep';
 import type { WireInspectResult } from './worker';
 
@@ -55,7 +56,8 @@ export type IndexPointsMessage =
   | { state: 'error'; message: string };
 
 export type HeatmapMetric = 'norm' | 'cosineToPooled';
-export type PanelPooling = 'mean' | 'max' | 'cls' | 'last';
+/** The inspector pools one vector per text (the recipe's vector poolings). */
+export type PanelPooling = VectorPooling;
 export type SweepMetric = 'mrrAt10' | 'recallAt1' | 'recallAt10';
 export type PanelView = 'selection' | 'sweep';
 

@@ -7,6 +7,7 @@
 // then answers with an `error` whose `name` is `AbortError`).
 import type { IndexProgress, RefreshSummary } from '../core/index/indexer';
 import type { SearchMode } from '../core/search/search';
+import type { ErrorWire } from '../core/errors';
 import type { SweepProgress, SweepResult } from '../core/sweep/sweep';
 import type { EmbeddingManifest, ItemInfo, OutputDType, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
 
@@ -191,16 +192,11 @@ export type WorkerRequest = {
 
 export type ToWorker = WorkerRequest | { type: 'cancel'; id: number };
 
-/** `WireError.name` of "there is no index for this recipe" (the message says whether another recipe's exists). */
-export type IndexMissingErrorName = 'IndexMissingError';
-
-/** An error as it crosses the boundary: `name` keeps UserError / AbortError apart. */
-export interface WireError {
-  name: string;
-  message: string;
-  stack?: string;
-  hint?: string;
-}
+/**
+ * An error as it crosses the boundary: `name` keeps UserError / AbortError apart, `code` and `facts`
+ * say what kind of problem it is (core/errors.ts), so the host picks its action without reading text.
+ */
+export type WireError = ErrorWire;
 
 /** Model download progress, per file, bytes (from the engine's model resolver). */
 export interface DownloadProgress {

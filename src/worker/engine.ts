@@ -4,8 +4,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Extractor } from '../core/extract/extractor';
 import { discoverFiles, readIndexableText } from '../core/index/files';
-import { recipeKey, WorkspaceIndexer, type IndexProgress, type RefreshSummary } from '../core/index/indexer';
-import { describeIdentity } from '../core/index/catalog';
+import { WorkspaceIndexer, type IndexProgress, type RefreshSummary } from '../core/index/indexer';
+import { describeIdentity, requireVectorPooling } from '../core/recipe';
+import { clearStorage, describeStored, storeDirFor } from '../core/workspace/layout';
 import { outputFormatOf, writeExtraction } from '../core/outputs';
 import { WorkspaceSearch, type SearchHit } from '../core/search/search';
 import { VectorStore } from '../core/store/vectorStore';
@@ -20,7 +21,6 @@ import type {
   ExtractToFileParams,
   ExtractToFileProgress,
   ExtractToFileResult,
-  IndexMissingErrorName,
   IndexParams,
   IndexPoints,
   IndexTarget,
@@ -61,63 +61,17 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
-/** Error name the host recognises: there is no index for this recipe (maybe one for another recipe). */
-export const INDEX_MISSING: IndexMissingErrorName = 'IndexMissingError';
+export { clearStorage };
 
+/** There is no index of this folder for this recipe (`others`: the recipes it does have). */
 function indexMissing(root: string, identity: RecipeIdentity, others: string[]): Error {
-  const err = new UserError(
+  return new UserError(
     others.length
       ? `The index of ${path.basename(root)} was built with another recipe (${others.join('; ')}), not ${describeIdentity(identity)}.`
       : `${path.basename(root)} has no index yet for ${describeIdentity(identity)}.`,
-    others.length ? 'Rebuild the index for the current settings, or change the settings back.' : 'Run "Embedding Lens: Index Workspace" first.',
+    others.length ? 'Rebuild the index for the current recipe, or change the recipe back.' : 'Index the folder first.',
+    { code: 'INDEX_MISSING', root, others },
   );
-  err.name = INDEX_MISSING;
-  return err;
-}
-
-/** Store folder of one recipe inside a storage folder (the indexer's layout). */
-function storeDirOf(storageDir: string, identity: RecipeIdentity): string {
-  return path.join(storageDir, 'stores', recipeKey(identity));
-}
-
-/** Recipes of the stores that do exist in a storage folder, described for a message. */
-async function otherRecipes(storageDir: string): Promise<string[]> {
-  const stores = path.join(storageDir, 'stores');
-  const names = await fs.readdir(stores).catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const name of names) {
-    try {
-      const manifest = JSON.parse(await fs.readFile(path.join(stores, name, 'manifest.json'), 'utf8')) as { recipe?: RecipeIdentity };
-      if (manifest.recipe) out.push(describeIdentity(manifest.recipe));
-    } catch {
-      // not a store (or a half-written one): nothing to describe
-    }
-  }
-  return out;
-}
-
-/**
- * Removes a storage folder's stores: one recipe's, or all of them with the folder's own marker files.
- * Only what the indexer writes is removed, so a storage folder the user chose keeps anything else.
- */
-export async function clearStorage(storageDir: string, identity?: RecipeIdentity): Promise<string[]> {
-  const removed: string[] = [];
-  const remove = async (p: string) => {
-    if (await fs.stat(p).catch(() => null)) {
-      await fs.rm(p, { recursive: true, force: true });
-      removed.push(p);
-    }
-  };
-  if (identity) {
-    await remove(storeDirOf(storageDir, identity));
-    return removed;
-  }
-  await remove(path.join(storageDir, 'stores'));
-  await remove(path.join(storageDir, 'embedding-lens.json'));
-  await remove(path.join(storageDir, '.gitignore'));
-  // The folder itself goes when nothing else is in it.
-  if ((await fs.readdir(storageDir).catch(() => ['?'])).length === 0) await fs.rmdir(storageDir).catch(() => undefined);
-  return removed;
 }
 
 function wireHit(h: SearchHit): WireSearchHit {
@@ -179,11 +133,11 @@ export async function openEngine(
   };
   async function openSearch(t: IndexTarget): Promise<WorkspaceSearch> {
     const embedder = extractor.embedder(t.recipe);
-    const storeDir = storeDirOf(path.resolve(t.storageDir), embedder.identity);
+    const storeDir = await storeDirFor(path.resolve(t.storageDir), embedder.identity);
     let s = searches.get(storeDir);
     if (!s) {
       s = (async () => {
-        if (!(await VectorStore.isStore(storeDir))) throw indexMissing(t.root, embedder.identity, await otherRecipes(t.storageDir));
+        if (!(await VectorStore.isStore(storeDir))) throw indexMissing(t.root, embedder.identity, await describeStored(t.storageDir));
         return WorkspaceSearch.open({ root: t.root, storageDir: t.storageDir, embedder });
       })();
       searches.set(storeDir, s);
@@ -213,7 +167,7 @@ export async function openEngine(
     dropOpenIndexes: () => forget(),
     async index(p, run) {
       const embedder = extractor.embedder(p.recipe);
-      const storeDir = storeDirOf(path.resolve(p.storageDir), embedder.identity);
+      const storeDir = await storeDirFor(path.resolve(p.storageDir), embedder.identity);
       forget(storeDir);
       if (p.rebuild) {
         const removed = await clearStorage(p.storageDir, embedder.identity);
@@ -256,8 +210,8 @@ export async function openEngine(
     },
     async indexPoints(p) {
       const embedder = extractor.embedder(p.recipe);
-      const storeDir = storeDirOf(path.resolve(p.storageDir), embedder.identity);
-      if (!(await VectorStore.isStore(storeDir))) throw indexMissing(p.root, embedder.identity, await otherRecipes(p.storageDir));
+      const storeDir = await storeDirFor(path.resolve(p.storageDir), embedder.identity);
+      if (!(await VectorStore.isStore(storeDir))) throw indexMissing(p.root, embedder.identity, await describeStored(p.storageDir));
       const snap = (await VectorStore.open(storeDir)).snapshot();
       const dims = embedder.identity.dims;
       const picked = sampleIndices(snap.records.length, Math.max(0, Math.floor(p.limit)));
@@ -275,9 +229,7 @@ export async function openEngine(
     },
     async extractToFile(p, run) {
       const format = outputFormatOf(p.file);
-      if (format === 'faiss' && (p.recipe.pool === 'none' || p.recipe.pool === 'words')) {
-        throw new UserError(`A FAISS index holds one vector per text; pooling "${p.recipe.pool}" gives one per token or word.`, 'Choose mean, max, cls or last pooling, or save to .npy or .h5.');
-      }
+      if (format === 'faiss') requireVectorPooling(p.recipe.pool, 'a FAISS index (save token or word vectors to .npy or .h5)');
       let texts: string[];
       let labels: string[] | undefined;
       let skipped = 0;

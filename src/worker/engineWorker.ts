@@ -2,6 +2,7 @@
 // worker_thread). The model and its native modules live only here, so the extension host never
 // blocks on tokenizing or ONNX runs and never loads a native module itself.
 import { parentPort } from 'node:worker_threads';
+import { toWire } from '../core/errors';
 import type { Logger } from '../core/types';
 import type {
   EngineMethod,
@@ -45,13 +46,7 @@ function requireEngine(): Engine {
   return engine;
 }
 
-function toWireError(err: unknown): WireError {
-  if (err instanceof Error) {
-    const hint = (err as { hint?: unknown }).hint;
-    return { name: err.name, message: err.message, stack: err.stack, hint: typeof hint === 'string' ? hint : undefined };
-  }
-  return { name: 'Error', message: String(err) };
-}
+const toWireError = (err: unknown): WireError => toWire(err);
 
 /** The abort signal of a request and a sink that sends its progress events to the host. */
 function runOf<P extends EngineMethods[EngineMethod]['progress']>(id: number, signal: AbortSignal): Run<P> {

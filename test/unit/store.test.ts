@@ -315,7 +315,7 @@ describe('VectorStore', () => {
   it('refuses other recipes, wrong dims and non-finite values with a message naming the problem', async () => {
     const dir = path.join(tmp, 'store3');
     const s = await VectorStore.create(dir, recipe);
-    await rejects(async () => s.upsert(records(1), new Float32Array(16), { ...recipe, layer: '-2' }), /layer: store has "last", the new vectors has "-2"/);
+    await rejects(async () => s.upsert(records(1), new Float32Array(16), { ...recipe, layer: '-2' }), /layer: the index has "last", the new vectors has "-2"/);
     await rejects(async () => s.query(new Float32Array(16), 3, { recipe: { ...recipe, pooling: 'cls' } }), /Recipe mismatch \(pooling\)/);
     await rejects(async () => s.upsert(records(1), new Float32Array(15)), /not a multiple of the store's dims 16/);
     await rejects(async () => s.query(new Float32Array(8), 3), /8 dims, the store has 16/);
@@ -324,7 +324,11 @@ describe('VectorStore', () => {
     await rejects(async () => s.upsert(records(1), bad), /value 3 of vector 0 is NaN/);
     bad[3] = Infinity;
     await rejects(async () => s.query(bad, 1), /Infinity/);
-    await rejects(VectorStore.open(dir, { ...recipe, model: 'other', dims: 32 }), /model, dims/);
+    await rejects(VectorStore.open(dir, { ...recipe, modelHash: 'ffff0000ffff0000', dims: 32 }), /model, dims/);
+    // The same weights reached by another path (a symlink, a moved folder, a cache copy) are the same model.
+    assert.equal((await VectorStore.open(dir, { ...recipe, model: '/elsewhere/tiny-bert' })).count, 0);
+    await assert.rejects(VectorStore.open(dir, { ...recipe, modelHash: 'ffff0000ffff0000' }), (e: unknown) =>
+      e instanceof UserError && e.code === 'RECIPE_MISMATCH' && e.facts.differences?.[0]?.field === 'model' && /abcd1234abcd1234/.test(e.message) && /ffff0000ffff0000/.test(e.message));
   });
 
   it('detects not-a-store folders, future versions, corrupt and truncated files', async () => {

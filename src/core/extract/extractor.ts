@@ -3,6 +3,8 @@
 import { EncoderModel, type EncoderInfo, type PaddedBatch } from '../model/encoder';
 import { resolveModel, type ModelSourceOptions } from '../model/modelSource';
 import type { Encoded, EncodedDetail } from '../model/tokenizer';
+import { abortError } from '../errors';
+import { DEFAULT_RECIPE, identityOf, validateRecipe } from '../recipe';
 import {
   TOOL_VERSION,
   UserError,
@@ -71,12 +73,6 @@ interface Accumulator {
   tokens?: Float32Array;
 }
 
-function abortError(): Error {
-  const err = new Error('The operation was cancelled.');
-  err.name = 'AbortError';
-  return err;
-}
-
 export class Extractor {
   private readonly limits: BatchLimits;
 
@@ -112,15 +108,7 @@ export class Extractor {
   }
 
   identity(recipe: Recipe): RecipeIdentity {
-    return {
-      model: this.info.model,
-      modelHash: this.info.modelHash,
-      layer: recipe.layer,
-      pooling: recipe.pool,
-      ...(recipe.pool === 'words' ? { wordPooling: recipe.wordPool ?? 'mean' } : {}),
-      normalize: recipe.normalize ?? false,
-      dims: this.dims(recipe),
-    };
+    return identityOf(validateRecipe(recipe), this.info, this.dims(recipe));
   }
 
   /** Graph nodes computed for a layer spec (fewer when the graph is cut before the last layer). */
@@ -138,9 +126,7 @@ export class Extractor {
   }
 
   embedder(recipe: Recipe): TextEmbedder {
-    if (recipe.pool === 'none' || recipe.pool === 'words') {
-      throw new UserError(`Pooling "${recipe.pool}" gives one vector per token or word; search needs one vector per text (mean, max, cls or last).`);
-    }
+    validateRecipe(recipe, { oneVector: 'an index or a search' });
     const identity = this.identity(recipe);
     return {
       identity,
@@ -161,7 +147,7 @@ export class Extractor {
     const { signal, onProgress } = options;
     signal?.throwIfAborted?.();
     if (!recipes.length) throw new UserError('No recipe given.');
-    recipes.forEach(validateRecipe);
+    recipes.forEach((r) => validateRecipe(r));
     const selections = recipes.map((r) => this.layers(r.layer));
     texts.forEach((t, i) => {
       if (typeof t !== 'string' || t.trim() === '') {
@@ -318,7 +304,7 @@ export class Extractor {
             info.tokens = kept.map((t) => tokens[t]);
           } else {
             const words = wordInfos(tokens, texts[i]).filter((w) => plan.owner[w.firstToken] >= 0 && plan.owner[w.lastToken] >= 0);
-            const mode = recipe.wordPool ?? 'mean';
+            const mode = recipe.wordPool ?? DEFAULT_RECIPE.wordPool;
             rows.push(poolWords(matrix, words, mode));
             outDims = mode === 'first_last' ? 2 * width : width;
             info.rowCount = words.length;
@@ -350,7 +336,7 @@ export class Extractor {
       layers: selection.layers,
       layerCombine: selection.combine,
       pooling: recipe.pool,
-      ...(recipe.pool === 'words' ? { wordPooling: recipe.wordPool ?? 'mean' } : {}),
+      ...(recipe.pool === 'words' ? { wordPooling: recipe.wordPool ?? DEFAULT_RECIPE.wordPool } : {}),
       normalize: recipe.normalize ?? false,
       excludeSpecialTokens: recipe.excludeSpecialTokens ?? false,
       dims: outDims,
@@ -536,18 +522,6 @@ function wordInfos(tokens: TokenInfo[], text: string): WordInfo[] {
     }
   });
   return words;
-}
-
-const POOLINGS = ['mean', 'max', 'cls', 'last', 'none', 'words'];
-const WORD_POOLINGS = ['first', 'last', 'mean', 'first_last'];
-
-function validateRecipe(recipe: Recipe): void {
-  if (!POOLINGS.includes(recipe.pool)) {
-    throw new UserError(`Unknown pooling "${recipe.pool}".`, `Choose one of: ${POOLINGS.join(', ')}.`);
-  }
-  if (recipe.wordPool !== undefined && !WORD_POOLINGS.includes(recipe.wordPool)) {
-    throw new UserError(`Unknown word pooling "${recipe.wordPool}".`, `Choose one of: ${WORD_POOLINGS.join(', ')}.`);
-  }
 }
 
 function assertNever(x: never): never {

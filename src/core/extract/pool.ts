@@ -2,6 +2,7 @@
 // A "token matrix" is `data` with token t of the sequence at data[base + t*dims ... + dims].
 // `include` (optional) marks the positions that take part (mask-aware pooling); positions at or
 // beyond `length` are padding and never read, so padding can never win a max or shift a mean.
+import type { WordPooling } from '../recipe';
 
 export interface TokenMatrix {
   data: Float32Array;
@@ -78,7 +79,8 @@ export function l2NormalizeRows(data: Float32Array, rows: number, dims: number):
   }
 }
 
-export type WordPiecePooling = 'first' | 'last' | 'mean' | 'first_last';
+/** How subword pieces make a word (the recipe's word pooling). */
+export type WordPiecePooling = WordPooling;
 
 /**
  * Subword → word vectors. `tokens` is the token matrix of the whole text; `words[i]` the inclusive

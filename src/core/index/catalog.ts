@@ -5,7 +5,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../store/atomicFile';
-import { UserError, type RecipeIdentity } from '../types';
+import { describeIdentity, sameRecipe, type RecipeIdentity } from '../recipe';
+import { UserError } from '../errors';
 import type { SkipReason } from './files';
 
 export const CATALOG_FORMAT_VERSION = 1;
@@ -76,16 +77,21 @@ export class Catalog {
     try {
       data = JSON.parse(raw) as CatalogJson;
     } catch {
-      throw new UserError(`The index catalog ${file} is corrupt (not valid JSON).`, `Delete the folder ${path.dirname(file)} and index again.`);
+      throw new UserError(`The index catalog ${file} is corrupt (not valid JSON).`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', dir: path.dirname(file), file });
     }
     if (typeof data.formatVersion !== 'number' || data.formatVersion > CATALOG_FORMAT_VERSION) {
       throw new UserError(
         `The index at ${path.dirname(file)} was written by a newer version of embedding-lens (catalog format ${data.formatVersion}; this version reads ${CATALOG_FORMAT_VERSION}).`,
-        'Upgrade embedding-lens, or delete that folder to index again with this version.',
+        'Update Embedding Lens, or rebuild the index with this version.',
+        { code: 'INDEX_NEWER', dir: path.dirname(file) },
       );
     }
     if (!sameRecipe(data.identity, init.identity)) {
-      throw new UserError(`The index at ${path.dirname(file)} belongs to another model or recipe (${describeIdentity(data.identity)}), not ${describeIdentity(init.identity)}.`);
+      throw new UserError(
+        `The index at ${path.dirname(file)} belongs to another model or recipe (${describeIdentity(data.identity)}), not ${describeIdentity(init.identity)}.`,
+        'Rebuild the index.',
+        { code: 'RECIPE_MISMATCH', dir: path.dirname(file) },
+      );
     }
     const c = data.chunking;
     const want = init.chunking;
@@ -131,12 +137,4 @@ export class Catalog {
   }
 }
 
-/** Same recipe, whatever spelling of the model path or id was used (the model hash decides). */
-export function sameRecipe(a: RecipeIdentity, b: RecipeIdentity): boolean {
-  return a.modelHash === b.modelHash && a.layer === b.layer && a.pooling === b.pooling
-    && (a.wordPooling ?? null) === (b.wordPooling ?? null) && a.normalize === b.normalize && a.dims === b.dims;
-}
-
-export function describeIdentity(id: RecipeIdentity): string {
-  return `${id.model} [layer ${id.layer}, ${id.pooling}${id.normalize ? ', normalized' : ''}, ${id.dims} dims]`;
-}
+export { sameRecipe, describeIdentity } from '../recipe';

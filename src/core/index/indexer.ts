@@ -9,7 +9,6 @@
 // removals happen last, as a sweep of whatever the catalog does not reference. So after a cancel or a
 // crash the catalog claims only finished files; a restart redoes only unfinished files, and chunks whose
 // vectors were saved before the crash (same id or same content hash) are not embedded again.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../store/atomicFile';
@@ -17,13 +16,13 @@ import { VectorStore, type ChunkRecord } from '../store/vectorStore';
 import { LexicalIndex } from '../search/lexical';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
 import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '../types';
-import { Catalog, CHUNKER_VERSION, describeIdentity, sameRecipe, type CatalogEntry, type ChunkingParams } from './catalog';
+import { describeIdentity, sameRecipe } from '../recipe';
+import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, storeDirFor } from '../workspace/layout';
+import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
 import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
 import { acquireWriterLock } from './writerLock';
 
-export const STORAGE_FORMAT_VERSION = 1;
-const STORAGE_MARKER = 'embedding-lens.json';
 
 export interface IndexerOptions {
   /** The folder to index. */
@@ -84,46 +83,7 @@ export interface RefreshSummary {
   storeDir: string;
 }
 
-/** Short stable key of a recipe, used as its folder name. The model path spelling does not matter. */
-export function recipeKey(identity: RecipeIdentity): string {
-  const base = identity.model.replace(/\\/g, '/').replace(/\/+$/, '').split('/').pop() || 'model';
-  const slug = `${base}-${identity.layer}-${identity.pooling}`.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
-  const hash = createHash('sha256')
-    .update(JSON.stringify([identity.modelHash, identity.layer, identity.pooling, identity.wordPooling ?? null, identity.normalize, identity.dims]))
-    .digest('hex')
-    .slice(0, 10);
-  return `${slug}-${hash}`;
-}
-
-/** Checks (or creates) the storage folder's format marker; a newer format is a clear error. */
-export async function prepareStorage(storageDir: string, create: boolean): Promise<void> {
-  const marker = path.join(storageDir, STORAGE_MARKER);
-  let raw: string | null = null;
-  try {
-    raw = await fs.readFile(marker, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`Cannot read ${marker}: ${(err as Error).message}`);
-  }
-  if (raw !== null) {
-    let version: unknown;
-    try {
-      version = (JSON.parse(raw) as { formatVersion?: unknown }).formatVersion;
-    } catch {
-      throw new UserError(`${marker} is corrupt (not valid JSON).`, `Delete ${storageDir} and index again.`);
-    }
-    if (typeof version !== 'number' || version > STORAGE_FORMAT_VERSION) {
-      throw new UserError(
-        `The index folder ${storageDir} was written by a newer version of embedding-lens (storage format ${String(version)}; this version reads ${STORAGE_FORMAT_VERSION}).`,
-        'Upgrade embedding-lens, or delete that folder (or choose another with --storage) to index again.',
-      );
-    }
-    return;
-  }
-  if (!create) throw new UserError(`No index at ${storageDir}.`, 'Run `embedding-lens index <folder>` first.');
-  await fs.mkdir(storageDir, { recursive: true });
-  await writeFileAtomic(path.join(storageDir, '.gitignore'), '# Embedding Lens index: generated, not for version control\n*\n');
-  await writeFileAtomic(marker, JSON.stringify({ format: 'embedding-lens-storage', formatVersion: STORAGE_FORMAT_VERSION }, null, 2) + '\n');
-}
+export { recipeKey, prepareStorage, STORAGE_FORMAT_VERSION } from '../workspace/layout';
 
 /** Fixed samples to calibrate the chunker's token estimate against the model's tokenizer. */
 const CALIBRATION_SAMPLES = [
@@ -145,10 +105,10 @@ interface OpenState {
 /** Opens the parts of an existing index for a recipe (read side, used by search). */
 export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string, logger?: Logger): Promise<OpenState> {
   await prepareStorage(storageDir, create);
-  const storeDir = path.join(storageDir, 'stores', recipeKey(identity));
+  const storeDir = await storeDirFor(storageDir, identity);
   const exists = await VectorStore.isStore(storeDir);
   if (!exists && !create) {
-    throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Run `embedding-lens index <folder>` with the same model, layer and pooling first.');
+    throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Build the index with the same model, layer and pooling first.', { code: 'INDEX_MISSING', storageDir });
   }
   // The writer side opens with `repair`: a damaged delta segment is left out and its files, whose chunks
   // are then missing from the store, are re-embedded by the refresh (the catalog still lists them).
@@ -157,10 +117,10 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
     logger?.warn(`${d.reason} Left it out; its files are re-indexed: ${d.paths.slice(0, 10).join(', ')}${d.paths.length > 10 ? ` and ${d.paths.length - 10} more` : ''}.`);
   }
   if (!sameRecipe(store.recipe, identity)) {
-    throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, `Delete ${storeDir} and index again.`);
+    throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, 'Rebuild the index.', { code: 'RECIPE_MISMATCH', dir: storeDir });
   }
-  const { catalog } = await Catalog.open(path.join(storeDir, 'catalog.json'), { identity, chunking, root: root ?? '' });
-  const lexical = (await LexicalIndex.load(path.join(storeDir, 'lexical.json'))) ?? LexicalIndex.empty();
+  const { catalog } = await Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' });
+  const lexical = (await LexicalIndex.load(path.join(storeDir, LEXICAL_FILE))) ?? LexicalIndex.empty();
   return { storeDir, store, catalog, lexical };
 }
 
@@ -211,7 +171,7 @@ export class WorkspaceIndexer {
 
   private async checkpoint(): Promise<void> {
     await this.state.store.save();
-    if (this.state.lexical.dirty) await this.state.lexical.save(path.join(this.state.storeDir, 'lexical.json'));
+    if (this.state.lexical.dirty) await this.state.lexical.save(path.join(this.state.storeDir, LEXICAL_FILE));
     await this.state.catalog.save();
   }
 

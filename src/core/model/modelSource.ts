@@ -52,12 +52,12 @@ function onnxCandidates(quantized: boolean | undefined): string[] {
 /** Checks a folder for the files a model needs and says which one is missing. */
 export function inspectModelFolder(folder: string, spec: string, quantized?: boolean): ResolvedModel {
   const stat = fs.statSync(folder, { throwIfNoEntry: false });
-  if (!stat) throw new UserError(`Model folder "${folder}" does not exist.`);
-  if (!stat.isDirectory()) throw new UserError(`"${folder}" is a file, not a model folder.`, 'Give the folder that holds config.json, tokenizer.json and onnx/model.onnx.');
+  if (!stat) throw new UserError(`Model folder "${folder}" does not exist.`, undefined, { code: 'MODEL_UNAVAILABLE', model: spec });
+  if (!stat.isDirectory()) throw new UserError(`"${folder}" is a file, not a model folder.`, 'Give the folder that holds config.json, tokenizer.json and onnx/model.onnx.', { code: 'MODEL_UNAVAILABLE', model: spec });
   const need = (name: string, why: string) => {
     const file = path.join(folder, name);
     if (!fs.existsSync(file)) {
-      throw new UserError(`The model folder "${folder}" has no ${name} (${why}).`, 'A model folder needs config.json, tokenizer.json and onnx/model.onnx, as Hugging Face ONNX exports have (e.g. Xenova/* or onnx-community/* models).');
+      throw new UserError(`The model folder "${folder}" has no ${name} (${why}).`, 'A model folder needs config.json, tokenizer.json and onnx/model.onnx, as Hugging Face ONNX exports have (e.g. Xenova/* or onnx-community/* models).', { code: 'MODEL_INVALID', model: spec });
     }
     return file;
   };
@@ -70,6 +70,7 @@ export function inspectModelFolder(folder: string, spec: string, quantized?: boo
     throw new UserError(
       `The model folder "${folder}" has no ${wanted} (the ONNX graph).`,
       other ? `It has ${other}: ${quantized ? 'drop the quantized option' : 'ask for the quantized model'} to use it.` : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
+      { code: 'MODEL_INVALID', model: spec },
     );
   }
   const tokenizerConfig = path.join(folder, 'tokenizer_config.json');
@@ -94,7 +95,7 @@ export async function resolveModel(spec: string, options: ModelSourceOptions = {
   const expanded = trimmed.startsWith('~') ? path.join(os.homedir(), trimmed.slice(1)) : trimmed;
   if (fs.existsSync(expanded) || looksLikePath(trimmed) || !HUB_ID.test(trimmed)) {
     if (!fs.existsSync(expanded) && !looksLikePath(trimmed) && !HUB_ID.test(trimmed)) {
-      throw new UserError(`"${trimmed}" is neither an existing model folder nor a Hugging Face model id (owner/name).`);
+      throw new UserError(`"${trimmed}" is neither an existing model folder nor a Hugging Face model id (owner/name).`, undefined, { code: 'MODEL_UNAVAILABLE', model: trimmed });
     }
     return inspectModelFolder(path.resolve(expanded), trimmed, options.quantized);
   }
@@ -110,7 +111,8 @@ export async function resolveModel(spec: string, options: ModelSourceOptions = {
   if (options.offline) {
     throw new UserError(
       `Model "${trimmed}" is not in the cache (${folder}) and downloads are off.`,
-      'Allow downloads (drop --offline / enable embeddingLens.allowDownloads) once, or point the model setting at a local model folder with config.json, tokenizer.json and onnx/model.onnx.',
+      'Allow downloads once, or use a local model folder with config.json, tokenizer.json and onnx/model.onnx.',
+      { code: 'MODEL_UNAVAILABLE', model: trimmed },
     );
   }
   await downloadFromHub(trimmed, cacheDir, options);
@@ -149,7 +151,8 @@ async function downloadFromHub(id: string, cacheDir: string, options: ModelSourc
       network
         ? `Could not reach the Hugging Face Hub to download "${id}" (${message}).`
         : `Could not download "${id}" from the Hugging Face Hub: ${message}`,
-      'To work offline, use a local model folder instead: --model <folder> (CLI) or the embeddingLens.model setting, where the folder holds config.json, tokenizer.json and onnx/model.onnx. No other model is used in its place.',
+      'To work offline, use a local model folder that holds config.json, tokenizer.json and onnx/model.onnx. No other model is used in its place.',
+      { code: 'MODEL_UNAVAILABLE', model: id },
     );
   }
 }

@@ -23,6 +23,7 @@
 // throws "Float size not supported"), and silently writing float32 instead would be a quiet fallback.
 
 import * as fsp from 'node:fs/promises';
+import { isVectorPooling } from '../recipe';
 import { UserError, type EmbeddingManifest, type ExtractResult, type OutputDType } from '../types';
 import { commitTempFile, removeQuietly, tempPathFor } from './atomicFile';
 
@@ -317,7 +318,7 @@ export async function writeHdf5Extraction(
   } = {},
 ): Promise<{ rows: number; items: number; path: string }> {
   const pooling = result.manifest.pooling;
-  const tokenLevel = pooling === 'none' || pooling === 'words';
+  const tokenLevel = !isVectorPooling(pooling);
   const writer = await H5Writer.create(filePath, {
     dims: result.dims,
     dtype: options.dtype,

@@ -13,7 +13,7 @@
 // Level-0 record: u16 link count, u8 flags (bit 0 = deleted), u8, maxM0 × u32 links, the vector
 // (dims × f32), the label (u64). Upper-level list: u32 header (u16 count) + maxM × u32 links.
 
-import { UserError } from '../types';
+import { UserError } from '../errors';
 
 const HEADER_BYTES = 96;
 
@@ -44,7 +44,7 @@ export interface HnswlibGraph extends HnswlibHeader {
 }
 
 function header(view: DataView, source: string): HnswlibHeader {
-  if (view.byteLength < HEADER_BYTES) throw new UserError(`${source}: truncated HNSW file`);
+  if (view.byteLength < HEADER_BYTES) throw new UserError(`${source}: truncated HNSW file`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', file: source });
   const u64 = (off: number) => Number(view.getBigUint64(off, true));
   return {
     maxElements: u64(8),
@@ -67,11 +67,11 @@ export function validateHnswlibFile(buf: Uint8Array, source = 'HNSW index'): Hns
   const h = header(view, source);
   let pos = HEADER_BYTES + h.count * h.sizeDataPerElement;
   for (let i = 0; i < h.count; i++) {
-    if (pos + 4 > buf.length) throw new UserError(`${source}: truncated HNSW file (element ${i} of ${h.count})`);
+    if (pos + 4 > buf.length) throw new UserError(`${source}: truncated HNSW file (element ${i} of ${h.count})`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', file: source });
     pos += 4 + view.getUint32(pos, true);
   }
   if (pos !== buf.length) {
-    throw new UserError(`${source}: HNSW file is ${buf.length} bytes, its layout says ${pos}`);
+    throw new UserError(`${source}: HNSW file is ${buf.length} bytes, its layout says ${pos}`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', file: source });
   }
   return h;
 }

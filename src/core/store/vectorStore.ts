@@ -27,7 +27,9 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import hnswlib from 'hnswlib-node';
-import { TOOL_VERSION, UserError, type RecipeIdentity } from '../types';
+import { indexDamaged, UserError } from '../errors';
+import { assertSameRecipe, type RecipeIdentity } from '../recipe';
+import { TOOL_VERSION } from '../types';
 import {
   commitTempFile,
   digestBytes,
@@ -183,24 +185,7 @@ interface MetadataFileV1 {
   entries: [number, string, string, number, number, string][];
 }
 
-const RECIPE_FIELDS: (keyof RecipeIdentity)[] = ['model', 'modelHash', 'layer', 'pooling', 'wordPooling', 'normalize', 'dims'];
-
-/** Throws a UserError naming every field where `actual` differs from the store's recipe. */
-export function assertSameRecipe(expected: RecipeIdentity, actual: RecipeIdentity, what = 'this request'): void {
-  const diffs: string[] = [];
-  for (const f of RECIPE_FIELDS) {
-    const a = expected[f];
-    const b = actual[f];
-    if (a === undefined && b === undefined) continue;
-    if (a !== b) diffs.push(`${f}: store has ${JSON.stringify(a)}, ${what} has ${JSON.stringify(b)}`);
-  }
-  if (diffs.length > 0) {
-    throw new UserError(
-      `Recipe mismatch (${diffs.map((d) => d.split(':')[0]).join(', ')}): ${diffs.join('; ')}.`,
-      'Vectors made with different recipes are never mixed: use the store\'s recipe, or rebuild the index with the new one.',
-    );
-  }
-}
+export { assertSameRecipe };
 
 function checkVectors(values: Float32Array, dims: number, what: string): number {
   if (values.length % dims !== 0) {
@@ -214,8 +199,7 @@ function checkVectors(values: Float32Array, dims: number, what: string): number 
   return values.length / dims;
 }
 
-const rebuildHint = 'Rebuild the index (Embedding Lens: Rebuild Index, or `embedding-lens index --rebuild`).';
-const repairHint = 'Run the index command again: it drops the damaged segment and re-embeds only the files it held.';
+const repairHint = 'Index the folder again: that drops the damaged segment and re-embeds only the files it held.';
 
 function indexName(g: number): string {
   return `index.${g}.hnsw`;
@@ -456,22 +440,24 @@ export class VectorStore {
         const exists = await fsp.stat(dir).then((s) => s.isDirectory(), () => false);
         throw new UserError(
           exists ? `${dir} is not an Embedding Lens store (no ${MANIFEST_NAME}).` : `No Embedding Lens store at ${dir}.`,
-          'Build one with `embedding-lens index`, or point to the store folder.',
+          'Build the index first, or point to the store folder.',
+          { code: 'INDEX_MISSING', dir },
         );
       }
-      throw new UserError(`Cannot read ${path.join(dir, MANIFEST_NAME)}: ${(err as Error).message}`);
+      throw new UserError(`Cannot read ${path.join(dir, MANIFEST_NAME)}: ${(err as Error).message}`, undefined, { code: 'IO_FAILED', dir, file: path.join(dir, MANIFEST_NAME) });
     }
     let m: StoreManifest;
     try {
       m = JSON.parse(text);
     } catch {
-      throw new UserError(`The store manifest in ${dir} is corrupt (not valid JSON).`, rebuildHint);
+      throw indexDamaged(`The store manifest in ${dir} is corrupt (not valid JSON).`, { dir, file: path.join(dir, MANIFEST_NAME) });
     }
     if (m?.format !== STORE_FORMAT) throw new UserError(`${dir} is not an Embedding Lens store (its ${MANIFEST_NAME} is something else).`);
     if (!Number.isInteger(m.formatVersion) || m.formatVersion > STORE_FORMAT_VERSION) {
       throw new UserError(
         `The store in ${dir} was written by a newer Embedding Lens (store format ${m.formatVersion}; this version reads up to ${STORE_FORMAT_VERSION}).`,
         'Update Embedding Lens, or rebuild the index with this version.',
+        { code: 'INDEX_NEWER', dir },
       );
     }
     if (m.formatVersion < 2) {
@@ -506,15 +492,15 @@ export class VectorStore {
     try {
       base = legacy ? legacyBase(metaBytes) : new BaseMeta(metaBytes, metaPath);
     } catch (err) {
-      throw new UserError(`${metaPath} is corrupt (${(err as Error).message}).`, rebuildHint);
+      throw indexDamaged(`${metaPath} is corrupt (${(err as Error).message}).`, { dir, file: metaPath });
     }
     const index = new HierarchicalNSW(manifest.metric, dims);
     index.readIndexSync(indexPath);
     const store = new VectorStore(dir, manifest, index, base);
     if (base.rows !== manifest.baseRows || index.getCurrentCount() !== manifest.baseRows + manifest.deleted) {
-      throw new UserError(
+      throw indexDamaged(
         `The store in ${dir} is inconsistent (manifest base ${manifest.baseRows} chunks, metadata ${base.rows}, index ${index.getCurrentCount()} with ${manifest.deleted} deleted).`,
-        rebuildHint,
+        { dir },
       );
     }
     const kept: DeltaEntry[] = [];
@@ -524,9 +510,9 @@ export class VectorStore {
       try {
         content = decodeDelta(await readVerified(p, entry), dims, p);
       } catch (err) {
-        const reason = err instanceof UserError ? err.message.split('\n')[0] : `${p} is corrupt (${(err as Error).message})`;
+        const reason = err instanceof UserError ? err.statement : `${p} is corrupt (${(err as Error).message})`;
         if (!options.repair) {
-          throw new UserError(`${reason} It held the chunks of ${describePaths(entry.paths)}.`, repairHint);
+          throw indexDamaged(`${reason} It held the chunks of ${describePaths(entry.paths)}.`, { dir, file: p, repair: 'refresh' }, repairHint);
         }
         store.dropped.push({ file: entry.name, paths: entry.paths, reason });
         continue;
@@ -538,7 +524,7 @@ export class VectorStore {
       store.manifest = { ...manifest, deltas: kept };
       store.dirty = true; // the next save commits the manifest without them
     } else if (store.count !== manifest.count) {
-      throw new UserError(`The store in ${dir} is inconsistent (manifest count ${manifest.count}, segments hold ${store.count}).`, rebuildHint);
+      throw indexDamaged(`The store in ${dir} is inconsistent (manifest count ${manifest.count}, segments hold ${store.count}).`, { dir });
     }
     if (legacy) {
       // Rewrite in the current format at the next save (the HNSW file is reused as the new base).
@@ -900,11 +886,12 @@ export class VectorStore {
           : e.code === 'EACCES' || e.code === 'EPERM'
             ? 'permission denied'
             : e.code === 'EFBIG' || e instanceof UserError
-              ? `a file came out short, is the disk full? ${e.message}`
+              ? `a file came out short, is the disk full? ${e instanceof UserError ? e.statement : e.message}`
               : e.message;
       throw new UserError(
         `Saving the index in ${this.dir} failed (${why}); the previous version (generation ${this.manifest.generation}) is intact.`,
-        e instanceof UserError ? e.message : 'Free disk space or fix the folder permissions, then index again.',
+        e instanceof UserError ? e.statement : 'Free disk space or fix the folder permissions, then index again.',
+        { code: 'IO_FAILED', dir: this.dir },
       );
     }
     await this.sweep();
@@ -1078,13 +1065,13 @@ async function readVerified(filePath: string, entry: FileEntry): Promise<Uint8Ar
   try {
     bytes = await fsp.readFile(filePath);
   } catch (err) {
-    throw new UserError(`${filePath} is missing (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); the store is damaged.`, rebuildHint);
+    throw indexDamaged(`${filePath} is missing (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); the store is damaged.`, { dir: path.dirname(filePath), file: filePath });
   }
   if (bytes.byteLength !== entry.bytes) {
-    throw new UserError(`${filePath} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes}).`, rebuildHint);
+    throw indexDamaged(`${filePath} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes}).`, { dir: path.dirname(filePath), file: filePath });
   }
   if (digestBytes(bytes).sha256 !== entry.sha256) {
-    throw new UserError(`${filePath} is corrupt (checksum mismatch).`, rebuildHint);
+    throw indexDamaged(`${filePath} is corrupt (checksum mismatch).`, { dir: path.dirname(filePath), file: filePath });
   }
   return bytes;
 }

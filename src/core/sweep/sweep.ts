@@ -6,13 +6,14 @@
 // layer. Then every cell is scored by exact search (recall@1, recall@10, MRR@10), beside a BM25
 // baseline on the same pairs, and the best cell is compared with the usual default, last-layer mean.
 import type { Extractor } from '../extract/extractor';
-import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
-import { UserError, type ExtractStats, type PoolingMode, type ProgressEvent, type Recipe } from '../types';
+import { prefixesForModel, VECTOR_POOLINGS, type TextPrefixes, type VectorPooling } from '../recipe';
+import { UserError, type ExtractStats, type ProgressEvent, type Recipe } from '../types';
 import { metricsFromRanks, pairedStandardError, ranksByBm25, ranksByInnerProduct, type RetrievalMetrics } from './metrics';
 import { PAIR_KINDS, type KindCounts, type Pair, type PairKind } from './pairs';
 
-export const SWEEP_POOLINGS = ['mean', 'max', 'cls', 'last'] as const satisfies readonly PoolingMode[];
-export type SweepPooling = (typeof SWEEP_POOLINGS)[number];
+/** Every pooling that gives one vector per text (the recipe's VECTOR_POOLINGS). */
+export const SWEEP_POOLINGS = VECTOR_POOLINGS;
+export type SweepPooling = VectorPooling;
 
 /** What the sweep needs of the engine (an Extractor; an interface so the host's worker can stand in). */
 export type SweepExtractor = Pick<Extractor, 'info' | 'extractMany'>;

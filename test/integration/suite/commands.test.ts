@@ -238,7 +238,7 @@ suite('Commands on the sample workspace', () => {
     const cfg = vscode.workspace.getConfiguration('embeddingLens');
     await cfg.update('layer', '-2', vscode.ConfigurationTarget.Global);
     try {
-      await assert.rejects(api.search('parse a url', 'vector'), (err: Error) => err.name === 'IndexMissingError' && /built with another recipe/.test(err.message) && /layer -2/.test(err.message));
+      await assert.rejects(api.search('parse a url', 'vector'), (err: Error) => (err as { code?: string }).code === 'INDEX_MISSING' && /built with another recipe/.test(err.message) && /layer -2/.test(err.message));
     } finally {
       await cfg.update('layer', undefined, vscode.ConfigurationTarget.Global);
     }
