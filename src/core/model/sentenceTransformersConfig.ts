@@ -12,9 +12,10 @@
 // sentence-transformers library; the field names below are the ones it writes, v2.x–v5.x).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { VectorPooling } from '../recipe';
 
 /** Pooling modes the engine can reproduce, in the engine's vocabulary (`last` = sentence-transformers' `lasttoken`). */
-export type SentenceTransformersPooling = 'mean' | 'cls' | 'max' | 'last';
+export type SentenceTransformersPooling = VectorPooling;
 
 /** A value with where it came from: `file` relative to the model folder, and the key in it. */
 export interface Sourced<T> {
