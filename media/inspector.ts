@@ -15,6 +15,7 @@ import {
   cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, pca2, poolLayer, projectPca, range, vectorAsJson,
   vectorAsNumpy, type HiddenStatesView, type Pca2,
 } from './inspectorMath';
+import { heatmapView, tokenStrip, unitMatrix, unitsOf, type HeatmapUnits } from './heatmapView';
 import { renderSweep } from './sweepView';
 
 interface VsCodeApi {
@@ -31,6 +32,9 @@ let pinned: PanelInspection | undefined;
 let indexPoints: IndexPointsMessage | undefined;
 let sweep: SweepResult | undefined;
 let chosenSweepCell: { row: number; col: number } | undefined;
+/** Heatmap columns (subword tokens or words) and the first column of its zoom window. */
+let heatUnits: HeatmapUnits = 'tokens';
+let heatStart = 0;
 
 function $(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -114,6 +118,7 @@ function onMessage(msg: ToPanel): void {
       return;
     case 'inspection': {
       const d = msg.data;
+      if (current?.text !== d.text) heatStart = 0;
       current = d;
       saveState({ text: d.text, source: d.source });
       showSource(d.text, d.source);
@@ -173,32 +178,6 @@ function view(data: PanelInspection): HiddenStatesView {
 }
 
 const POOLINGS: readonly (readonly [PanelPooling, string])[] = VECTOR_POOLINGS.map((p) => [p, POOLING_LABELS[p]] as const);
-
-function tokenStrip(tokens: TokenInfo[]): HTMLElement {
-  const strip = el('div', { className: 'token-strip', testid: 'token-strip' });
-  let group: HTMLElement | undefined;
-  let groupWord: number | null = null;
-  tokens.forEach((t, i) => {
-    const piece = el('span', {
-      className: `token${t.special ? ' special' : ''}`,
-      text: t.token,
-      title: `#${i} id ${t.id} · chars ${t.start}–${t.end}${t.special ? ' · special' : ''}${t.word !== null ? ` · word ${t.word}` : ''}`,
-    });
-    if (t.special || t.word === null) {
-      group = undefined;
-      groupWord = null;
-      strip.append(piece);
-      return;
-    }
-    if (!group || groupWord !== t.word) {
-      group = el('span', { className: 'word' });
-      groupWord = t.word;
-      strip.append(group);
-    }
-    group.append(piece);
-  });
-  return strip;
-}
 
 /** A matrix as a table of coloured cells; `cellTitle` gives the hover text. */
 function matrixTable(
@@ -340,9 +319,23 @@ function renderSelection(): void {
   );
 
   const heat = state.metric === 'norm' ? normMatrix(h) : cosineToPooledMatrix(h, pooled);
-  const tokenText = (t: number) => data.tokens[t]?.token ?? String(t);
-  const heatmap = matrixTable(h.layers, h.tokens, heat, layerLabel, tokenText,
-    (l, t, v) => `${layerLabel(l)} · #${t} ${tokenText(t)} · ${state.metric === 'norm' ? 'norm' : 'cosine to pooled'} ${v.toFixed(4)}`, 'heatmap');
+  // Columns: subword tokens or words; an overview of all of them and a zoom window that fits the panel.
+  const units = unitsOf(data.tokens, data.words ?? [], heatUnits);
+  const unitHeat = heatUnits === 'tokens' ? heat : unitMatrix(heat, h.layers, h.tokens, units);
+  const strip = tokenStrip(data.tokens, units, (u) => heatmap.reveal(u));
+  const heatmap = heatmapView({
+    rows: h.layers, units, values: unitHeat, rowLabel: layerLabel, start: heatStart,
+    cellTitle: (l, c, v) => `${layerLabel(l)} · #${c} ${units[c]!.label} · ${state.metric === 'norm' ? 'norm' : 'cosine to pooled'}${heatUnits === 'words' ? ' (mean of the word\'s pieces)' : ''} ${v.toFixed(4)}`,
+    onWindow: (first, last) => {
+      heatStart = first;
+      strip.mark(first, last);
+    },
+  });
+  const unitsSelect = select<HeatmapUnits>('Columns', heatUnits, [['tokens', 'subword tokens'], ['words', 'words']], (v) => {
+    heatUnits = v;
+    heatStart = 0;
+    renderSelection();
+  }, 'heatmap-units');
   const sim = matrixTable(h.layers, h.layers, layerSimilarity(pooled), layerLabel, layerLabel,
     (a, b, v) => `${layerLabel(a)} ↔ ${layerLabel(b)} · cosine ${v.toFixed(4)}`, 'layer-similarity');
 
@@ -354,8 +347,9 @@ function renderSelection(): void {
   results.append(
     controls,
     compareSection(),
-    section(`Tokens (${h.tokens})`, 'tokens', tokenStrip(data.tokens)),
-    section(`Layer × token · ${state.metric === 'norm' ? 'vector norm' : 'cosine to the pooled vector'}`, 'heatmap-section', el('div', { className: 'scroll' }, heatmap)),
+    section(`Tokens (${h.tokens}${data.words?.length ? ` · ${data.words.length} words` : ''})`, 'tokens', strip.element),
+    section(`Layer × ${heatUnits === 'words' ? 'word' : 'token'} · ${state.metric === 'norm' ? 'vector norm' : 'cosine to the pooled vector'}`, 'heatmap-section',
+      el('div', { className: 'controls' }, unitsSelect), heatmap.element),
     section('Layer-to-layer similarity of the pooled vectors', 'similarity-section', el('div', { className: 'scroll' }, sim)),
     section(pooledTitle, 'pooled',
       el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)}`, testid: 'pooled-meta' }),

@@ -89,7 +89,7 @@ export function checkLoads(vsix = VSIX) {
     execFileSync('unzip', ['-q', vsix, 'extension/*', '-d', dir]);
     const ext = path.join(dir, 'extension');
     const probe = `
-      const { Worker } = require('node:worker_threads');
+      const { fork } = require('node:child_process');
       const req = require('node:module').createRequire(${JSON.stringify(path.join(ext, 'package.json'))});
       const ort = req('onnxruntime-node');
       if (typeof ort.InferenceSession?.create !== 'function') throw new Error('onnxruntime-node: no InferenceSession');
@@ -97,12 +97,13 @@ export function checkLoads(vsix = VSIX) {
       const index = new HierarchicalNSW('cosine', 4); index.initIndex(2); index.addPoint([1, 0, 0, 0], 0);
       const tok = req('tokenizers');
       if (typeof tok.Tokenizer?.fromString !== 'function') throw new Error('tokenizers: no Tokenizer');
-      const w = new Worker(${JSON.stringify(path.join(ext, 'dist', 'worker.js'))});
-      const t = setTimeout(() => { console.error('worker did not answer'); process.exit(1); }, 20000);
-      w.on('error', (e) => { console.error('worker error', e); process.exit(1); });
+      // The engine runs in its own process (src/host/engineClient.ts): start it the same way.
+      const w = fork(${JSON.stringify(path.join(ext, 'dist', 'worker.js'))}, [], { serialization: 'advanced', execArgv: [] });
+      const t = setTimeout(() => { console.error('engine process did not answer'); w.kill(); process.exit(1); }, 20000);
+      w.on('error', (e) => { console.error('engine process error', e); process.exit(1); });
       w.on('message', (m) => {
-        if (m.type === 'ready') w.postMessage({ type: 'request', id: 1, method: 'status', params: {} });
-        if (m.type === 'result') { clearTimeout(t); console.log(JSON.stringify(m.result)); w.terminate(); }
+        if (m.type === 'ready') w.send({ type: 'request', id: 1, method: 'status', params: {} });
+        if (m.type === 'result') { clearTimeout(t); console.log(JSON.stringify(m.result)); w.kill(); }
       });`;
     // Run from the unpacked folder with NODE_PATH cleared, so nothing from the repo's node_modules helps.
     const out = run(process.execPath, ['-e', probe], { cwd: dir, env: { ...process.env, NODE_PATH: '' } });

@@ -7,8 +7,8 @@ import type { SearchMode } from '../core/search/search';
 import type { EngineStatus } from '../protocol/worker';
 import { commandBlocker, registerCommands } from './commands';
 import type { CommandId } from './commandIds';
-import { affectsEngine, readConfig, SECTION } from './config';
-import { EngineAccess } from './engineAccess';
+import { affectsEngine, engineProcessConfig, readConfig, SECTION, settingSource } from './config';
+import { EngineAccess, windowScope } from './engineAccess';
 import { EngineClient } from './engineClient';
 import { IndexService } from './indexService';
 import { InspectorPanel, registerInspector } from './inspectorPanel';
@@ -23,8 +23,14 @@ export interface EmbeddingLensApi {
   readonly version: string;
   /** Wall time of `activate`, in milliseconds. */
   readonly activationMs: number;
-  /** Whether the engine worker thread has been started (it is not, until a command needs it). */
+  /** Whether the engine process is running (it is not until a command needs it, nor after an idle stop). */
   engineStarted(): boolean;
+  /** The engine process's id, if it runs. */
+  enginePid(): number | undefined;
+  /** Engine processes started and crashed so far in this window. */
+  engineCounts(): { started: number; crashed: number; idleStops: number };
+  /** Resident memory of the extension host and of the engine process (bytes). */
+  memory(): { hostRssBytes: number; hostHeapUsedBytes: number; engineRssBytes?: number; enginePid?: number };
   /** Starts the worker if needed and asks it what it can do. */
   engineStatus(): Promise<EngineStatus>;
   /**
@@ -33,11 +39,11 @@ export interface EmbeddingLensApi {
    */
   index(options?: { rebuild?: boolean; token?: vscode.CancellationToken; onProgress?: (fraction: number, message: string) => void }): Promise<RefreshSummary[]>;
   /** Searches every folder's index with the current settings' recipe. */
-  search(query: string, mode?: SearchMode): Promise<{ path: string; folder: string; startLine: number; endLine: number; score: number; preview: string }[]>;
+  search(query: string, mode?: SearchMode): Promise<{ path: string; folder: string; startLine: number; endLine: number; score: number; preview: string; partial?: boolean }[]>;
   /** Where a workspace folder's index is stored (by folder path or name). */
   storageDirFor(folder: string): string | undefined;
-  /** The status bar's text and its index state in words. */
-  statusBar(): { text: string; state: string };
+  /** The status bar's text, its index state and model in words, and its tooltip. */
+  statusBar(): { text: string; state: string; kind: string; model: string; tooltip: string };
   /** The range a search result highlighted last, if it is still highlighted. */
   highlightedRange(): { uri: string; startLine: number; endLine: number } | undefined;
   /** Why a command would refuse to run in a window with this trust and folder count (undefined: it runs). */
@@ -49,7 +55,12 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
   const log = createLog();
   context.subscriptions.push(log);
 
-  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, log);
+  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, log, {
+    ...engineProcessConfig(),
+    onCrash: (message) => {
+      void vscode.window.showWarningMessage(`Embedding Lens: ${message}`, 'Show Log').then((c) => c && log.show(true));
+    },
+  });
   context.subscriptions.push({ dispose: () => void engine.dispose() });
 
   const statusBar = new StatusBar();
@@ -65,14 +76,21 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
   index.watch();
   const highlighter = new ResultHighlighter();
   context.subscriptions.push(index, highlighter);
+  // The status bar reads the settings exactly as the commands do (same scope), and shows where the
+  // model setting comes from and which model the engine has loaded.
   const refreshConfig = () => {
     try {
-      statusBar.setConfig(readConfig());
+      const cfg = readConfig(windowScope());
+      statusBar.setConfig(cfg);
+      const loaded = access.loaded;
+      statusBar.setModel({ configured: cfg.model, source: settingSource('model', windowScope()), loaded: loaded && { model: loaded.model, folder: loaded.folder } });
     } catch (err) {
-      statusBar.setConfig(undefined);
-      log.warn(err instanceof Error ? err.message : String(err));
+      const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+      statusBar.setConfig(undefined, message);
+      log.warn(message);
     }
   };
+  context.subscriptions.push(access.onDidLoad(() => refreshConfig()));
   refreshConfig();
   statusBar.setVisible((vscode.workspace.workspaceFolders?.length ?? 0) > 0);
 
@@ -86,6 +104,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
       if (['model', 'layer', 'pooling', 'wordPooling', 'normalize'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) index.recipeChanged();
       if (affectsEngine(e) && engine.started) {
         log.info('engine settings changed: the model will be reloaded on next use');
+        access.forgetLoaded();
         void engine.request('unload', {}).catch(() => undefined);
       }
     }),
@@ -100,6 +119,12 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     version,
     activationMs,
     engineStarted: () => engine.started,
+    enginePid: () => engine.pid,
+    engineCounts: () => ({ ...engine.counts }),
+    memory: () => {
+      const m = process.memoryUsage();
+      return { hostRssBytes: m.rss, hostHeapUsedBytes: m.heapUsed, engineRssBytes: engine.residentBytes(), enginePid: engine.pid };
+    },
     engineStatus: () => engine.request('status', {}),
     index: async (options = {}) => {
       const abort = options.token ? abortSignalOf(options.token) : undefined;
@@ -110,14 +135,14 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
       }
     },
     search: async (query, mode = 'hybrid') => {
-      const hits = await searchFolders(access, query, mode, new AbortController().signal);
-      return hits.map((h) => ({ path: h.path, folder: h.folder.name, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview }));
+      const hits = await searchFolders(access, query, mode, new AbortController().signal, index);
+      return hits.map((h) => ({ path: h.path, folder: h.folder.name, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview, ...(h.partial ? { partial: true } : {}) }));
     },
     storageDirFor: (folder) => {
       const f = vscode.workspace.workspaceFolders?.find((w) => w.name === folder || w.uri.fsPath === folder);
       return f && access.storageDirFor(f);
     },
-    statusBar: () => ({ text: statusBar.text, state: statusBar.describeState() }),
+    statusBar: () => ({ text: statusBar.text, state: statusBar.describeState(), kind: statusBar.indexState.kind, model: statusBar.describeModel(), tooltip: statusBar.tooltipText }),
     highlightedRange: () => {
       const h = highlighter.highlighted;
       return h && { uri: h.uri.toString(), startLine: h.range.start.line, endLine: h.range.end.line };

@@ -5,11 +5,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_RECIPE } from '../core/recipe';
 import type { SearchMode } from '../core/search/search';
-import { UserError } from '../core/types';
+import { UserError, type PoolingMode } from '../core/types';
 import type { TextSource } from '../protocol/panel';
 import { abortSignalOf } from './cancellation';
 import { COMMANDS, type CommandId } from './commandIds';
-import { SECTION } from './config';
+import { pickSettingsTarget, POOLING_MODES, SECTION, type SettingsTargetName } from './config';
 import type { EngineClient } from './engineClient';
 import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
 import { activeTextProblem, pickRecipeParts, runExtract, type ExtractArgs } from './extractCommands';
@@ -189,7 +189,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       return inspect(sel.text, sel.source);
     },
     [COMMANDS.chooseModel]: () => chooseModel(log),
-    [COMMANDS.chooseRecipe]: () => chooseRecipe(),
+    [COMMANDS.chooseRecipe]: (args?: { layer?: string; pooling?: string; target?: SettingsTargetName }) => chooseRecipe(args ?? {}),
     [COMMANDS.indexWorkspace]: () => ctx.index.runWithProgress(),
     [COMMANDS.rebuildIndex]: () => ctx.index.runWithProgress({ rebuild: true }),
     [COMMANDS.clearIndex]: async () => {
@@ -201,6 +201,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     },
     [COMMANDS.searchWorkspace]: (args?: { query?: string; mode?: SearchMode }) =>
       showSearchPick(access, ctx.highlighter, {
+        index: ctx.index,
         query: typeof args?.query === 'string' ? args.query : undefined,
         mode: args?.mode && SEARCH_MODES.includes(args.mode) ? args.mode : ctx.memento.get<SearchMode>(MODE_KEY, 'hybrid'),
         onModeChange: (m) => void ctx.memento.update(MODE_KEY, m),
@@ -232,11 +233,6 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 }
 
 const MODE_KEY = 'embeddingLens.searchMode';
-
-/** Where a setting chosen from a command is written: the workspace if one is open, else the user settings. */
-function recipeTarget(): vscode.ConfigurationTarget {
-  return vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-}
 
 const SUGGESTED_MODELS = [
   { id: 'Xenova/all-MiniLM-L6-v2', detail: 'sentence-transformers MiniLM, 6 layers, 384 dims' },
@@ -272,12 +268,20 @@ async function chooseModel(log: vscode.LogOutputChannel): Promise<void> {
   log.info(`model set to ${model}`);
 }
 
-async function chooseRecipe(): Promise<void> {
+/**
+ * Choose Layer and Pooling: the two picks, then where to save them (User or Workspace settings).
+ * Arguments (keybindings, tests) skip the matching questions. Returns what was written, or undefined.
+ */
+async function chooseRecipe(args: { layer?: string; pooling?: string; target?: SettingsTargetName }): Promise<{ layer: string; pooling: string; target: string } | undefined> {
   const cfg = vscode.workspace.getConfiguration(SECTION);
-  const parts = await pickRecipeParts({ layer: cfg.get<string>('layer', DEFAULT_RECIPE.layer), pooling: cfg.get<string>('pooling', DEFAULT_RECIPE.pool) }, false);
-  if (!parts) return;
-  const target = recipeTarget();
+  const parts = args.layer && args.pooling && (POOLING_MODES as readonly string[]).includes(args.pooling)
+    ? { layer: args.layer, pooling: args.pooling as PoolingMode, wordPooling: undefined }
+    : await pickRecipeParts({ layer: cfg.get<string>('layer', DEFAULT_RECIPE.layer), pooling: cfg.get<string>('pooling', DEFAULT_RECIPE.pool) }, false);
+  if (!parts) return undefined;
+  const target = await pickSettingsTarget(`layer ${parts.layer} and pooling ${parts.pooling}`, args.target);
+  if (target === undefined) return undefined;
   await cfg.update('layer', parts.layer, target);
   await cfg.update('pooling', parts.pooling, target);
   if (parts.wordPooling) await cfg.update('wordPooling', parts.wordPooling, target);
+  return { layer: parts.layer, pooling: parts.pooling, target: target === vscode.ConfigurationTarget.Global ? 'user' : 'workspace' };
 }

@@ -84,6 +84,54 @@ export function recipeOf(cfg: ExtensionConfig): Recipe {
   };
 }
 
+/**
+ * Which settings layer the model value comes from, as VS Code's settings editor shows it (from
+ * `inspect`, the same resolution `get` uses). In a remote window (code-server, SSH, containers) the
+ * User tab and the Remote tab are merged into `globalValue` for a window-scoped setting.
+ */
+export function settingSource(key: keyof ExtensionConfig, scope?: vscode.ConfigurationScope): string {
+  const i = vscode.workspace.getConfiguration(SECTION, scope).inspect(key);
+  if (!i) return 'unknown';
+  if (i.workspaceFolderValue !== undefined) return 'Folder settings';
+  if (i.workspaceValue !== undefined) return 'Workspace settings';
+  if (i.globalValue !== undefined) return vscode.env.remoteName ? 'User or Remote settings' : 'User settings';
+  return 'default';
+}
+
+/** The engine process's life cycle: minutes of idle before it stops (0 = never) and its memory budget. */
+export function engineProcessConfig(): { idleMs: number; memoryBudgetMb: number } {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const minutes = c.get<number>('engineIdleMinutes', 5);
+  const mb = c.get<number>('engineMemoryBudgetMB', 2048);
+  return {
+    idleMs: Number.isFinite(minutes) && minutes > 0 ? minutes * 60_000 : 0,
+    memoryBudgetMb: Number.isInteger(mb) && mb >= 256 ? mb : 2048,
+  };
+}
+
+export type SettingsTargetName = 'user' | 'workspace';
+
+/**
+ * Asks where a setting chosen from a command goes: User settings (every workspace) or Workspace
+ * settings (this workspace only, written into the repository's .vscode/settings.json — said so).
+ * With no folder open it is the User settings, unasked. Undefined: the user closed the question.
+ */
+export async function pickSettingsTarget(what: string, given?: SettingsTargetName): Promise<vscode.ConfigurationTarget | undefined> {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  if (given === 'user' || !folders.length) return vscode.ConfigurationTarget.Global;
+  if (given === 'workspace') return vscode.ConfigurationTarget.Workspace;
+  const file = vscode.workspace.workspaceFile && vscode.workspace.workspaceFile.scheme === 'file'
+    ? vscode.workspace.workspaceFile.fsPath
+    : folders.length === 1 ? `${folders[0]!.uri.fsPath}/.vscode/settings.json` : 'the workspace file';
+  type Item = vscode.QuickPickItem & { target: vscode.ConfigurationTarget };
+  const items: Item[] = [
+    { label: '$(account) User settings', description: 'every workspace', detail: `Nothing is written into the repository.`, target: vscode.ConfigurationTarget.Global },
+    { label: '$(folder) Workspace settings', description: 'this workspace only', detail: `Writes ${file}.`, target: vscode.ConfigurationTarget.Workspace },
+  ];
+  const pick = await vscode.window.showQuickPick(items, { title: `Embedding Lens: where should ${what} be saved?`, placeHolder: 'User settings or Workspace settings' });
+  return pick?.target;
+}
+
 /** Downloads need both the setting and a trusted workspace. */
 export function engineLoadOptions(cfg: ExtensionConfig, trusted: boolean, cacheDir: string): EngineLoadOptions {
   return {

@@ -45,7 +45,23 @@ export interface EngineAccessOptions {
 }
 
 export class EngineAccess {
+  private loadedInfo: LoadedModelInfo | undefined;
+  private readonly loadedEmitter = new vscode.EventEmitter<LoadedModelInfo | undefined>();
+  /** Fires when the engine has loaded a model (or was told to drop it). */
+  readonly onDidLoad = this.loadedEmitter.event;
+
   constructor(private readonly o: EngineAccessOptions) {}
+
+  /** The model the engine loaded last (it loads it again by itself after an idle stop or a crash). */
+  get loaded(): LoadedModelInfo | undefined {
+    return this.loadedInfo;
+  }
+
+  /** The engine was told to drop its model (settings changed). */
+  forgetLoaded(): void {
+    this.loadedInfo = undefined;
+    this.loadedEmitter.fire(undefined);
+  }
 
   get engine(): EngineClient {
     return this.o.engine;
@@ -57,12 +73,17 @@ export class EngineAccess {
 
   /** Loads the model of the settings (of `scope`) into the worker; a failure is a ModelLoadError. */
   async loadModel(scope: vscode.ConfigurationScope | undefined, signal?: AbortSignal, progress?: vscode.Progress<{ message?: string }>): Promise<LoadedModelInfo> {
-    const cfg = readConfig(scope);
+    const cfg = readConfig(scope ?? windowScope());
     try {
-      return await this.o.engine.request('load', engineLoadOptions(cfg, vscode.workspace.isTrusted, this.o.modelCacheDir), {
+      const info = await this.o.engine.request('load', engineLoadOptions(cfg, vscode.workspace.isTrusted, this.o.modelCacheDir), {
         signal,
         onDownloadProgress: (p) => progress?.report({ message: `downloading ${p.file}${p.total ? ` ${Math.round((100 * p.loaded) / p.total)}%` : ''}` }),
       });
+      if (this.loadedInfo?.model !== info.model || this.loadedInfo.folder !== info.folder) {
+        this.loadedInfo = info;
+        this.loadedEmitter.fire(info);
+      }
+      return info;
     } catch (err) {
       if (err instanceof Error && err.name === 'AbortError') throw err;
       throw new ModelLoadError(cfg.model, err instanceof Error ? err : new Error(String(err)));
@@ -84,9 +105,9 @@ export class EngineAccess {
   }
 
   /** Root, storage and recipe of a folder's index, from that folder's settings. */
-  targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig } {
+  targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig; exclude: string[] } {
     const cfg = readConfig(folder.uri);
-    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg };
+    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg, exclude: excludeGlobs(cfg) };
   }
 
   /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
@@ -120,6 +141,22 @@ export class SettingsError extends Error {
     super(`${message}\n${hint}`);
     this.name = 'UserError';
   }
+}
+
+/**
+ * Files the extension writes itself and never indexes: extraction outputs are named
+ * `<source>.embeddings.<ext>` (with `.json` manifest and `.labels.txt` beside them).
+ */
+export const OWN_OUTPUT_GLOBS: readonly string[] = ['**/*.embeddings.*'];
+
+/** The exclude globs of a folder: the setting's, and the extension's own outputs. */
+export function excludeGlobs(cfg: ExtensionConfig): string[] {
+  return [...cfg.exclude, ...OWN_OUTPUT_GLOBS];
+}
+
+/** The scope settings are read with when no file or folder is in question: the first folder on disk. */
+export function windowScope(): vscode.Uri | undefined {
+  return diskFolders()[0]?.uri;
 }
 
 /** Workspace folders whose files live on disk (the engine reads files with node:fs). */

@@ -1,14 +1,37 @@
-// The extension host's side of the engine worker (src/worker/engineWorker.ts, bundled to
-// dist/worker.js). The worker is started on the first request, not at activation, and restarted on
-// the next request if it dies. Requests are typed against `EngineMethods`; results carrying vectors
-// arrive with their buffers transferred, not copied.
+// The extension host's side of the engine (src/worker/engineWorker.ts, bundled to dist/worker.js).
+// The engine runs in its OWN PROCESS (child_process.fork with structured-clone IPC), not as a thread
+// of the extension host: a crash in native code (ONNX Runtime, hnswlib) ends that process only, and
+// the memory of models, sessions and caches goes back to the system when it stops.
+//
+// Life cycle: started on the first request (not at activation); stopped after `idleMs` without a
+// request (the model is loaded again, from disk, on the next one); restarted on the next request
+// after a crash, with the model it had loaded, and `onCrash` says so once. Its memory budget: the
+// V8 heap is capped at `memoryBudgetMb`, and when the process's resident memory (native memory
+// included) is over that budget once it is idle, it is stopped at once instead of after `idleMs`.
+// Requests are typed against `EngineMethods`.
 //
 // Deliberately free of `vscode`: cancellation is an AbortSignal (the host adapts CancellationToken
 // with `abortSignalOf`), logging goes through the engine's Logger interface.
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import type { Logger } from '../core/types';
 import { fromWire } from '../core/errors';
-import type { DownloadProgress, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
+import type { DownloadProgress, EngineLoadOptions, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
+
+/** Defaults of the engine process's life cycle (the settings embeddingLens.engine* override them). */
+export const ENGINE_DEFAULTS = { idleMs: 5 * 60_000, memoryBudgetMb: 2048 } as const;
+
+export interface EngineClientOptions {
+  /** Stop the process after this long without a request, releasing its memory; 0 = never. */
+  idleMs?: number;
+  /** Memory budget of the engine process (MB): V8 heap cap, and the resident size above which an idle engine is stopped at once. */
+  memoryBudgetMb?: number;
+  /** The process ended without being asked to (crash, killed). Requests in flight have failed with EngineCrashedError. */
+  onCrash?: (message: string) => void;
+}
+
+/** Name of the error requests in flight fail with when the engine process dies. */
+export const ENGINE_CRASHED = 'EngineCrashedError';
 
 export interface RequestOptions<P = unknown> {
   signal?: AbortSignal;
@@ -30,16 +53,34 @@ interface Pending {
 export const fromWireError = (e: WireError): Error => fromWire(e);
 
 export class EngineClient {
-  private worker: Worker | undefined;
+  private child: ChildProcess | undefined;
+  /** The process being stopped on purpose (idle, budget, dispose): its exit is not a crash. */
+  private readonly stopping = new WeakSet<ChildProcess>();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private disposed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** The last model loaded, loaded again first thing when a new process starts (after idle or a crash). */
+  private lastLoad: EngineLoadOptions | undefined;
+  private stderrTail = '';
+  private readonly idleMs: number;
+  private readonly memoryBudgetMb: number;
+  /** How many processes were started, and how many of them crashed (tests and the log read these). */
+  readonly counts = { started: 0, crashed: 0, idleStops: 0 };
 
-  constructor(private readonly workerPath: string, private readonly log: Logger) {}
+  constructor(private readonly workerPath: string, private readonly log: Logger, private readonly options: EngineClientOptions = {}) {
+    this.idleMs = options.idleMs ?? ENGINE_DEFAULTS.idleMs;
+    this.memoryBudgetMb = options.memoryBudgetMb ?? ENGINE_DEFAULTS.memoryBudgetMb;
+  }
 
-  /** Whether a worker thread is running now (false until the first request). */
+  /** Whether an engine process is running now (false until the first request, and after an idle stop). */
   get started(): boolean {
-    return this.worker !== undefined;
+    return this.child !== undefined;
+  }
+
+  /** Process id of the running engine, if any. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   request<M extends EngineMethod>(
@@ -50,10 +91,33 @@ export class EngineClient {
     if (this.disposed) return Promise.reject(new Error('The engine client has been disposed.'));
     const { signal, onProgress, onDownloadProgress } = options;
     if (signal?.aborted) return Promise.reject(abortError());
-    const worker = this.ensureWorker();
+    clearTimeout(this.idleTimer);
+    const fresh = !this.child;
+    const child = this.ensureProcess();
+    // A new process after an idle stop or a crash: give it back the model it had, before this request
+    // (the engine handles requests in order and waits for a load in flight).
+    if (fresh && this.lastLoad && method !== 'load' && method !== 'status' && method !== 'unload') {
+      const again = this.lastLoad;
+      this.log.info(`engine: loading ${again.model} again in the new process`);
+      void this.send(child, 'load', again, {}).catch((err: unknown) => this.log.warn(`engine: loading ${again.model} again failed: ${err instanceof Error ? err.message : String(err)}`));
+    }
+    if (method === 'unload') this.lastLoad = undefined;
+    const result = this.send(child, method, params, { signal, onProgress, onDownloadProgress });
+    if (method === 'load') {
+      void result.then((_) => (this.lastLoad = params as EngineLoadOptions), () => undefined);
+    }
+    return result;
+  }
+
+  private send<M extends EngineMethod>(
+    child: ChildProcess,
+    method: M,
+    params: EngineMethods[M]['params'],
+    { signal, onProgress, onDownloadProgress }: RequestOptions<EngineMethods[M]['progress']>,
+  ): Promise<EngineMethods[M]['result']> {
     const id = this.nextId++;
     return new Promise<EngineMethods[M]['result']>((resolve, reject) => {
-      const onAbort = () => this.post(worker, { type: 'cancel', id });
+      const onAbort = () => this.post(child, { type: 'cancel', id });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         method,
@@ -64,16 +128,23 @@ export class EngineClient {
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       // The union type of ToWorker cannot be narrowed from a generic M; the table guarantees the pairing.
-      this.post(worker, { type: 'request', id, method, params } as ToWorker);
+      this.post(child, { type: 'request', id, method, params } as ToWorker);
     });
   }
 
-  /** Stops the worker (and with it the model); pending requests fail. A later request starts a new one. */
+  /** Stops the process (and with it the model); pending requests fail. A later request starts a new one. */
   async stop(reason = 'The engine was stopped.'): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
+    clearTimeout(this.idleTimer);
+    const child = this.child;
+    this.child = undefined;
     this.failAll(new Error(reason));
-    if (worker) await worker.terminate();
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping.add(child);
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
   }
 
   async dispose(): Promise<void> {
@@ -81,35 +152,73 @@ export class EngineClient {
     await this.stop('The extension is shutting down.');
   }
 
-  private post(worker: Worker, message: ToWorker): void {
-    worker.postMessage(message);
+  /** Resident memory of the engine process in bytes (Linux: /proc; elsewhere undefined), without asking it. */
+  residentBytes(): number | undefined {
+    const pid = this.child?.pid;
+    if (!pid) return undefined;
+    try {
+      const pages = Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+      return Number.isFinite(pages) ? pages * 4096 : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const started = performance.now();
-    const worker = new Worker(this.workerPath, { name: 'embedding-lens-engine' });
-    this.worker = worker;
-    worker.on('message', (msg: FromWorker) => this.onMessage(msg, started));
-    worker.on('error', (err) => {
-      this.log.error(`engine worker crashed: ${err.stack ?? err.message}`);
-      if (this.worker === worker) this.worker = undefined;
-      this.failAll(new Error(`The engine worker crashed: ${err.message}`));
+  private post(child: ChildProcess, message: ToWorker): void {
+    if (!child.connected) return; // gone: its exit handler fails what was pending
+    child.send(message, (err) => {
+      if (err) this.log.warn(`engine: could not send ${message.type} to the engine process: ${err.message}`);
     });
-    worker.on('exit', (code) => {
-      if (this.worker === worker) {
-        this.worker = undefined;
-        if (code !== 0) this.log.warn(`engine worker exited with code ${code}`);
-        this.failAll(new Error(`The engine worker stopped (exit code ${code}).`));
+  }
+
+  private ensureProcess(): ChildProcess {
+    if (this.child) return this.child;
+    const started = performance.now();
+    const child = fork(this.workerPath, [], {
+      // Structured clone over IPC: Float32Array results arrive as Float32Array.
+      serialization: 'advanced',
+      // Not the host's execArgv (inspector flags and the like); a V8 heap cap from the memory budget.
+      execArgv: [`--max-old-space-size=${this.memoryBudgetMb}`],
+      // In VS Code desktop process.execPath is Electron: run it as plain Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    this.child = child;
+    this.counts.started++;
+    this.stderrTail = '';
+    child.stdout?.on('data', (d: Buffer) => this.log.info(`engine stdout: ${d.toString().trimEnd()}`));
+    child.stderr?.on('data', (d: Buffer) => {
+      const text = d.toString();
+      this.stderrTail = (this.stderrTail + text).slice(-4000);
+      this.log.warn(`engine stderr: ${text.trimEnd()}`);
+    });
+    child.on('message', (msg: FromWorker) => this.onMessage(msg, started));
+    child.on('error', (err) => {
+      this.log.error(`engine process error: ${err.stack ?? err.message}`);
+      if (this.child === child) {
+        this.child = undefined;
+        this.failAll(new Error(`The engine process could not be started or reached: ${err.message}`));
       }
     });
-    return worker;
+    child.on('exit', (code, sig) => {
+      if (this.stopping.has(child) || this.disposed) return;
+      if (this.child === child) this.child = undefined;
+      this.counts.crashed++;
+      const how = sig ? `killed by ${sig}` : `exit code ${code}`;
+      const message = `The Embedding Lens engine process stopped unexpectedly (${how}). It starts again on the next request; the index on disk is unchanged (its files are replaced atomically, never written in place).`;
+      this.log.error(`${message}${this.stderrTail ? `\nlast engine output:\n${this.stderrTail}` : ''}`);
+      const err = new Error(message);
+      err.name = ENGINE_CRASHED;
+      this.failAll(err);
+      this.options.onCrash?.(message);
+    });
+    return child;
   }
 
   private onMessage(msg: FromWorker, started: number): void {
     switch (msg.type) {
       case 'ready':
-        this.log.info(`engine worker ready in ${(performance.now() - started).toFixed(0)} ms`);
+        this.log.info(`engine process ${this.child?.pid ?? '?'} ready in ${(performance.now() - started).toFixed(0)} ms (memory budget ${this.memoryBudgetMb} MB, stops after ${Math.round(this.idleMs / 1000)} s idle)`);
         return;
       case 'log':
         (msg.level === 'debug' ? this.log.debug ?? this.log.info : this.log[msg.level]).call(this.log, msg.message);
@@ -133,7 +242,7 @@ export class EngineClient {
       }
       default: {
         const unknown: never = msg;
-        this.log.warn(`engine worker sent an unknown message: ${JSON.stringify(unknown)}`);
+        this.log.warn(`engine sent an unknown message: ${JSON.stringify(unknown)}`);
       }
     }
   }
@@ -143,8 +252,31 @@ export class EngineClient {
     if (p) {
       this.pending.delete(id);
       p.cleanup();
+      if (!this.pending.size) this.scheduleIdle();
     }
     return p;
+  }
+
+  /** Nothing in flight: stop after the idle time, or at once when the process is over its memory budget. */
+  private scheduleIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (!this.child || this.disposed) return;
+    const rss = this.residentBytes();
+    if (rss !== undefined && rss > this.memoryBudgetMb * 1024 * 1024) {
+      this.log.warn(`engine: ${(rss / 1048576).toFixed(0)} MB resident, over the ${this.memoryBudgetMb} MB budget: stopping it now (it starts again on the next request)`);
+      this.idleTimer = setTimeout(() => void this.stopIdle('over its memory budget'), 0);
+      return;
+    }
+    if (this.idleMs > 0) this.idleTimer = setTimeout(() => void this.stopIdle(`idle for ${Math.round(this.idleMs / 1000)} s`), this.idleMs);
+    this.idleTimer?.unref?.();
+  }
+
+  private async stopIdle(why: string): Promise<void> {
+    if (this.pending.size || !this.child) return;
+    const rss = this.residentBytes();
+    this.counts.idleStops++;
+    this.log.info(`engine: stopping the engine process (${why})${rss ? `, releasing ${(rss / 1048576).toFixed(0)} MB` : ''}; the model loads again on the next request`);
+    await this.stop('The engine was stopped while idle.');
   }
 
   private failAll(err: Error): void {

@@ -9,7 +9,8 @@ import type { ExtractSource, ExtractToFileResult } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
 import { describeRecipe, POOLING_MODES, WORD_POOLINGS } from '../core/recipe';
 import { readConfig, recipeOf } from './config';
-import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
+import { diskFolders, excludeGlobs, showFailure, type EngineAccess } from './engineAccess';
+import { plural } from './statusBar';
 
 export type ExtractKind = 'selection' | 'file' | 'workspace';
 
@@ -103,12 +104,20 @@ async function chooseFolder(args: ExtractArgs): Promise<vscode.WorkspaceFolder |
   return vscode.window.showWorkspaceFolderPick({ placeHolder: 'Which folder to extract?' });
 }
 
+/** `<source>.<layer>-<pooling>.embeddings.npy`, e.g. `app.py.last-mean.embeddings.npy`. */
+export function defaultOutputName(source: string, recipe: Recipe): string {
+  const safe = (t: string) => t.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'x';
+  return `${safe(source)}.${safe(recipe.layer)}-${recipe.pool}.embeddings.npy`;
+}
+
 /** Runs one extract command; resolves with what was written, or undefined (cancelled / told the user why not). */
 export async function runExtract(access: EngineAccess, kind: ExtractKind, args: ExtractArgs = {}): Promise<ExtractToFileResult | undefined> {
   let source: ExtractSource;
   let scope: vscode.Uri | undefined;
   let what: string;
   let defaultDir: vscode.Uri | undefined;
+  /** What the output is named after: the file, the selection's file and lines, or the folder. */
+  let baseName: string;
   const editor = vscode.window.activeTextEditor;
   if (kind === 'workspace') {
     const folder = await chooseFolder(args);
@@ -117,10 +126,11 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
       return undefined;
     }
     const cfg = readConfig(folder.uri);
-    source = { kind: 'folder', root: folder.uri.fsPath, include: cfg.include, exclude: cfg.exclude };
+    source = { kind: 'folder', root: folder.uri.fsPath, include: cfg.include, exclude: excludeGlobs(cfg) };
     scope = folder.uri;
     what = `the files of ${folder.name}`;
     defaultDir = folder.uri;
+    baseName = folder.name;
   } else {
     const problem = activeTextProblem();
     if (problem) {
@@ -142,6 +152,8 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
         labels: selections.map((s) => `${label}:${s.start.line + 1}-${s.end.line + 1}`),
       };
       what = selections.length > 1 ? `${selections.length} selections` : 'the selection';
+      const first = selections[0]!;
+      baseName = `${path.basename(doc.fileName)}.L${first.start.line + 1}-${first.end.line + 1}`;
     } else {
       const text = doc.getText();
       if (!text.trim()) {
@@ -150,6 +162,7 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
       }
       source = { kind: 'texts', texts: [text], labels: [label] };
       what = path.basename(doc.fileName);
+      baseName = path.basename(doc.fileName);
     }
     defaultDir = vscode.workspace.getWorkspaceFolder(doc.uri)?.uri ?? (doc.uri.scheme === 'file' ? vscode.Uri.file(path.dirname(doc.uri.fsPath)) : diskFolders()[0]?.uri);
   }
@@ -167,7 +180,8 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
   if (!output) {
     const picked = await vscode.window.showSaveDialog({
       title: `Embedding Lens: save the embeddings of ${what}`,
-      defaultUri: defaultDir ? vscode.Uri.joinPath(defaultDir, 'embeddings.npy') : undefined,
+      // Named after its source, with `.embeddings.` in the name: the indexer leaves such files out (OWN_OUTPUT_GLOBS).
+      defaultUri: defaultDir ? vscode.Uri.joinPath(defaultDir, defaultOutputName(baseName, recipe)) : undefined,
       filters: SAVE_FILTERS,
       saveLabel: 'Extract',
     });
@@ -212,11 +226,11 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
         }
       },
     );
-    access.log.info(`extracted ${result.texts} texts → ${result.rows}×${result.dims} to ${result.files.join(', ')}`);
+    access.log.info(`extracted ${result.texts} ${plural(result.texts, 'text')} → ${result.rows}×${result.dims} to ${result.files.join(', ')}`);
     const target = vscode.Uri.file(result.files[0]!);
     void vscode.window
       .showInformationMessage(
-        `Embedding Lens: wrote ${result.rows} vectors × ${result.dims} dims to ${path.basename(result.files[0]!)}${result.skipped ? ` (${result.skipped} files skipped: binary, too large or minified)` : ''}.`,
+        `Embedding Lens: wrote ${result.rows} ${plural(result.rows, 'vector')} × ${result.dims} dims to ${path.basename(result.files[0]!)}${result.skipped ? ` (${result.skipped} ${plural(result.skipped, 'file')} skipped: binary, too large or minified)` : ''}.`,
         'Reveal in Explorer',
       )
       .then((c) => {

@@ -1,18 +1,29 @@
 // Owns the workspace index from the host's side: full runs (Index Workspace / Rebuild Index, with a
-// cancellable notification), quiet incremental runs after saves, creates, deletes and renames, Clear
-// Index, and the status bar's index state. Runs are serialized: the engine never refreshes one store
-// twice at the same time. Cancelling keeps every finished file (the indexer checkpoints), so the next
-// run only does what is left.
+// cancellable notification), quiet incremental runs after saves, creates, changes (also from outside
+// the editor: git checkout, formatters, generators), deletes and renames, Clear Index, and the status
+// bar's index state. Runs are serialized: the engine never refreshes one store twice at the same time.
+// Cancelling keeps every finished file (the indexer checkpoints), so the next run only does what is left.
+//
+// The status bar tells the truth about the index search would use: indexing (n of m files), complete
+// (chunk count), partial (cancelled or interrupted: search answers from the finished files), of
+// another recipe (search refuses it: Rebuild Index), or an error. After a model or recipe change the
+// state is checked again (is there an index for the new recipe?), and a save re-indexes whenever the
+// current recipe's index exists and is complete — also after changing the recipe and changing it back.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RefreshSummary } from '../core/index/indexer';
+import type { IndexState as EngineIndexState } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
 import { readConfig } from './config';
 import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
-import type { StatusBar } from './statusBar';
+import { plural, type IndexState, type StatusBar } from './statusBar';
 
-/** Quiet period after the last save / create / delete before a folder is refreshed. */
+/** Quiet period after the last save / create / change / delete before a folder is refreshed. */
 const AUTO_REFRESH_DELAY_MS = 1500;
+/** While indexing, finished files are saved (and become searchable) at least this often. */
+export const INDEX_CHECKPOINT_MS = 10_000;
+/** At most this many skipped files are listed in the log after a run. */
+const SKIPPED_LISTED = 200;
 
 export interface IndexRunOptions {
   rebuild?: boolean;
@@ -20,31 +31,47 @@ export interface IndexRunOptions {
   folders?: readonly vscode.WorkspaceFolder[];
 }
 
+/** Indexing progress of a folder, in files. */
+export interface IndexProgressState {
+  done: number;
+  total: number;
+}
+
 export class IndexService implements vscode.Disposable {
   private chain: Promise<unknown> = Promise.resolve();
-  /** Last summary per folder (by URI), for the status bar's chunk count. */
-  private readonly summaries = new Map<string, RefreshSummary>();
-  /** Folders with an index on disk: only these are refreshed automatically. */
+  /** Index state per folder (by URI); the status bar shows their sum. */
+  private readonly states = new Map<string, IndexState>();
+  /** Folders being indexed now, with their progress. */
+  private readonly running = new Map<string, IndexProgressState>();
+  /** Folders with an index on disk (any recipe): only these are refreshed automatically. */
   private readonly indexed = new Set<string>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private checkTimer: NodeJS.Timeout | undefined;
   private readonly autoAbort = new AbortController();
   private readonly disposables: vscode.Disposable[] = [];
   private readonly changed = new vscode.EventEmitter<void>();
-  /** Fires after every index change (a run finished, an index was cleared). */
+  /** Fires after every index change (a run finished or stopped, an index was cleared, a state was checked). */
   readonly onDidChange = this.changed.event;
 
   constructor(private readonly access: EngineAccess, private readonly statusBar: StatusBar) {
     this.disposables.push(this.changed);
-    for (const folder of diskFolders()) if (access.hasStoredIndex(folder)) this.indexed.add(folder.uri.toString());
+    for (const folder of diskFolders()) {
+      if (access.hasStoredIndex(folder)) {
+        this.indexed.add(folder.uri.toString());
+        this.states.set(folder.uri.toString(), { kind: 'stored' });
+      }
+    }
     this.updateStatus();
   }
 
   /** Starts listening for saves and file events (incremental re-index). */
   watch(): void {
-    const watcher = vscode.workspace.createFileSystemWatcher('**/*', false, true, false);
+    // Change events too: files rewritten outside the editor (git checkout, formatters, generators).
+    const watcher = vscode.workspace.createFileSystemWatcher('**/*', false, false, false);
     this.disposables.push(
       watcher,
       watcher.onDidCreate((uri) => this.onFileEvent(uri)),
+      watcher.onDidChange((uri) => this.onFileEvent(uri)),
       watcher.onDidDelete((uri) => this.onFileEvent(uri)),
       vscode.workspace.onDidSaveTextDocument((doc) => this.onFileEvent(doc.uri)),
       vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => (this.onFileEvent(f.oldUri), this.onFileEvent(f.newUri)))),
@@ -53,18 +80,42 @@ export class IndexService implements vscode.Disposable {
   }
 
   /**
-   * The model or the recipe changed: the chunk counts and the automatic refresh belonged to the old
-   * recipe's index (a save must not quietly embed the whole workspace with the new one).
+   * The model or the recipe changed: the states belonged to the old recipe's index. Each folder with
+   * an index is checked again for the new recipe (after a short pause: a command writes several
+   * settings in a row). A save never quietly embeds the whole workspace with a new recipe; it does
+   * re-index when the new recipe's index exists (also when the settings were changed back).
    */
   recipeChanged(): void {
-    this.summaries.clear();
-    this.indexed.clear();
+    for (const key of this.indexed) this.states.set(key, { kind: 'stored' });
     this.updateStatus();
+    clearTimeout(this.checkTimer);
+    this.checkTimer = setTimeout(() => void this.checkAll(), 400);
   }
 
-  /** Whether a folder has an index (made in this window or found on disk at start). */
+  /** Checks every folder with an index against the current settings (loads the model if needed). */
+  async checkAll(): Promise<void> {
+    for (const folder of diskFolders()) {
+      if (!this.hasIndex(folder)) continue;
+      await this.exclusive(() => this.check(folder)).catch(() => undefined);
+    }
+  }
+
+  /** Whether a folder has an index of any recipe (made in this window or found on disk at start). */
   hasIndex(folder: vscode.WorkspaceFolder): boolean {
     return this.indexed.has(folder.uri.toString());
+  }
+
+  /** Progress of the folder's indexing, if it is being indexed now. */
+  progressOf(folder: vscode.WorkspaceFolder): IndexProgressState | undefined {
+    return this.running.get(folder.uri.toString());
+  }
+
+  /** The folder's index state (as the status bar sums it). */
+  stateOf(folder: vscode.WorkspaceFolder): IndexState {
+    const key = folder.uri.toString();
+    const p = this.running.get(key);
+    if (p) return { kind: 'indexing', done: p.done, total: p.total };
+    return this.states.get(key) ?? { kind: 'none' };
   }
 
   /** Runs `fn` after every earlier index operation has finished. */
@@ -84,17 +135,42 @@ export class IndexService implements vscode.Disposable {
     const signal = options.signal ?? new AbortController().signal;
     return this.exclusive(async () => {
       options.onProgress?.(0, 'loading the model…');
-      await this.access.loadModel(folders[0]?.uri, signal);
       const out: RefreshSummary[] = [];
       for (const [n, folder] of folders.entries()) {
-        out.push(await this.indexFolder(folder, options.rebuild ?? false, signal, (fraction, message) =>
-          options.onProgress?.((n + fraction) / folders.length, folders.length > 1 ? `${folder.name}: ${message}` : message)));
+        const key = folder.uri.toString();
+        try {
+          await this.access.loadModel(folder.uri, signal);
+          out.push(await this.indexFolder(folder, options.rebuild ?? false, signal, (fraction, message) =>
+            options.onProgress?.((n + fraction) / folders.length, folders.length > 1 ? `${folder.name}: ${message}` : message)));
+        } catch (err) {
+          await this.afterFailure(folder, key, err);
+          throw err;
+        }
       }
       return out;
-    }).catch((err: unknown) => {
-      this.updateStatus(err instanceof Error && err.name !== 'AbortError' ? err.message : undefined);
-      throw err;
     });
+  }
+
+  /** A run stopped (cancel, crash, error): the folder's state says so; what was saved stays searchable. */
+  private async afterFailure(folder: vscode.WorkspaceFolder, key: string, err: unknown): Promise<void> {
+    const progress = this.running.get(key);
+    this.running.delete(key);
+    const aborted = err instanceof Error && err.name === 'AbortError';
+    if (!aborted) {
+      this.states.set(key, { kind: 'error', message: (err instanceof Error ? err.message : String(err)).split('\n')[0]! });
+    } else {
+      this.states.set(key, { kind: 'partial', done: progress?.done, total: progress?.total });
+      // What is searchable now (the finished files were saved): ask the engine, quietly.
+      const s = await this.engineState(folder).catch(() => undefined);
+      if (s?.exists) {
+        this.indexed.add(key);
+        this.states.set(key, s.complete
+          ? { kind: 'ready', chunks: s.chunks ?? 0 }
+          : { kind: 'partial', done: progress?.done, total: progress?.total, chunks: s.chunks, files: s.files });
+      }
+    }
+    this.updateStatus();
+    this.changed.fire();
   }
 
   /**
@@ -134,10 +210,10 @@ export class IndexService implements vscode.Disposable {
       const skipped = summaries.reduce((a, s) => a + s.skipped.length, 0);
       const secs = summaries.reduce((a, s) => a + s.ms, 0) / 1000;
       const files = summaries.reduce((a, s) => a + s.filesSeen, 0);
-      this.access.log.info(`indexed ${files} files: ${chunks} chunks (${embedded} embedded now), ${skipped} skipped, ${secs.toFixed(1)} s`);
+      this.access.log.info(`indexed ${files} ${plural(files, 'file')}: ${chunks} ${plural(chunks, 'chunk')} (${embedded} embedded now), ${skipped} skipped, ${secs.toFixed(1)} s`);
       void vscode.window
         .showInformationMessage(
-          `Embedding Lens: ${chunks} chunks from ${files} files indexed in ${secs.toFixed(1)} s (${embedded} embedded now${skipped ? `, ${skipped} files skipped` : ''}).`,
+          `Embedding Lens: ${chunks} ${plural(chunks, 'chunk')} from ${files} ${plural(files, 'file')} indexed in ${secs.toFixed(1)} s (${embedded} embedded now${skipped ? `, ${skipped} ${plural(skipped, 'file')} skipped: see the log` : ''}).`,
           'Search Workspace',
         )
         .then((c) => c && vscode.commands.executeCommand('embeddingLens.searchWorkspace'));
@@ -157,11 +233,16 @@ export class IndexService implements vscode.Disposable {
   ): Promise<RefreshSummary> {
     const target = this.access.targetFor(folder);
     const { cfg } = target;
-    this.statusBar.setIndexState({ kind: 'indexing' });
+    const key = folder.uri.toString();
+    this.running.set(key, { done: 0, total: 0 });
+    this.updateStatus();
     this.access.log.info(`indexing ${folder.uri.fsPath} into ${target.storageDir}${rebuild ? ' (rebuild)' : ''}`);
     const summary = await this.access.engine.request(
       'index',
-      { root: target.root, storageDir: target.storageDir, recipe: target.recipe, include: cfg.include, exclude: cfg.exclude, rebuild },
+      {
+        root: target.root, storageDir: target.storageDir, recipe: target.recipe, include: cfg.include, exclude: target.exclude, rebuild,
+        checkpointMs: INDEX_CHECKPOINT_MS,
+      },
       {
         signal,
         onProgress: (p) => {
@@ -169,16 +250,61 @@ export class IndexService implements vscode.Disposable {
           else if (p.phase === 'save') report(p.filesTotal ? p.filesDone / p.filesTotal : 1, 'saving…');
           else if (p.phase === 'index') {
             report(p.filesTotal ? p.filesDone / p.filesTotal : 0, `${p.filesDone}/${p.filesTotal} files, ${p.chunksEmbedded} chunks embedded`);
-            this.statusBar.setIndexState({ kind: 'indexing', done: p.filesDone, total: p.filesTotal });
+            this.running.set(key, { done: p.filesDone, total: p.filesTotal });
+            this.updateStatus();
           }
         },
       },
     );
-    this.summaries.set(folder.uri.toString(), summary);
-    this.indexed.add(folder.uri.toString());
+    this.running.delete(key);
+    this.indexed.add(key);
+    this.states.set(key, { kind: 'ready', chunks: summary.chunksTotal });
+    this.logSkipped(folder, summary);
     this.updateStatus();
     this.changed.fire();
     return summary;
+  }
+
+  /** The log names every skipped file and why (up to SKIPPED_LISTED). */
+  private logSkipped(folder: vscode.WorkspaceFolder, summary: RefreshSummary): void {
+    const n = summary.skipped.length;
+    if (!n) return;
+    const lines = summary.skipped.slice(0, SKIPPED_LISTED).map((s) => `  ${s.path}: ${s.reason}${s.detail ? ` (${s.detail})` : ''}`);
+    if (n > SKIPPED_LISTED) lines.push(`  … and ${n - SKIPPED_LISTED} more`);
+    this.access.log.info(`${folder.name}: ${n} ${plural(n, 'file')} skipped:\n${lines.join('\n')}`);
+  }
+
+  /** The engine's view of the folder's index for the current settings (loads the model). */
+  private async engineState(folder: vscode.WorkspaceFolder, signal?: AbortSignal): Promise<EngineIndexState> {
+    await this.access.loadModel(folder.uri, signal);
+    const t = this.access.targetFor(folder);
+    return this.access.engine.request('indexStatus', { root: t.root, storageDir: t.storageDir, recipe: t.recipe }, { signal });
+  }
+
+  /** Sets a folder's state from the engine's view (inside `exclusive`). Returns that view. */
+  private async check(folder: vscode.WorkspaceFolder, signal?: AbortSignal): Promise<EngineIndexState | undefined> {
+    const key = folder.uri.toString();
+    let s: EngineIndexState;
+    try {
+      s = await this.engineState(folder, signal);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      this.states.set(key, { kind: 'error', message: (err instanceof Error ? err.message : String(err)).split('\n')[0]! });
+      this.updateStatus();
+      this.changed.fire();
+      return undefined;
+    }
+    const before = this.states.get(key);
+    let next: IndexState;
+    if (s.exists && s.complete) next = { kind: 'ready', chunks: s.chunks ?? 0 };
+    else if (s.exists) next = before?.kind === 'partial' ? { ...before, chunks: s.chunks, files: s.files } : { kind: 'partial', chunks: s.chunks, files: s.files };
+    else if (s.others.length) next = { kind: 'mismatch', others: s.others };
+    else next = { kind: 'none' };
+    this.states.set(key, next);
+    if (!s.exists && !s.others.length) this.indexed.delete(key);
+    this.updateStatus();
+    this.changed.fire();
+    return s;
   }
 
   /** Clear Index: removes every store of every folder (all recipes). */
@@ -189,7 +315,7 @@ export class IndexService implements vscode.Disposable {
         const storageDir = this.access.storageDirFor(folder);
         const r = await this.access.engine.request('clearIndex', { storageDir });
         removed.push(...r.removed);
-        this.summaries.delete(folder.uri.toString());
+        this.states.delete(folder.uri.toString());
         this.indexed.delete(folder.uri.toString());
       }
       this.access.log.info(`cleared the index: ${removed.length ? removed.join(', ') : 'nothing was there'}`);
@@ -199,7 +325,12 @@ export class IndexService implements vscode.Disposable {
     });
   }
 
-  /** A file was saved, created, deleted or renamed: refresh its folder after a quiet period. */
+  /** Search found hits of files changed since indexing: bring the folder up to date soon. */
+  refreshSoon(folder: vscode.WorkspaceFolder): void {
+    if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) this.schedule(folder);
+  }
+
+  /** A file was saved, created, changed, deleted or renamed: refresh its folder after a quiet period. */
   private onFileEvent(uri: vscode.Uri): void {
     if (uri.scheme !== 'file' || !vscode.workspace.isTrusted) return;
     const folder = vscode.workspace.getWorkspaceFolder(uri);
@@ -216,6 +347,10 @@ export class IndexService implements vscode.Disposable {
     // The index's own files (when the storage folder is inside the workspace) never trigger a refresh.
     const storage = this.access.storageDirFor(folder, cfg);
     if (p === storage || p.startsWith(storage + path.sep)) return;
+    this.schedule(folder);
+  }
+
+  private schedule(folder: vscode.WorkspaceFolder): void {
     const key = folder.uri.toString();
     clearTimeout(this.timers.get(key));
     this.timers.set(key, setTimeout(() => {
@@ -225,32 +360,52 @@ export class IndexService implements vscode.Disposable {
   }
 
   private async autoRefresh(folder: vscode.WorkspaceFolder): Promise<void> {
+    const key = folder.uri.toString();
     try {
       await this.exclusive(async () => {
         if (this.autoAbort.signal.aborted || !this.hasIndex(folder)) return;
-        await this.access.loadModel(folder.uri, this.autoAbort.signal);
-        const s = await this.indexFolder(folder, false, this.autoAbort.signal, () => undefined);
-        this.access.log.info(`re-indexed ${folder.name} after a change: ${s.filesIndexed} files, ${s.chunksEmbedded} chunks embedded, ${s.filesRemoved} removed (${s.ms.toFixed(0)} ms)`);
+        // Only an index of the current recipe that ran to the end is refreshed quietly: a new recipe
+        // would embed everything, a partial one would resume the run the user stopped.
+        const s = await this.check(folder, this.autoAbort.signal);
+        if (!s?.exists || !s.complete) {
+          const why = !s ? 'the index state could not be read' : !s.exists ? (s.others.length ? 'the index is of another recipe (Rebuild Index)' : 'there is no index') : 'the index is partial (Index Workspace finishes it)';
+          this.access.log.info(`a file changed in ${folder.name}; not re-indexed: ${why}`);
+          return;
+        }
+        try {
+          const summary = await this.indexFolder(folder, false, this.autoAbort.signal, () => undefined);
+          this.access.log.info(`re-indexed ${folder.name} after a change: ${summary.filesIndexed} ${plural(summary.filesIndexed, 'file')}, ${summary.chunksEmbedded} ${plural(summary.chunksEmbedded, 'chunk')} embedded, ${summary.filesRemoved} removed (${summary.ms.toFixed(0)} ms)`);
+        } catch (err) {
+          await this.afterFailure(folder, key, err);
+          throw err;
+        }
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'AbortError') return;
       // Quiet: a background refresh logs and marks the status bar; the next explicit command shows the message.
       this.access.log.warn(`re-indexing ${folder.name} after a change failed: ${err instanceof Error ? err.message : String(err)}`);
-      this.updateStatus(err instanceof Error ? err.message : String(err));
     }
   }
 
-  /** Status bar: total chunks over the folders indexed in this window, or that an index exists. */
-  private updateStatus(error?: string): void {
-    if (error) {
-      this.statusBar.setIndexState({ kind: 'error', message: error.split('\n')[0]! });
+  /** Status bar: the folders' states summed (indexing first, then problems, then what is searchable). */
+  private updateStatus(): void {
+    const folders = diskFolders();
+    const states = folders.map((f) => this.stateOf(f));
+    const pick = (kind: IndexState['kind']) => states.filter((s) => s.kind === kind);
+    const indexing = pick('indexing') as Extract<IndexState, { kind: 'indexing' }>[];
+    if (indexing.length) {
+      this.statusBar.setIndexState({ kind: 'indexing', done: indexing.reduce((a, s) => a + (s.done ?? 0), 0), total: indexing.reduce((a, s) => a + (s.total ?? 0), 0) });
       return;
     }
-    if (this.summaries.size) {
-      let chunks = 0;
-      for (const s of this.summaries.values()) chunks += s.chunksTotal;
-      this.statusBar.setIndexState({ kind: 'ready', chunks });
-    } else if (this.indexed.size || diskFolders().some((f) => this.access.hasStoredIndex(f))) {
+    const first = pick('error')[0] ?? pick('mismatch')[0] ?? pick('partial')[0];
+    if (first) {
+      this.statusBar.setIndexState(first);
+      return;
+    }
+    const ready = pick('ready') as Extract<IndexState, { kind: 'ready' }>[];
+    if (ready.length && ready.length === states.filter((s) => s.kind !== 'none').length) {
+      this.statusBar.setIndexState({ kind: 'ready', chunks: ready.reduce((a, s) => a + s.chunks, 0) });
+    } else if (states.some((s) => s.kind !== 'none')) {
       this.statusBar.setIndexState({ kind: 'stored' });
     } else {
       this.statusBar.setIndexState({ kind: 'none' });
@@ -259,6 +414,7 @@ export class IndexService implements vscode.Disposable {
 
   dispose(): void {
     this.autoAbort.abort();
+    clearTimeout(this.checkTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     while (this.disposables.length) this.disposables.pop()?.dispose();

@@ -7,7 +7,21 @@ import * as vscode from 'vscode';
 import type { SearchMode } from '../core/search/search';
 import type { WireSearchHit } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
+import { hasCode } from '../core/errors';
 import { diskFolders, indexAction, ModelLoadError, type EngineAccess } from './engineAccess';
+import type { IndexProgressState } from './indexService';
+import type { IndexState } from './statusBar';
+
+/** What search needs to know about indexing (IndexService implements it). */
+export interface IndexInfo {
+  progressOf(folder: vscode.WorkspaceFolder): IndexProgressState | undefined;
+  stateOf(folder: vscode.WorkspaceFolder): IndexState;
+  refreshSoon(folder: vscode.WorkspaceFolder): void;
+  readonly onDidChange: vscode.Event<void>;
+}
+
+/** Name of the error "nothing is searchable yet: indexing is running". */
+export const INDEXING_NOT_READY = 'IndexingNotReadyError';
 
 export const SEARCH_MODES: readonly SearchMode[] = ['hybrid', 'vector', 'lexical'];
 const MODE_ICONS: Record<SearchMode, string> = { hybrid: 'combine', vector: 'sparkle', lexical: 'whole-word' };
@@ -24,6 +38,28 @@ export interface FolderHit extends WireSearchHit {
   folder: vscode.WorkspaceFolder;
   /** Absolute URI of the file. */
   uri: vscode.Uri;
+  /** The folder's index is being built or was stopped before the end: other files may match too. */
+  partial?: boolean;
+}
+
+/**
+ * Why results may be incomplete, in words, or undefined when every folder's index is complete:
+ * "indexing 42 of 227 files" / "the index is partial (stopped at 43 of 229 files)".
+ */
+export function partialNote(index: IndexInfo | undefined, folders: readonly vscode.WorkspaceFolder[] = diskFolders()): string | undefined {
+  if (!index) return undefined;
+  const notes: string[] = [];
+  for (const f of folders) {
+    const p = index.progressOf(f);
+    const prefix = folders.length > 1 ? `${f.name}: ` : '';
+    if (p) {
+      notes.push(`${prefix}indexing is running, ${p.done} of ${p.total || '?'} files`);
+      continue;
+    }
+    const s = index.stateOf(f);
+    if (s.kind === 'partial') notes.push(`${prefix}the index is partial${s.done !== undefined && s.total ? ` (indexing stopped at ${s.done} of ${s.total} files)` : ''}`);
+  }
+  return notes.length ? notes.join('; ') : undefined;
 }
 
 type Item = vscode.QuickPickItem & { hit?: FolderHit; command?: string };
@@ -107,26 +143,42 @@ function problemItem(err: unknown): Item {
       alwaysShow: true,
     };
   }
+  if (err instanceof Error && err.name === INDEXING_NOT_READY) {
+    return { label: '$(sync~spin) Indexing is running', detail: message, alwaysShow: true };
+  }
   if (err instanceof ModelLoadError) {
     return { label: '$(symbol-class) Choose Model', detail: message, command: COMMANDS.chooseModel, alwaysShow: true };
   }
   return { label: `$(warning) ${message}`, detail: err instanceof Error ? err.message.split('\n').slice(1).join(' ') || undefined : undefined, alwaysShow: true };
 }
 
-/** Searches every folder's index; hits of all folders merged by score. Missing indexes are reported, not thrown, unless all are. */
-export async function searchFolders(access: EngineAccess, query: string, mode: SearchMode, signal: AbortSignal): Promise<FolderHit[]> {
+/**
+ * Searches every folder's index; hits of all folders merged by score. Missing indexes are reported,
+ * not thrown, unless all are. A folder being indexed is searched as far as it is indexed (its hits are
+ * marked `partial`); hits of files changed since indexing make their folder refresh soon.
+ */
+export async function searchFolders(access: EngineAccess, query: string, mode: SearchMode, signal: AbortSignal, index?: IndexInfo): Promise<FolderHit[]> {
   const folders = diskFolders();
   await access.loadModel(folders[0]?.uri, signal);
   const hits: FolderHit[] = [];
   const problems: unknown[] = [];
   for (const folder of folders) {
     const t = access.targetFor(folder);
+    const running = index?.progressOf(folder);
+    const partial = running !== undefined || index?.stateOf(folder).kind === 'partial';
     try {
       const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS }, { signal });
-      hits.push(...found.map((h) => ({ ...h, folder, uri: vscode.Uri.file(path.join(t.root, h.path)) })));
+      hits.push(...found.map((h) => ({ ...h, folder, uri: vscode.Uri.file(path.join(t.root, h.path)), ...(partial ? { partial: true } : {}) })));
+      if (found.some((h) => h.stale)) index?.refreshSoon(folder);
     } catch (err) {
       if (err instanceof Error && err.name === 'AbortError') throw err;
-      problems.push(err);
+      if (running && hasCode(err, 'INDEX_MISSING')) {
+        const e = new Error(`Indexing is running (${running.done} of ${running.total || '?'} files): nothing is searchable yet. Finished files become searchable as they are saved, every few seconds.`);
+        e.name = INDEXING_NOT_READY;
+        problems.push(e);
+      } else {
+        problems.push(err);
+      }
     }
   }
   if (!hits.length && problems.length) throw problems[0];
@@ -135,6 +187,8 @@ export async function searchFolders(access: EngineAccess, query: string, mode: S
 }
 
 export interface SearchPickOptions {
+  /** Indexing state: partial results are said to be partial, and the list refreshes when indexing ends. */
+  index?: IndexInfo;
   query?: string;
   mode?: SearchMode;
   onModeChange?: (mode: SearchMode) => void;
@@ -152,11 +206,11 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
     const next = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
     return { iconPath: new vscode.ThemeIcon(MODE_ICONS[mode]), tooltip: `Mode: ${MODE_TEXT[mode]} — click for ${next}` };
   };
-  const setTitle = () => {
-    qp.title = `Embedding Lens: Search Workspace — ${MODE_TEXT[mode]}`;
+  const setTitle = (note?: string) => {
+    qp.title = `Embedding Lens: Search Workspace — ${MODE_TEXT[mode]}${note ? ` — partial: ${note}` : ''}`;
     qp.buttons = [modeButton()];
   };
-  setTitle();
+  setTitle(partialNote(options.index));
   qp.placeholder = 'Describe what you are looking for, or type code or words';
   qp.matchOnDescription = false;
   qp.matchOnDetail = false;
@@ -175,11 +229,18 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
     const controller = (running = new AbortController());
     qp.busy = true;
     try {
-      const hits = await searchFolders(access, query, mode, controller.signal);
+      const hits = await searchFolders(access, query, mode, controller.signal, options.index);
       if (mine !== seq) return;
-      qp.items = hits.length ? hits.map((h) => hitItem(h, multiRoot, mode)) : [{ label: 'No results', detail: `Nothing matched in ${mode} mode; try another mode or other words.`, alwaysShow: true }];
+      const note = partialNote(options.index);
+      setTitle(note);
+      const header: Item[] = note ? [{ label: `partial results: ${note}`, kind: vscode.QuickPickItemKind.Separator }] : [];
+      qp.items = hits.length
+        ? [...header, ...hits.map((h) => hitItem(h, multiRoot, mode))]
+        : note
+          ? [{ label: '$(sync~spin) No results yet', detail: `Nothing matched in the files indexed so far (${note}). The list updates when indexing finishes.`, alwaysShow: true }]
+          : [{ label: 'No results', detail: `Nothing matched in ${mode} mode; try another mode or other words.`, alwaysShow: true }];
+      qp.activeItems = qp.items.filter((i) => i.kind !== vscode.QuickPickItemKind.Separator).slice(0, 1);
       // The best hit is the active one, so Enter opens it (also known to this side before any key is pressed).
-      qp.activeItems = qp.items.slice(0, 1);
     } catch (err) {
       if (mine !== seq || (err instanceof Error && err.name === 'AbortError')) return;
       qp.items = [problemItem(err)];
@@ -203,6 +264,8 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
     };
     const subs = [
       qp.onDidChangeValue((v) => schedule(v)),
+      // Indexing finished (or stopped) while the list is open: ask again, now from the whole index.
+      ...(options.index ? [options.index.onDidChange(() => schedule(qp.value, 0))] : []),
       qp.onDidTriggerButton(() => {
         mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
         options.onModeChange?.(mode);

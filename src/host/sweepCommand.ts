@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { SweepResult } from '../core/sweep/sweep';
 import { abortSignalOf } from './cancellation';
 import { COMMANDS } from './commandIds';
-import { SECTION } from './config';
+import { pickSettingsTarget, SECTION, type SettingsTargetName } from './config';
 import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
 import { InspectorPanel } from './inspectorPanel';
 
@@ -38,7 +38,7 @@ export async function runSweepCommand(access: EngineAccess, args: SweepArgs): Pr
             progress.report({ message, increment: Math.max(0, pct - reported) });
             reported = Math.max(reported, pct);
           };
-          return await access.engine.request('sweep', { root: t.root, maxPairs: args.maxPairs, include: t.cfg.include, exclude: t.cfg.exclude }, {
+          return await access.engine.request('sweep', { root: t.root, maxPairs: args.maxPairs, include: t.cfg.include, exclude: t.exclude }, {
             signal: abort.signal,
             onProgress: (p) => {
               if (p.phase === 'mine') to(p.filesTotal ? (15 * p.filesDone) / p.filesTotal : 0, `finding query → code pairs: ${p.filesDone}/${p.filesTotal} files`);
@@ -60,16 +60,18 @@ export async function runSweepCommand(access: EngineAccess, args: SweepArgs): Pr
   }
 }
 
-/** The panel's "apply" button: write the layer and pooling, then offer to re-index with them. */
-export async function applySweepChoice(choice: { layer: string; pool: string }, log: vscode.LogOutputChannel): Promise<void> {
+/** The panel's "apply" button: ask where, write the layer and pooling, then offer to re-index with them. */
+export async function applySweepChoice(choice: { layer: string; pool: string }, log: vscode.LogOutputChannel, given?: SettingsTargetName): Promise<boolean> {
   const cfg = vscode.workspace.getConfiguration(SECTION);
-  const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  const target = await pickSettingsTarget(`layer ${choice.layer} and pooling ${choice.pool}`, given);
+  if (target === undefined) return false;
   await cfg.update('layer', choice.layer, target);
   await cfg.update('pooling', choice.pool, target);
-  log.info(`sweep applied: layer ${choice.layer}, pooling ${choice.pool}`);
-  const pick = await vscode.window.showInformationMessage(
-    `Embedding Lens: layer "${choice.layer}" and pooling "${choice.pool}" are now in the settings. The index is built per layer and pooling: index the workspace again to search with them.`,
+  const where = target === vscode.ConfigurationTarget.Global ? 'User settings' : 'Workspace settings';
+  log.info(`sweep applied: layer ${choice.layer}, pooling ${choice.pool} (${where})`);
+  void vscode.window.showInformationMessage(
+    `Embedding Lens: layer "${choice.layer}" and pooling "${choice.pool}" are now in the ${where}. The index is built per layer and pooling: index the workspace again to search with them.`,
     'Re-index Now',
-  );
-  if (pick) await vscode.commands.executeCommand(COMMANDS.indexWorkspace);
+  ).then((pick) => pick && vscode.commands.executeCommand(COMMANDS.indexWorkspace));
+  return true;
 }

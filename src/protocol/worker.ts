@@ -33,6 +33,13 @@ export interface EngineStatus {
   engineError?: string;
   /** The model loaded now, if any. */
   model?: string;
+  /** The engine's process id (the extension host's own when it runs as a thread). */
+  pid: number;
+  /** True when the engine runs in its own process (child_process.fork), not as a thread of the host. */
+  ownProcess: boolean;
+  /** Resident memory of the engine's process (native memory of ONNX Runtime and hnswlib included). */
+  rssBytes: number;
+  heapUsedBytes: number;
 }
 
 export interface LoadedModelInfo {
@@ -95,6 +102,20 @@ export interface IndexParams extends IndexTarget {
   maxFileBytes?: number;
   /** Drop this recipe's store first and embed everything again. */
   rebuild?: boolean;
+  /** Save what is finished (searchable while indexing goes on) at least this often, in ms. Default: the indexer's. */
+  checkpointMs?: number;
+}
+
+/** The state of a folder's index for one recipe, as search would find it. */
+export interface IndexState {
+  /** An index for this recipe exists. */
+  exists: boolean;
+  /** The last refresh ran to the end (false: cancelled, crashed, or one is running now). */
+  complete?: boolean;
+  files?: number;
+  chunks?: number;
+  /** Stores of other recipes in the same storage folder, described. */
+  others: string[];
 }
 
 /** One search result, as it crosses the boundary. Lines are 1-based and inclusive. */
@@ -178,6 +199,8 @@ export interface EngineMethods {
   /** Deletes the store of one recipe, or (no recipe) every store in the folder. */
   clearIndex: { params: { storageDir: string; recipe?: Recipe }; result: { removed: string[] }; progress: never };
   indexPoints: { params: IndexTarget & { limit: number }; result: IndexPoints; progress: never };
+  /** Whether the recipe's index exists and is complete (no file is read, nothing is written). */
+  indexStatus: { params: IndexTarget; result: IndexState; progress: never };
   /** Embeds texts and writes them with writeExtraction (.npy / .h5 / .faiss + manifest). */
   extractToFile: { params: ExtractToFileParams; result: ExtractToFileResult; progress: ExtractToFileProgress };
   /** Mines query → target pairs from the folder and scores every layer × pooling on them. */

@@ -23,6 +23,7 @@ import type {
   ExtractToFileResult,
   IndexParams,
   IndexPoints,
+  IndexState,
   IndexTarget,
   LoadedModelInfo,
   SearchParams,
@@ -56,6 +57,7 @@ export interface Engine {
   search(params: SearchParams, signal: AbortSignal): Promise<WireSearchHit[]>;
   similar(params: SimilarParams, signal: AbortSignal): Promise<WireSearchHit[]>;
   indexPoints(params: IndexTarget & { limit: number }): Promise<IndexPoints>;
+  indexStatus(params: IndexTarget): Promise<IndexState>;
   extractToFile(params: ExtractToFileParams, run: Run<ExtractToFileProgress>): Promise<ExtractToFileResult>;
   sweep(params: SweepParams, run: Run<SweepRequestProgress>): Promise<SweepResult>;
   dispose(): Promise<void>;
@@ -185,9 +187,20 @@ export async function openEngine(
             ...(p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : {}),
           },
           textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
+          ...(p.checkpointMs ? { checkpointMs: p.checkpointMs } : {}),
           logger: log,
         });
-        const summary = await indexer.refresh({ signal: run.signal, onProgress: run.onProgress });
+        // A search while indexing reads the store as of the last checkpoint: after each one, the open
+        // search is dropped so that the next query sees the files saved since.
+        let saving = false;
+        const summary = await indexer.refresh({
+          signal: run.signal,
+          onProgress: (e) => {
+            if (saving && e.phase !== 'save') forget(storeDir);
+            saving = e.phase === 'save';
+            run.onProgress(e);
+          },
+        });
         // Off the edit path: the answer goes out first, then the delta segments are folded if due.
         setImmediate(() => {
           indexer.compactIfNeeded().catch((err) => log.warn(`Compacting the index failed (the previous version stays): ${err instanceof Error ? err.message : String(err)}`));
@@ -207,6 +220,13 @@ export async function openEngine(
       const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
       const hits = await search.similar(target, { k: p.k ?? 10, previewLines: 4, signal });
       return hits.map(wireHit);
+    },
+    async indexStatus(t) {
+      const embedder = extractor.embedder(t.recipe);
+      const storeDir = await storeDirFor(path.resolve(t.storageDir), embedder.identity);
+      if (!(await VectorStore.isStore(storeDir))) return { exists: false, others: await describeStored(t.storageDir) };
+      const s = (await openSearch(t)).status();
+      return { exists: true, complete: s.complete, files: s.files, chunks: s.chunks, others: [] };
     },
     async indexPoints(p) {
       const embedder = extractor.embedder(p.recipe);

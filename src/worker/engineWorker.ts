@@ -1,6 +1,8 @@
-// Entry of the engine worker (bundled to dist/worker.js, started by src/host/engineClient.ts in a
-// worker_thread). The model and its native modules live only here, so the extension host never
-// blocks on tokenizing or ONNX runs and never loads a native module itself.
+// Entry of the engine (bundled to dist/worker.js). src/host/engineClient.ts starts it in its own
+// process (child_process.fork, IPC with structured-clone serialization), so a crash in native code
+// (ONNX Runtime, hnswlib) ends this process only, never the extension host that other extensions
+// run in, and its memory goes back to the system when it stops. It also still runs in a worker_thread
+// (scripts/package.mjs's load probe, tools). The model and its native modules live only here.
 import { parentPort } from 'node:worker_threads';
 import { toWire } from '../core/errors';
 import type { Logger } from '../core/types';
@@ -15,11 +17,28 @@ import type {
 } from '../protocol/worker';
 import { clearStorage, engineAvailability, openEngine, ownBuffer, type Engine, type Run } from './engine';
 
-if (!parentPort) throw new Error('engineWorker must run in a worker_thread');
-const port = parentPort;
+/** The channel to the host: a worker_thread's port, or a forked process's IPC channel. */
+interface HostPort {
+  post(message: FromWorker, transfer: ArrayBuffer[]): void;
+  onMessage(listener: (msg: ToWorker) => void): void;
+}
+
+function hostPort(): HostPort {
+  const thread = parentPort;
+  if (thread) {
+    return { post: (m, transfer) => thread.postMessage(m, transfer), onMessage: (l) => thread.on('message', l) };
+  }
+  const send = process.send?.bind(process);
+  if (!send) throw new Error('engineWorker must run in a worker_thread or a forked process (child_process.fork)');
+  // The host went away (closed window, crashed host): nothing is left to answer to.
+  process.on('disconnect', () => process.exit(0));
+  // IPC with `serialization: 'advanced'` clones typed arrays; there is no transfer list across processes.
+  return { post: (m) => void send(m), onMessage: (l) => process.on('message', l as (m: unknown) => void) };
+}
+const port = hostPort();
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(message, transfer);
+  port.post(message, transfer);
 }
 
 function send(level: LogLevel, message: string): void {
@@ -57,21 +76,30 @@ type Handled<M extends EngineMethod> = { result: EngineMethods[M]['result']; tra
 
 async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<EngineMethod>> {
   switch (req.method) {
-    case 'status':
+    case 'status': {
+      const mem = process.memoryUsage();
       return {
         result: {
           node: process.version,
           engineAvailable: engineAvailability.available,
           engineError: engineAvailability.reason,
           model: engine?.info.model,
+          pid: process.pid,
+          ownProcess: !parentPort,
+          rssBytes: mem.rss,
+          heapUsedBytes: mem.heapUsed,
         },
       };
+    }
     case 'load': {
       if (engine && engine.info.model === req.params.model) return { result: engine.info };
       const previous = engine;
       engine = undefined;
-      await previous?.dispose();
-      loading = openEngine(req.params, log, (progress) => post({ type: 'downloadProgress', id: req.id, progress }), signal);
+      // `loading` is set before the first await: requests that arrive in the same IPC chunk wait for it.
+      loading = (async () => {
+        await previous?.dispose();
+        return openEngine(req.params, log, (progress) => post({ type: 'downloadProgress', id: req.id, progress }), signal);
+      })();
       try {
         engine = await loading;
       } finally {
@@ -107,6 +135,10 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       if (loading) await loading;
       return { result: await requireEngine().similar(req.params, signal) };
     }
+    case 'indexStatus': {
+      if (loading) await loading;
+      return { result: await requireEngine().indexStatus(req.params) };
+    }
     case 'indexPoints': {
       if (loading) await loading;
       const result = await requireEngine().indexPoints(req.params);
@@ -141,7 +173,7 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
   }
 }
 
-port.on('message', (msg: ToWorker) => {
+port.onMessage((msg: ToWorker) => {
   switch (msg.type) {
     case 'cancel':
       running.get(msg.id)?.abort();

@@ -14,7 +14,7 @@
 // Needs scripts/vscode-host-setup.sh to have run once (Node 24, code-server, Chromium).
 // Environment: EL_KEEP_TMP=1 keeps the temp profile; EL_HEADED=1 is not supported (no display here).
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -118,10 +118,9 @@ function makeProfile(tmp) {
     'embeddingLens.model': FIXTURE_MODEL,
     'embeddingLens.allowDownloads': false,
   };
+  // The User settings only — the file the settings editor's User tab edits — as a user would set the
+  // model. No Machine (Remote tab) settings: they would hide a setting that the User tab cannot apply.
   writeFileSync(path.join(user, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
-  // Machine-scoped settings of a remote window (code-server) are read from here.
-  mkdirSync(path.join(user, 'Machine'), { recursive: true });
-  writeFileSync(path.join(user, 'Machine', 'settings.json'), JSON.stringify({ 'embeddingLens.model': FIXTURE_MODEL, 'embeddingLens.allowDownloads': false }, null, 2));
   return { user, exts, workspace };
 }
 
@@ -347,6 +346,242 @@ async function indexAndSearchFromPalette(page) {
   log(`Search Workspace: ${rows} results, first "${label}" opened (${timings.searchResults}s to results)`);
 }
 
+// ---- Issue 13: the extension as a user lives with it ------------------------------------------
+
+/** Resident memory (MB) of this run's extension host and engine processes, read from /proc. */
+function processMemory(profile) {
+  const out = { extensionHostMB: undefined, engineMB: undefined, enginePids: [] };
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    const rss = () => Math.round((Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 1048576);
+    try {
+      if (cmd.includes(`${EXTENSION_DIR_NAME}/dist/worker.js`) && cmd.includes(profile.exts)) {
+        out.engineMB = (out.engineMB ?? 0) + rss();
+        out.enginePids.push(Number(pid));
+      } else if (/--type=extensionHost|extensionHostProcess/.test(cmd) && !cmd.includes('--type=renderer')) {
+        out.extensionHostMB = Math.max(out.extensionHostMB ?? 0, rss());
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+async function statusBarText(page) {
+  return ((await page.locator('.statusbar-item', { hasText: 'EL:' }).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+async function waitStatus(page, re, timeout = 60_000) {
+  await page.locator('.statusbar-item', { hasText: re }).first().waitFor({ timeout });
+  return statusBarText(page);
+}
+
+/** Picks an item of an open QuickPick by its text. */
+async function pickItem(page, text) {
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ timeout: 20_000 });
+  await row.click();
+}
+
+/** Opens Search Workspace and types a query; returns the widget's title and the first rows' text. */
+async function searchFromPalette(page, query, rowPattern) {
+  await runCommand(page, 'Embedding Lens: Search Workspace');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(query);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: rowPattern }).first().waitFor({ timeout: 60_000 });
+  const title = ((await page.locator('.quick-input-widget .quick-input-title').textContent()) ?? '').trim();
+  const rows = await page.locator('.quick-input-list .monaco-list-row').allTextContents();
+  return { title, rows };
+}
+
+/**
+ * What issue 13's user did, in the browser: the model set in the settings editor's User tab; a search
+ * while indexing; a cancel and the status bar; a recipe round trip through "Choose Layer and Pooling"
+ * then a save; a file rewritten outside the editor; the engine process killed and the next search; a
+ * 300-token selection in the inspector. Screenshots: user-*.png. Memory of the extension host and the
+ * engine (from /proc) at each step: test-results/memory.json.
+ */
+async function livingWithTheExtension(page, profile) {
+  const shot = (name) => page.screenshot({ path: path.join(RESULTS, `user-${name}.png`) });
+  const memory = { start: processMemory(profile) };
+  const fixtureDistil = path.join(ROOT, 'test', 'fixtures', 'models', 'distilbert-tiny');
+
+  // 1. The model in the User tab of the settings editor: shown there, changed there, used.
+  await page.keyboard.press('Escape');
+  await runCommand(page, 'Preferences: Open User Settings');
+  const settings = page.locator('.settings-editor');
+  await settings.waitFor({ timeout: 20_000 });
+  await page.locator('.settings-tabs-widget .action-label', { hasText: /^User$/ }).first().click();
+  await page.keyboard.type('embeddingLens.model');
+  const item = page.locator('.setting-item-contents', { hasText: 'Model' }).first();
+  await item.waitFor({ timeout: 20_000 });
+  const input = item.locator('input').first();
+  const shown = await input.inputValue();
+  if (shown !== FIXTURE_MODEL) throw new Error(`the User tab shows embeddingLens.model = "${shown}", expected the User settings file's ${FIXTURE_MODEL}`);
+  if (await page.locator('.settings-editor .no-results-message', { hasText: 'No Settings Found' }).isVisible().catch(() => false)) throw new Error('the User tab says "No Settings Found"');
+  await shot('settings-user-tab');
+  await input.fill(fixtureDistil);
+  await input.press('Enter');
+  await waitStatus(page, /distilbert-tiny/, 20_000);
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await waitStatus(page, /EL:\s\d+\schunks?\s·\sdistilbert-tiny/, 120_000);
+  await page.locator('.statusbar-item', { hasText: 'EL:' }).first().hover();
+  await page.locator('.monaco-hover', { hasText: 'in use, loaded from' }).first().waitFor({ timeout: 10_000 });
+  const tooltip = ((await page.locator('.monaco-hover').first().textContent()) ?? '').replace(/\s+/g, ' ');
+  if (!tooltip.includes(fixtureDistil)) throw new Error(`status bar tooltip does not name the model in use: ${tooltip}`);
+  await shot('model-from-user-settings');
+  log(`User tab: model shown and changed there; status bar "${await statusBarText(page)}", tooltip "${tooltip.slice(0, 160)}"`);
+  // Back to the fixture model, in the same tab.
+  await page.keyboard.press('Escape');
+  await input.fill(FIXTURE_MODEL);
+  await input.press('Enter');
+  await waitStatus(page, /EL:.*·\sbert-tiny/, 30_000);
+  await page.keyboard.press('Control+W');
+  memory.afterModelSwitch = processMemory(profile);
+
+  // 2. A search while indexing, then a cancel: partial results said so; the status bar says partial.
+  const bulk = path.join(profile.workspace, 'bulk-browser');
+  mkdirSync(bulk, { recursive: true });
+  for (let i = 0; i < 400; i++) {
+    writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    """Handle request number ${i} and return status ${i % 7}."""\n    return {"id": ${i}, "ok": True}\n`);
+  }
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
+  memory.duringIndexing = processMemory(profile);
+  const during = await searchFromPalette(page, 'send an HTTP request and parse the JSON response', /\.(py|ts|go|rs|md):\d+|No results yet|Indexing is running/);
+  if (!/partial: indexing is running, \d+ of \d+ files/.test(during.title)) throw new Error(`search while indexing does not say so: title "${during.title}"`);
+  await shot('search-while-indexing');
+  log(`search while indexing: "${during.title}"; first row "${during.rows[0]?.slice(0, 80)}"`);
+  await page.keyboard.press('Escape');
+  // Cancel from the progress notification.
+  const cancel = page.locator('.notification-toast', { hasText: 'Embedding Lens: indexing' }).locator('.action-label', { hasText: 'Cancel' }).first();
+  await cancel.or(page.locator('.notification-toast .codicon-notifications-clear').first()).first().waitFor({ timeout: 10_000 }).catch(() => undefined);
+  if (await cancel.isVisible()) await cancel.click();
+  else await page.locator('.notification-toast', { hasText: 'indexing' }).locator('a.action-label[aria-label="Cancel"], .monaco-button:has-text("Cancel")').first().click();
+  const partial = await waitStatus(page, /partial index/, 60_000);
+  await page.locator('.part.statusbar').screenshot({ path: path.join(RESULTS, 'user-status-partial.png') });
+  await shot('after-cancel');
+  log(`after Cancel: status bar "${partial}"`);
+  rmSync(bulk, { recursive: true, force: true });
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await waitStatus(page, /EL:\s\d+\schunks?\s·\sbert-tiny/, 180_000);
+  memory.afterIndexing = processMemory(profile);
+
+  // 3. A recipe round trip through "Choose Layer and Pooling" (User settings), then a save.
+  for (const [layer, expect] of [['-2', /index of another recipe/], ['last', /EL:\s(\d+\schunks?|indexed)\s·\sbert-tiny/]]) {
+    await runCommand(page, 'Embedding Lens: Choose Layer and Pooling');
+    await pickItem(page, layer === 'last' ? 'the last layer' : 'second-to-last');
+    await pickItem(page, 'mean');
+    await pickItem(page, 'User settings');
+    const text = await waitStatus(page, expect, 60_000);
+    if (layer === '-2') {
+      await page.locator('.part.statusbar').screenshot({ path: path.join(RESULTS, 'user-status-other-recipe.png') });
+      log(`recipe changed to layer -2: status bar "${text}"`);
+    }
+  }
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill('server.go');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'server.go' }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const goEditor = page.locator('.editor-instance .monaco-editor').first();
+  await goEditor.locator('.view-line').first().click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.type('// plughmarker roundtrip save\n');
+  await page.keyboard.press('Control+S');
+  const saved = await searchFromPalette(page, 'plughmarker', /server\.go:\d+/);
+  await shot('search-after-recipe-roundtrip-save');
+  log(`recipe round trip then save: "${saved.rows[0]?.slice(0, 80)}" found`);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+Z');
+  await page.keyboard.press('Control+S');
+
+  // 4. A file rewritten outside the editor.
+  const guide = path.join(profile.workspace, 'docs', 'guide.md');
+  writeFileSync(guide, `${readFileSync(guide, 'utf8')}\nWibblewomp is written by a generator outside the editor.\n`);
+  const outside = await searchFromPalette(page, 'Wibblewomp', /guide\.md:\d+/);
+  await shot('search-after-outside-change');
+  log(`file rewritten from outside: "${outside.rows[0]?.slice(0, 80)}" found`);
+  await page.keyboard.press('Escape');
+
+  // 5. The engine process killed: a message; the next search works.
+  const before = processMemory(profile);
+  if (!before.enginePids.length) throw new Error('no engine process found (it should run in its own process)');
+  for (const pid of before.enginePids) process.kill(pid, 'SIGKILL');
+  await page.locator('.notification-toast', { hasText: 'engine process stopped unexpectedly' }).first().waitFor({ timeout: 20_000 });
+  await shot('engine-killed');
+  const again = await searchFromPalette(page, 'send an HTTP request and parse the JSON response', /\.(py|ts|go|rs|md):\d+/);
+  const afterKill = processMemory(profile);
+  if (!afterKill.enginePids.length || afterKill.enginePids.some((p) => before.enginePids.includes(p))) throw new Error('no new engine process after the kill');
+  await shot('search-after-engine-killed');
+  log(`engine ${before.enginePids.join(',')} killed; next search answered by engine ${afterKill.enginePids.join(',')}: "${again.rows[0]?.slice(0, 60)}"`);
+  await page.keyboard.press('Escape');
+
+  // 6. A 300-token selection in the inspector: the heatmap and the token strip fit the panel.
+  const longFile = path.join(profile.workspace, 'long_selection.py');
+  writeFileSync(longFile, Array.from({ length: 30 }, (_, i) => `def compute_value_${i}(alpha, beta):\n    return alpha * ${i} + beta  # __name__ check ${i}\n`).join(''));
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill('long_selection.py');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const longEditor = page.locator('.editor-instance .monaco-editor', { hasText: 'compute_value_0' }).first();
+  await longEditor.locator('.view-line', { hasText: 'compute_value_0' }).first().click();
+  await page.keyboard.press('Control+A');
+  await runCommand(page, 'Embedding Lens: Inspect Selection');
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  await frame.locator('#source-text', { hasText: 'compute_value_29' }).waitFor({ timeout: 60_000 });
+  await frame.locator('#app[data-state="ready"]').waitFor({ timeout: 60_000 });
+  const status = (await frame.locator('#status').textContent()) ?? '';
+  const tokens = Number(/(\d+) tokens/.exec(status)?.[1] ?? 0);
+  if (tokens < 300) throw new Error(`the long selection has only ${tokens} tokens`);
+  await frame.locator('[data-testid=heatmap-section]').scrollIntoViewIfNeeded();
+  const fit = await frame.locator('[data-testid=heatmap-view]').evaluate((view) => {
+    const canvas = view.querySelector('canvas');
+    const table = view.querySelector('table');
+    const row = table.querySelector('tbody tr');
+    return {
+      panel: document.documentElement.clientWidth,
+      view: view.clientWidth,
+      overview: canvas.getBoundingClientRect().width,
+      overviewColumns: Number(canvas.dataset.columns),
+      tableWidth: table.getBoundingClientRect().width,
+      zoomColumns: row.querySelectorAll('td').length,
+      range: view.querySelector('[data-testid=heatmap-range]').textContent,
+      docScroll: document.documentElement.scrollWidth,
+    };
+  });
+  if (fit.overviewColumns !== tokens) throw new Error(`heatmap overview has ${fit.overviewColumns} columns, expected ${tokens}`);
+  if (fit.overview > fit.panel || fit.tableWidth > fit.view + 1 || fit.docScroll > fit.panel + 1) throw new Error(`heatmap does not fit the panel: ${JSON.stringify(fit)}`);
+  if (fit.zoomColumns >= tokens || fit.zoomColumns < 8) throw new Error(`zoom window shows ${fit.zoomColumns} columns of ${tokens}`);
+  const strip = await frame.locator('[data-testid=token-strip] .token').count();
+  if (strip !== tokens) throw new Error(`token strip shows ${strip} tokens, expected ${tokens}`);
+  const inWindow = await frame.locator('[data-testid=token-strip] .token.in-window').count();
+  await page.locator('iframe.webview.ready').screenshot({ path: path.join(RESULTS, 'user-inspector-300-tokens.png') });
+  await frame.locator('[data-testid=heatmap-next]').click();
+  const moved = await frame.locator('[data-testid=heatmap-range]').textContent();
+  await frame.locator('[data-testid=heatmap-units]').selectOption('words');
+  const words = Number(await frame.locator('[data-testid=heatmap-overview]').getAttribute('data-columns'));
+  if (!(words > 0 && words < tokens)) throw new Error(`words view has ${words} columns for ${tokens} tokens`);
+  await frame.locator('[data-testid=heatmap-section]').scrollIntoViewIfNeeded();
+  await page.locator('iframe.webview.ready').screenshot({ path: path.join(RESULTS, 'user-inspector-300-tokens-words.png') });
+  memory.afterInspecting = processMemory(profile);
+  log(`inspector at ${tokens} tokens: overview ${fit.overview}px for ${fit.overviewColumns} columns in a ${fit.panel}px panel; zoom ${fit.zoomColumns} columns (${fit.range}; next: ${moved}); strip ${strip} tokens, ${inWindow} marked; words: ${words} columns`);
+
+  // 7. The sweep, for the memory numbers.
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
+  await frame.locator('[data-testid=sweep-table]').waitFor({ timeout: 180_000 });
+  memory.afterSweep = processMemory(profile);
+  writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify(memory, null, 2));
+  log(`memory (MB, extension host / engine): ${Object.entries(memory).map(([k, v]) => `${k} ${v.extensionHostMB}/${v.engineMB ?? '-'}`).join(', ')}`);
+}
+
 /** Part (b): the workbench driven like a user. Throws on failure. */
 async function runBrowserTests(browser, port, profile) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -412,6 +647,10 @@ async function runBrowserTests(browser, port, profile) {
     t = performance.now();
     await inspectorCompareIndexSweep(page, frame, layers);
     mark('inspectorCompareIndexSweep', t);
+
+    t = performance.now();
+    await livingWithTheExtension(page, profile);
+    mark('livingWithTheExtension', t);
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
     throw err;

@@ -298,7 +298,7 @@ suite('Commands on the sample workspace', () => {
     const { api } = await activatedApi();
     const cfg = vscode.workspace.getConfiguration('embeddingLens');
     const missing = path.join(os.tmpdir(), 'no-such-model-folder');
-    // Workspace level: the remote window's machine settings hold the fixture model and win over user settings.
+    // Workspace level: it wins over the User settings that hold the fixture model.
     await cfg.update('model', missing, vscode.ConfigurationTarget.Workspace);
     try {
       await assert.rejects(api.index(), (err: Error) => err.name === 'ModelLoadError' && err.message.includes(missing));

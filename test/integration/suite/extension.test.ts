@@ -45,8 +45,12 @@ suite('Extension', () => {
       assert.ok(p, `embeddingLens.${key} missing`);
       assert.ok(p.description || p.markdownDescription, `embeddingLens.${key} has no description`);
     }
-    assert.equal(props['embeddingLens.allowDownloads'].scope, 'machine');
-    assert.match(props['embeddingLens.model'].scope ?? '', /^machine/);
+    // Scopes that take effect from the User settings in every host (desktop, remote, code-server): a
+    // machine(-overridable) setting in the User tab is ignored in a remote window (issue 13).
+    assert.equal(props['embeddingLens.allowDownloads'].scope, 'application');
+    assert.equal(props['embeddingLens.model'].scope, 'window');
+    assert.equal(props['embeddingLens.storageLocation'].scope, 'window');
+    for (const [key, p] of Object.entries(props)) assert.ok(!/^machine/.test(p.scope ?? ''), `${key} has scope ${p.scope}`);
     const cfg = vscode.workspace.getConfiguration('embeddingLens');
     assert.equal(cfg.get('pooling'), 'mean');
     assert.equal(cfg.get('layer'), 'last');
