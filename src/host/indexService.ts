@@ -20,6 +20,8 @@ import { plural, type IndexState, type StatusBar } from './statusBar';
 
 /** Quiet period after the last save / create / change / delete before a folder is refreshed. */
 const AUTO_REFRESH_DELAY_MS = 1500;
+/** …but a stream of events never postpones the refresh by more than this. */
+const AUTO_REFRESH_MAX_WAIT_MS = 10_000;
 /** While indexing, finished files are saved (and become searchable) at least this often. */
 export const INDEX_CHECKPOINT_MS = 10_000;
 /** At most this many skipped files are listed in the log after a run. */
@@ -45,7 +47,7 @@ export class IndexService implements vscode.Disposable {
   private readonly running = new Map<string, IndexProgressState>();
   /** Folders with an index on disk (any recipe): only these are refreshed automatically. */
   private readonly indexed = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; since: number }>();
   private checkTimer: NodeJS.Timeout | undefined;
   private readonly autoAbort = new AbortController();
   private readonly disposables: vscode.Disposable[] = [];
@@ -327,7 +329,7 @@ export class IndexService implements vscode.Disposable {
 
   /** Search found hits of files changed since indexing: bring the folder up to date soon. */
   refreshSoon(folder: vscode.WorkspaceFolder): void {
-    if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) this.schedule(folder);
+    if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) this.schedule(folder, false);
   }
 
   /** A file was saved, created, changed, deleted or renamed: refresh its folder after a quiet period. */
@@ -350,13 +352,23 @@ export class IndexService implements vscode.Disposable {
     this.schedule(folder);
   }
 
-  private schedule(folder: vscode.WorkspaceFolder): void {
+  /**
+   * Refreshes the folder after a quiet period: each event restarts the wait, but never past
+   * AUTO_REFRESH_MAX_WAIT_MS after the first one (a file rewritten every second must not starve it).
+   * `restart: false` (search found stale hits) never postpones a refresh already waiting.
+   */
+  private schedule(folder: vscode.WorkspaceFolder, restart = true): void {
     const key = folder.uri.toString();
-    clearTimeout(this.timers.get(key));
-    this.timers.set(key, setTimeout(() => {
-      this.timers.delete(key);
-      void this.autoRefresh(folder);
-    }, AUTO_REFRESH_DELAY_MS));
+    const pending = this.timers.get(key);
+    if (pending && (!restart || performance.now() - pending.since > AUTO_REFRESH_MAX_WAIT_MS)) return;
+    clearTimeout(pending?.timer);
+    this.timers.set(key, {
+      since: pending?.since ?? performance.now(),
+      timer: setTimeout(() => {
+        this.timers.delete(key);
+        void this.autoRefresh(folder);
+      }, AUTO_REFRESH_DELAY_MS),
+    });
   }
 
   private async autoRefresh(folder: vscode.WorkspaceFolder): Promise<void> {
@@ -415,7 +427,7 @@ export class IndexService implements vscode.Disposable {
   dispose(): void {
     this.autoAbort.abort();
     clearTimeout(this.checkTimer);
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     while (this.disposables.length) this.disposables.pop()?.dispose();
   }

@@ -118,13 +118,23 @@ function relLabel(hit: FolderHit, multiRoot: boolean): string {
   return `${multiRoot ? `${hit.folder.name}/` : ''}${hit.path}:${hit.startLine}`;
 }
 
+/**
+ * Code as a QuickPick detail, shown as it is. The workbench renders a detail with codicons (`$(name)`
+ * becomes an icon unless written `\$(`) and shows it again in a Markdown hover (`__name__` became
+ * bold "name"). A zero-width space on both sides of `_ * ~ \`` makes each one a delimiter run that can
+ * neither open nor close emphasis, so the hover shows the characters; the list looks the same.
+ */
+export function plainDetail(text: string): string {
+  return text.replace(/\$\(/g, '\\$(').replace(/[_*~`]/g, (c) => `\u200b${c}\u200b`);
+}
+
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
   const lines = hit.preview.split('\n').map((l) => l.trim()).filter(Boolean);
   const score = mode === 'hybrid' ? `rank score ${hit.score.toFixed(4)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
   return {
     label: `$(file-code) ${relLabel(hit, multiRoot)}`,
     description: `lines ${hit.startLine}–${hit.endLine} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
-    detail: lines.join('  ⏎  ').slice(0, 240) || '(empty lines)',
+    detail: plainDetail(lines.join('  ⏎  ').slice(0, 240)) || '(empty lines)',
     hit,
     // The list holds results of the typed query: they must not be filtered again by the QuickPick.
     alwaysShow: mode !== 'similar',

@@ -573,6 +573,20 @@ async function livingWithTheExtension(page, profile) {
   memory.afterInspecting = processMemory(profile);
   log(`inspector at ${tokens} tokens: overview ${fit.overview}px for ${fit.overviewColumns} columns in a ${fit.panel}px panel; zoom ${fit.zoomColumns} columns (${fit.range}; next: ${moved}); strip ${strip} tokens, ${inWindow} marked; words: ${words} columns`);
 
+  // 8. Result hovers show code as it is: `__name__` is not turned into a bold "name".
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+1');
+  await searchFromPalette(page, '__name__ check compute_value', /long_selection\.py:\d+/);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first();
+  await row.locator('.quick-input-list-label-meta').first().hover();
+  const hover = page.locator('.monaco-hover', { hasText: 'compute_value' }).first();
+  await hover.waitFor({ timeout: 10_000 });
+  const hoverInfo = await hover.evaluate((h) => ({ text: h.textContent.replace(/\u200b/g, ''), bold: h.querySelectorAll('strong, b, em, i:not(.codicon)').length }));
+  await shot('result-hover-markdown');
+  if (!hoverInfo.text.includes('__name__') || hoverInfo.bold) throw new Error(`result hover renders Markdown: ${JSON.stringify(hoverInfo)}`);
+  log(`result hover shows "__name__" as written (${hoverInfo.bold} bold/italic elements)`);
+  await page.keyboard.press('Escape');
+
   // 7. The sweep, for the memory numbers.
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
   await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
@@ -625,7 +639,10 @@ async function runBrowserTests(browser, port, profile) {
     if (!match) throw new Error(`inspector status line unexpected: ${status}`);
     const [tokens, layers] = [Number(match[1]), Number(match[2])];
     const heatRows = await frame.locator('[data-testid=heatmap] tbody tr').count();
-    const heatCols = await frame.locator('[data-testid=heatmap] tbody tr').first().locator('td').count();
+    // The heatmap's overview draws every token; its zoom table shows the columns that fit the panel.
+    const heatCols = Number(await frame.locator('[data-testid=heatmap-overview]').getAttribute('data-columns'));
+    const zoomCols = await frame.locator('[data-testid=heatmap] tbody tr').first().locator('td').count();
+    if (zoomCols < Math.min(tokens, 8) || zoomCols > tokens) throw new Error(`heatmap zoom window shows ${zoomCols} of ${tokens} tokens`);
     const simRows = await frame.locator('[data-testid=layer-similarity] tbody tr').count();
     const simCols = await frame.locator('[data-testid=layer-similarity] tbody tr').first().locator('td').count();
     if (heatRows !== layers || heatCols !== tokens) throw new Error(`heatmap is ${heatRows}×${heatCols}, expected ${layers}×${tokens}`);
