@@ -53,7 +53,7 @@ export function partialNote(index: IndexInfo | undefined, folders: readonly vsco
     const p = index.progressOf(f);
     const prefix = folders.length > 1 ? `${f.name}: ` : '';
     if (p) {
-      notes.push(`${prefix}indexing is running, ${p.done} of ${p.total || '?'} files`);
+      notes.push(p.total ? `${prefix}indexing is running, ${p.done} of ${p.total} files` : `${prefix}indexing is running (finding files)`);
       continue;
     }
     const s = index.stateOf(f);

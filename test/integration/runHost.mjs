@@ -446,27 +446,34 @@ async function livingWithTheExtension(page, profile) {
   await page.keyboard.press('Control+W');
   memory.afterModelSwitch = processMemory(profile);
 
-  // 2. A search while indexing, then a cancel: partial results said so; the status bar says partial.
+  // 2. Files arrive (as from a git checkout): they are indexed in the background, and a search
+  // meanwhile says so and answers from what is indexed. Then Rebuild Index, cancelled: the status bar
+  // says the index is partial.
   const bulk = path.join(profile.workspace, 'bulk-browser');
   mkdirSync(bulk, { recursive: true });
-  for (let i = 0; i < 400; i++) {
-    writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    """Handle request number ${i} and return status ${i % 7}."""\n    return {"id": ${i}, "ok": True}\n`);
+  for (let i = 0; i < 600; i++) {
+    // Long enough that a rebuild takes a while (about 3 chunks a file), so that Cancel lands mid-way.
+    const body = Array.from({ length: 40 }, (_, j) => `    value_${j} = request.get("field_${j}_${i}", ${j}) * ${i % 13} + len("padding words for chunk ${j}")\n`).join('');
+    writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    \"\"\"Handle request number ${i} and return status ${i % 7}.\"\"\"\n${body}    return {"id": ${i}, "ok": True}\n`);
   }
-  await runCommand(page, 'Embedding Lens: Index Workspace');
   await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
   memory.duringIndexing = processMemory(profile);
   const during = await searchFromPalette(page, 'send an HTTP request and parse the JSON response', /\.(py|ts|go|rs|md):\d+|No results yet|Indexing is running/);
-  if (!/partial: indexing is running, \d+ of \d+ files/.test(during.title)) throw new Error(`search while indexing does not say so: title "${during.title}"`);
+  if (!/partial: indexing is running/.test(during.title)) throw new Error(`search while indexing does not say so: title "${during.title}"`);
   await shot('search-while-indexing');
   log(`search while indexing: "${during.title}"; first row "${during.rows[0]?.slice(0, 80)}"`);
   await page.keyboard.press('Escape');
-  // Cancel from the progress notification.
-  const cancel = page.locator('.notification-toast', { hasText: 'Embedding Lens: indexing' }).locator('.action-label', { hasText: 'Cancel' }).first();
-  await cancel.or(page.locator('.notification-toast .codicon-notifications-clear').first()).first().waitFor({ timeout: 10_000 }).catch(() => undefined);
-  if (await cancel.isVisible()) await cancel.click();
-  else await page.locator('.notification-toast', { hasText: 'indexing' }).locator('a.action-label[aria-label="Cancel"], .monaco-button:has-text("Cancel")').first().click();
+  await waitStatus(page, /EL:\s\d+\schunks?\s·\sbert-tiny/, 180_000);
+  await runCommand(page, 'Embedding Lens: Rebuild Index');
+  await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
+  // The progress notification's Cancel: on its toast, or in the notification center when no toast shows.
+  const toastCancel = page.locator('.notifications-toasts .monaco-button', { hasText: 'Cancel' }).first();
+  if (!(await toastCancel.isVisible())) await runCommand(page, 'Notifications: Show Notifications');
+  await page.locator('.notifications-toasts .monaco-button, .notifications-center .monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 20_000 });
   const partial = await waitStatus(page, /partial index/, 60_000);
   await page.locator('.part.statusbar').screenshot({ path: path.join(RESULTS, 'user-status-partial.png') });
+  await page.locator('.statusbar-item', { hasText: 'EL:' }).first().hover();
+  await page.locator('.monaco-hover', { hasText: 'indexing stopped' }).first().waitFor({ timeout: 10_000 });
   await shot('after-cancel');
   log(`after Cancel: status bar "${partial}"`);
   rmSync(bulk, { recursive: true, force: true });
@@ -523,9 +530,36 @@ async function livingWithTheExtension(page, profile) {
   log(`engine ${before.enginePids.join(',')} killed; next search answered by engine ${afterKill.enginePids.join(',')}: "${again.rows[0]?.slice(0, 60)}"`);
   await page.keyboard.press('Escape');
 
-  // 6. A 300-token selection in the inspector: the heatmap and the token strip fit the panel.
+  // The long file of step 6, searched here first.
   const longFile = path.join(profile.workspace, 'long_selection.py');
   writeFileSync(longFile, Array.from({ length: 30 }, (_, i) => `def compute_value_${i}(alpha, beta):\n    return alpha * ${i} + beta  # __name__ check ${i}\n`).join(''));
+  // 8. Result hovers show code as it is: `__name__` is not turned into a bold "name".
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+1');
+  await searchFromPalette(page, '__name__ check compute_value', /long_selection\.py:\d+/);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first();
+  await row.locator('.quick-input-list-label-meta').first().hover();
+  const hover = page.locator('.monaco-hover', { hasText: 'compute_value' }).first();
+  await hover.waitFor({ timeout: 10_000 });
+  const hoverInfo = await hover.evaluate((h) => ({ text: h.textContent.replace(/\u200b/g, ''), bold: h.querySelectorAll('strong, b, em, i:not(.codicon)').length }));
+  await shot('result-hover-markdown');
+  if (!hoverInfo.text.includes('__name__') || hoverInfo.bold) throw new Error(`result hover renders Markdown: ${JSON.stringify(hoverInfo)}`);
+  log(`result hover shows "__name__" as written (${hoverInfo.bold} bold/italic elements)`);
+  await page.keyboard.press('Escape');
+
+  // 6. A 300-token selection in the inspector: the heatmap and the token strip fit the panel. The
+  // fixture models stop at 32/64 tokens: this step uses the real all-MiniLM-L6-v2 (512) from
+  // ../shared, written into the User settings file as a user editing settings.json would.
+  const minilm = path.resolve(ROOT, '..', 'shared', 'models', 'all-MiniLM-L6-v2');
+  if (!existsSync(path.join(minilm, 'onnx', 'model.onnx'))) {
+    log(`SKIPPED the 300-token inspector and the real-model memory numbers: ${minilm} is absent`);
+    writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify(memory, null, 2));
+    return;
+  }
+  const userSettings = path.join(profile.user, 'User', 'settings.json');
+  const settingsBefore = readFileSync(userSettings, 'utf8');
+  writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(settingsBefore), 'embeddingLens.model': minilm }, null, 2));
+  await waitStatus(page, /all-MiniLM-L6-v2/, 30_000);
   await page.keyboard.press('Control+P');
   await page.locator('.quick-input-widget input').fill('long_selection.py');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first().waitFor({ timeout: 15_000 });
@@ -573,25 +607,15 @@ async function livingWithTheExtension(page, profile) {
   memory.afterInspecting = processMemory(profile);
   log(`inspector at ${tokens} tokens: overview ${fit.overview}px for ${fit.overviewColumns} columns in a ${fit.panel}px panel; zoom ${fit.zoomColumns} columns (${fit.range}; next: ${moved}); strip ${strip} tokens, ${inWindow} marked; words: ${words} columns`);
 
-  // 8. Result hovers show code as it is: `__name__` is not turned into a bold "name".
-  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
-  await page.keyboard.press('Control+1');
-  await searchFromPalette(page, '__name__ check compute_value', /long_selection\.py:\d+/);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first();
-  await row.locator('.quick-input-list-label-meta').first().hover();
-  const hover = page.locator('.monaco-hover', { hasText: 'compute_value' }).first();
-  await hover.waitFor({ timeout: 10_000 });
-  const hoverInfo = await hover.evaluate((h) => ({ text: h.textContent.replace(/\u200b/g, ''), bold: h.querySelectorAll('strong, b, em, i:not(.codicon)').length }));
-  await shot('result-hover-markdown');
-  if (!hoverInfo.text.includes('__name__') || hoverInfo.bold) throw new Error(`result hover renders Markdown: ${JSON.stringify(hoverInfo)}`);
-  log(`result hover shows "__name__" as written (${hoverInfo.bold} bold/italic elements)`);
-  await page.keyboard.press('Escape');
-
   // 7. The sweep, for the memory numbers.
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
   await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
   await frame.locator('[data-testid=sweep-table]').waitFor({ timeout: 180_000 });
   memory.afterSweep = processMemory(profile);
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await waitStatus(page, /EL:\s\d+\schunks?\s·\sall-MiniLM-L6-v2/, 300_000);
+  memory.afterIndexingRealModel = processMemory(profile);
+  writeFileSync(userSettings, settingsBefore);
   writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify(memory, null, 2));
   log(`memory (MB, extension host / engine): ${Object.entries(memory).map(([k, v]) => `${k} ${v.extensionHostMB}/${v.engineMB ?? '-'}`).join(', ')}`);
 }
