@@ -98,7 +98,7 @@ export class Extractor {
 
   /** Resolves a layer spec against this model (throws a UserError that lists what exists). */
   layers(spec: string): LayerSelection {
-    return parseLayerSpec(spec, this.info.numLayers, this.info.outputIndex);
+    return parseLayerSpec(spec, this.info.numLayers, { output: this.info.outputIndex, sentence: this.info.sentenceIndex });
   }
 
   /** Width of one output row for a recipe. */
@@ -176,6 +176,18 @@ export class Extractor {
       plan.windows.forEach((positions, window) => sequences.push({ item, window, positions }));
       items.push({ enc, plan, remaining: plan.windows.length });
     });
+    // The graph's sentence_embedding sees one window only: a longer text would need its windows averaged,
+    // which is not what the model computes.
+    if (this.info.sentenceIndex !== undefined && selections.some((sel) => sel.layers.includes(this.info.sentenceIndex!))) {
+      if (recipes.some((r) => r.pool === 'none' || r.pool === 'words')) throw new UserError('Layer "sentence" is one vector per text: use it with pooling mean, max, cls or last (all give that vector).');
+      const long = items.findIndex((it) => it.plan.windows.length > 1);
+      if (long >= 0) {
+        throw new UserError(
+          `Text ${long + 1} has ${items[long].enc.ids.length} tokens, more than the ${this.info.maxLength} the graph's sentence_embedding takes at once.`,
+          'Cut long texts (--truncate / the truncate option) or use layer "output" with the model\'s pooling, which windows long texts.',
+        );
+      }
+    }
     const accumulators: Accumulator[][] = recipes.map((recipe, r) => items.map((it) => newAccumulator(recipe, widths[r], it.enc.ids.length)));
 
     const lengths = sequences.map((s) => s.positions.length);

@@ -3,13 +3,14 @@
 // and runs padded batches.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError, type Logger } from '../types';
 import { findAttentionProbs, type AttentionMap } from './attentionGraph';
 import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
 import { hfHiddenStates } from './hfConventions';
-import type { ResolvedModel } from './modelSource';
+import type { ModelDtype, ResolvedModel } from './modelSource';
 import { TextTokenizer } from './tokenizer';
 
 export interface EncoderInfo {
@@ -38,6 +39,13 @@ export interface EncoderInfo {
    * when HF's last hidden state is the output, numLayers + 1 when it is not (ModernBERT: before final_norm).
    */
   outputIndex: number;
+  /**
+   * Index of the graph's `sentence_embedding` output (pooling, projection and normalization baked into the
+   * graph; layer spec `sentence`), after the hidden states and `output`; undefined when the graph has none.
+   */
+  sentenceIndex?: number;
+  /** The weights file variant (transformers.js dtype name). */
+  modelDtype: ModelDtype;
   /** Side the tokenizer pads on (tokenizer_config.json `padding_side`; right when absent). */
   paddingSide: 'left' | 'right';
 }
@@ -64,6 +72,8 @@ const PAST_INPUT = /^past_key_values\.\d+\.(key|value)$/;
 const SEQ2SEQ_TYPES = /^(t5|mt5|bart|mbart|whisper|marian|pegasus|m2m_100|nllb)/i;
 /** Names exports give the per-token output (optimum's sentence-transformers export says token_embeddings). */
 const OUTPUT_NAMES = ['last_hidden_state', 'token_embeddings'];
+/** sentence-transformers exports: the pooled (projected, normalized) vector per input, [batch, dims]. */
+const SENTENCE_OUTPUT = 'sentence_embedding';
 // Families whose position ids start after the padding id (HF's create_position_ids_from_input_ids).
 const OFFSET_POSITION_FAMILIES = new Set(['roberta', 'xlm-roberta', 'camembert', 'longformer', 'mpnet', 'xlm-roberta-xl']);
 
@@ -81,6 +91,17 @@ function numberField(obj: Record<string, unknown>, keys: string[]): number | und
     if (typeof v === 'number' && Number.isFinite(v)) return v;
   }
   return undefined;
+}
+
+/** Streams a file into a hash (weight files can exceed what one Buffer holds). */
+function hashFile(hash: crypto.Hash, file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(8 << 20);
+    for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0;) hash.update(chunk.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The probe the self-check runs: words, code and punctuation, so every tokenizer gives several tokens. */
@@ -156,9 +177,29 @@ export class EncoderModel {
     }
 
     const bytes = fs.readFileSync(resolved.onnxFile);
-    const modelHash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
     const onnx = loadOnnxModel(bytes);
     const proto = onnx.proto;
+    // Models over protobuf's 2 GB keep their weights beside the graph (model.onnx_data): check the files
+    // are there, and hash them with the graph (the graph alone names offsets, not values). ORT reads them
+    // from disk; the graph edits never touch them, so the weights are never held twice.
+    const externalFiles = usesExternalData(proto)
+      ? [...new Set(proto.graph!.initializer.flatMap((t) => t.externalData.filter((e) => e.key === 'location').map((e) => e.value)))]
+      : [];
+    const hash = crypto.createHash('sha256').update(bytes);
+    for (const file of externalFiles) {
+      const full = path.join(path.dirname(resolved.onnxFile), file);
+      if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..')) {
+        throw new UserError(`${resolved.onnxFile} keeps its weights in "${file}", outside the model folder; Embedding Lens only reads weight files beside the graph.`);
+      }
+      if (!fs.existsSync(full)) {
+        throw new UserError(
+          `${path.relative(resolved.folder, resolved.onnxFile)} keeps its weights in a separate file, ${path.relative(resolved.folder, full)}, which is missing.`,
+          'Download it too (large models ship model.onnx and model.onnx_data side by side).',
+        );
+      }
+      hashFile(hash, full);
+    }
+    const modelHash = hash.digest('hex').slice(0, 16);
     const summary = summarize(proto);
     const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n) && !PAST_INPUT.test(n));
     if (unknown.length) {
@@ -181,8 +222,9 @@ export class EncoderModel {
     const layout = hfHiddenStates(stream, modelType);
     // Index L+1 carries the model's output when HF's hidden state L is not it (layer spec `output`).
     const outputIndex = layout.tensors[stream.numLayers] === layout.output ? stream.numLayers : stream.numLayers + 1;
+    const sentenceIndex = summary.outputs.includes(SENTENCE_OUTPUT) ? outputIndex + 1 : undefined;
     const hidden: HiddenStateMap = {
-      tensors: outputIndex > stream.numLayers ? [...layout.tensors, layout.output] : layout.tensors,
+      tensors: [...(outputIndex > stream.numLayers ? [...layout.tensors, layout.output] : layout.tensors), ...(sentenceIndex !== undefined ? [SENTENCE_OUTPUT] : [])],
       source: stream.source,
       numLayers: stream.numLayers,
     };
@@ -210,11 +252,6 @@ export class EncoderModel {
       interOpNumThreads: 1,
       ...(options.threads && options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
     };
-    if (usesExternalData(proto)) {
-      // Initializers stored beside the graph: hand ORT the files by name when creating from a buffer.
-      const files = new Set(proto.graph!.initializer.flatMap((t) => t.externalData.filter((e) => e.key === 'location').map((e) => e.value)));
-      sessionOptions.externalData = [...files].map((f) => ({ path: f, data: path.join(path.dirname(resolved.onnxFile), f) }));
-    }
 
     const info: EncoderInfo = {
       model: resolved.spec,
@@ -232,12 +269,15 @@ export class EncoderModel {
       layout: stream.layout,
       layoutDescription: layout.description,
       outputIndex,
+      sentenceIndex,
+      modelDtype: resolved.modelDtype,
       paddingSide,
     };
     options.logger?.info(`Loaded ${resolved.spec}: ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
     const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
     for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
     model.stream = stream;
+    model.externalFiles = externalFiles;
     return model;
   }
 
@@ -276,9 +316,10 @@ export class EncoderModel {
       }
     });
     const batch: PaddedBatch = { batch: B, seqLen: T, ids, typeIds, mask };
-    const indices = Array.from({ length: this.hidden.tensors.length }, (_, i) => i);
-    const extra = stream.layout === 'pre-norm' && stream.finalNorm !== 'none' && !this.hidden.tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
-    const names = [...this.hidden.tensors, ...extra];
+    const tensors = this.hidden.tensors.filter((t) => t !== SENTENCE_OUTPUT);
+    const indices = Array.from({ length: tensors.length }, (_, i) => i);
+    const extra = stream.layout === 'pre-norm' && stream.finalNorm !== 'none' && !tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
+    const names = [...tensors, ...extra];
     const values = await this.runTensors(batch, names, false);
     const rowsOf = (data: Float32Array): Float32Array[] => {
       const rows: Float32Array[] = [];
@@ -336,7 +377,7 @@ export class EncoderModel {
     let session = this.sessions.get(key);
     if (!session) {
       const started = performance.now();
-      session = ort.InferenceSession.create(bytes(), this.sessionOptions).then(
+      session = this.createSession(bytes()).then(
         (s) => {
           this.logger?.debug?.(`ONNX session for ${what} ready in ${(performance.now() - started).toFixed(0)} ms`);
           return s;
@@ -373,6 +414,10 @@ export class EncoderModel {
     for (const name of outputs) {
       const t = result[name];
       const dims = t.dims;
+      if (name === SENTENCE_OUTPUT) {
+        converted.set(name, this.sentenceRows(t, batch));
+        continue;
+      }
       if (dims.length !== 3 || dims[0] !== batch.batch || dims[1] !== batch.seqLen || dims[2] !== this.info.hiddenSize) {
         throw new UserError(`The graph tensor "${name}" has shape [${dims.join(', ')}], expected [${batch.batch}, ${batch.seqLen}, ${this.info.hiddenSize}].`, 'config.json does not match the ONNX model.');
       }
@@ -473,6 +518,26 @@ export class EncoderModel {
   }
 
   /**
+   * `sentence_embedding` [batch, dims] as a [batch, seqLen, hidden] tensor whose every position holds the
+   * text's vector, so each pooling (mean, max, cls, last) returns exactly that vector.
+   */
+  private sentenceRows(t: ort.Tensor, batch: PaddedBatch): Float32Array {
+    const H = this.info.hiddenSize;
+    if (t.dims.length !== 2 || t.dims[0] !== batch.batch || t.dims[1] !== H) {
+      throw new UserError(
+        `The graph's sentence_embedding has shape [${t.dims.join(', ')}], not [${batch.batch}, ${H}] (batch × hidden size).`,
+        'Embedding Lens reads sentence_embedding only when it is as wide as the hidden states; use layer "output" with the model\'s pooling instead.',
+      );
+    }
+    const v = t.type === 'float16' ? halfToFloat(t.data as Uint16Array) : (t.data as Float32Array);
+    const out = new Float32Array(batch.batch * batch.seqLen * H);
+    for (let b = 0; b < batch.batch; b++) {
+      for (let p = 0; p < batch.seqLen; p++) out.set(v.subarray(b * H, (b + 1) * H), (b * batch.seqLen + p) * H);
+    }
+    return out;
+  }
+
+  /**
    * position_ids as HF computes them from the mask: real tokens counted (so left padding gives the same
    * positions as right padding), plus the padding offset of RoBERTa-like families; padding positions get
    * padId (offset families) or 1 (HF's masked_fill for decoders), which the mask hides anyway.
@@ -489,10 +554,71 @@ export class EncoderModel {
     return ids;
   }
 
+  /** Weight files beside the graph (external data), relative to the .onnx file's folder. */
+  private externalFiles: string[] = [];
+  private variantDir?: string;
+  private tempDir?: string;
+  private variantFiles: string[] = [];
+  private variantCount = 0;
+
+  /**
+   * A session from graph bytes. With external data, onnxruntime-node takes the weight files only as
+   * in-memory buffers when the graph comes from a buffer, which would hold multi-GB weights in this
+   * process as well as in ORT; and ORT refuses weight paths that leave the graph's folder (symlinks
+   * included). So the edited graph is written as a file into a folder where the weight files are
+   * reachable without a copy: a private temporary folder with hard links to them, else (another volume)
+   * the model's own folder under a hidden name, removed on dispose. Only when neither is possible are the
+   * weights read into memory (once, shared by every session), with a warning.
+   */
+  private async createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
+    if (!this.externalFiles.length) return ort.InferenceSession.create(bytes, this.sessionOptions);
+    const graphDir = path.dirname(path.join(this.info.folder, this.info.modelFile));
+    if (this.variantDir === undefined) this.variantDir = this.prepareVariantDir(graphDir);
+    if (this.variantDir) {
+      const file = path.join(this.variantDir, `.embedding-lens-variant-${process.pid}-${this.variantCount++}.onnx`);
+      fs.writeFileSync(file, bytes);
+      this.variantFiles.push(file);
+      try {
+        return await ort.InferenceSession.create(file, this.sessionOptions);
+      } finally {
+        // ORT has read the graph; the weight links stay until dispose.
+        fs.rmSync(file, { force: true });
+      }
+    }
+    this.sessionOptions.externalData ??= this.externalFiles.map((f) => ({ path: f, data: fs.readFileSync(path.join(graphDir, f)) }));
+    return ort.InferenceSession.create(bytes, this.sessionOptions);
+  }
+
+  /** A folder where a graph file sees the weight files under their names; '' when there is none. */
+  private prepareVariantDir(graphDir: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embedding-lens-variant-'));
+    try {
+      for (const file of this.externalFiles) {
+        fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        fs.linkSync(path.join(graphDir, file), path.join(dir, file));
+      }
+      this.tempDir = dir;
+      return dir;
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    try {
+      fs.accessSync(graphDir, fs.constants.W_OK);
+      return graphDir;
+    } catch {
+      this.logger?.warn(`${this.info.modelFile}: its weight files cannot be linked or written beside; they are read into memory (${this.externalFiles.join(', ')}).`);
+      return '';
+    }
+  }
+
   async dispose(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.then((x) => x.release(), () => undefined)));
+    for (const file of this.variantFiles) fs.rmSync(file, { force: true });
+    if (this.tempDir) fs.rmSync(this.tempDir, { recursive: true, force: true });
+    this.variantFiles = [];
+    this.variantDir = this.tempDir = undefined;
   }
 }
 

@@ -11,7 +11,9 @@ export interface ModelSourceOptions {
   offline?: boolean;
   /** Where downloaded models are kept. Default: ~/.cache/embedding-lens/models */
   cacheDir?: string;
-  /** Use `onnx/model_quantized.onnx` instead of `onnx/model.onnx`. */
+  /** Which weights file: transformers.js's dtype names (see MODEL_DTYPES). Default fp32. */
+  modelDtype?: ModelDtype;
+  /** Alias of `modelDtype: 'q8'` (onnx/model_quantized.onnx), kept for older callers and `--quantized`. */
   quantized?: boolean;
   logger?: Logger;
   /** Download progress, per file, bytes. */
@@ -25,6 +27,42 @@ export interface DownloadProgress {
   status: 'downloading' | 'done';
 }
 
+/**
+ * The weight variants a model folder may hold, named as transformers.js names them (its `dtype` option)
+ * and with the file names its exports use (`onnx/model_<suffix>.onnx`).
+ */
+export const MODEL_DTYPES = {
+  fp32: ['model.onnx'],
+  fp16: ['model_fp16.onnx'],
+  q8: ['model_quantized.onnx', 'model_q8.onnx'],
+  int8: ['model_int8.onnx'],
+  uint8: ['model_uint8.onnx'],
+  q4: ['model_q4.onnx'],
+  q4f16: ['model_q4f16.onnx'],
+  bnb4: ['model_bnb4.onnx'],
+} as const;
+export type ModelDtype = keyof typeof MODEL_DTYPES;
+
+/** Checks a model dtype given by the user (`flag` names where it came from, for the message). */
+export function parseModelDtype(value: string | undefined, flag: string): ModelDtype | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value in MODEL_DTYPES) return value as ModelDtype;
+  throw new UserError(`Unknown ${flag} "${value}".`, `Use one of: ${Object.keys(MODEL_DTYPES).join(', ')} (transformers.js's names; q8 is onnx/model_quantized.onnx).`);
+}
+
+/** The dtype asked for, with `quantized` as the alias of q8; both given and different is an error. */
+export function requestedDtype(options: { modelDtype?: ModelDtype; quantized?: boolean }): ModelDtype {
+  if (options.quantized && options.modelDtype && options.modelDtype !== 'q8') {
+    throw new UserError(`--quantized means --model-dtype q8, but --model-dtype ${options.modelDtype} was also given.`, 'Give one of the two.');
+  }
+  return options.modelDtype ?? (options.quantized ? 'q8' : 'fp32');
+}
+
+/** The dtypes whose files the folder has (onnx/ or the folder itself). */
+export function availableDtypes(folder: string): ModelDtype[] {
+  return (Object.keys(MODEL_DTYPES) as ModelDtype[]).filter((d) => MODEL_DTYPES[d].some((f) => fs.existsSync(path.join(folder, 'onnx', f)) || fs.existsSync(path.join(folder, f))));
+}
+
 export interface ResolvedModel {
   /** What the user gave (hub id or folder). */
   spec: string;
@@ -34,6 +72,7 @@ export interface ResolvedModel {
   tokenizerFile: string;
   tokenizerConfigFile?: string;
   fromHub: boolean;
+  modelDtype: ModelDtype;
 }
 
 export function defaultCacheDir(): string {
@@ -43,14 +82,12 @@ export function defaultCacheDir(): string {
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
-function onnxCandidates(quantized: boolean | undefined): string[] {
-  return quantized
-    ? ['onnx/model_quantized.onnx', 'model_quantized.onnx']
-    : ['onnx/model.onnx', 'model.onnx'];
+function onnxCandidates(dtype: ModelDtype): string[] {
+  return [...MODEL_DTYPES[dtype].map((f) => `onnx/${f}`), ...MODEL_DTYPES[dtype]];
 }
 
 /** Checks a folder for the files a model needs and says which one is missing. */
-export function inspectModelFolder(folder: string, spec: string, quantized?: boolean): ResolvedModel {
+export function inspectModelFolder(folder: string, spec: string, dtype: ModelDtype = 'fp32'): ResolvedModel {
   const stat = fs.statSync(folder, { throwIfNoEntry: false });
   if (!stat) throw new UserError(`Model folder "${folder}" does not exist.`, undefined, { code: 'MODEL_UNAVAILABLE', model: spec });
   if (!stat.isDirectory()) throw new UserError(`"${folder}" is a file, not a model folder.`, 'Give the folder that holds config.json, tokenizer.json and onnx/model.onnx.', { code: 'MODEL_UNAVAILABLE', model: spec });
@@ -63,13 +100,15 @@ export function inspectModelFolder(folder: string, spec: string, quantized?: boo
   };
   const configFile = need('config.json', 'the model configuration');
   const tokenizerFile = need('tokenizer.json', 'the fast tokenizer; export it with tokenizer.save_pretrained()');
-  const onnxName = onnxCandidates(quantized).find((n) => fs.existsSync(path.join(folder, n)));
+  const onnxName = onnxCandidates(dtype).find((n) => fs.existsSync(path.join(folder, n)));
   if (!onnxName) {
-    const wanted = onnxCandidates(quantized)[0];
-    const other = onnxCandidates(!quantized).find((n) => fs.existsSync(path.join(folder, n)));
+    const wanted = onnxCandidates(dtype)[0];
+    const present = availableDtypes(folder);
     throw new UserError(
-      `The model folder "${folder}" has no ${wanted} (the ONNX graph).`,
-      other ? `It has ${other}: ${quantized ? 'drop the quantized option' : 'ask for the quantized model'} to use it.` : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
+      `The model folder "${folder}" has no ${wanted} (the ${dtype} ONNX graph).`,
+      present.length
+        ? `It has: ${present.map((d) => `${d} (${onnxCandidates(d).find((n) => fs.existsSync(path.join(folder, n)))})`).join(', ')}. Choose one with --model-dtype (setting embeddingLens.modelDtype).`
+        : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
       { code: 'MODEL_INVALID', model: spec },
     );
   }
@@ -82,6 +121,7 @@ export function inspectModelFolder(folder: string, spec: string, quantized?: boo
     tokenizerFile,
     tokenizerConfigFile: fs.existsSync(tokenizerConfig) ? tokenizerConfig : undefined,
     fromHub: false,
+    modelDtype: dtype,
   };
 }
 
@@ -97,14 +137,14 @@ export async function resolveModel(spec: string, options: ModelSourceOptions = {
     if (!fs.existsSync(expanded) && !looksLikePath(trimmed) && !HUB_ID.test(trimmed)) {
       throw new UserError(`"${trimmed}" is neither an existing model folder nor a Hugging Face model id (owner/name).`, undefined, { code: 'MODEL_UNAVAILABLE', model: trimmed });
     }
-    return inspectModelFolder(path.resolve(expanded), trimmed, options.quantized);
+    return inspectModelFolder(path.resolve(expanded), trimmed, requestedDtype(options));
   }
 
   // A hub id: use the cached copy when it is complete, download otherwise.
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const folder = path.join(cacheDir, ...trimmed.split('/'));
   try {
-    return { ...inspectModelFolder(folder, trimmed, options.quantized), fromHub: true };
+    return { ...inspectModelFolder(folder, trimmed, requestedDtype(options)), fromHub: true };
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
   }
@@ -116,7 +156,7 @@ export async function resolveModel(spec: string, options: ModelSourceOptions = {
     );
   }
   await downloadFromHub(trimmed, cacheDir, options);
-  return { ...inspectModelFolder(folder, trimmed, options.quantized), fromHub: true };
+  return { ...inspectModelFolder(folder, trimmed, requestedDtype(options)), fromHub: true };
 }
 
 /** Downloads config, tokenizer and ONNX graph of a hub model into `cacheDir/<owner>/<name>/` via transformers.js. */
@@ -140,7 +180,7 @@ async function downloadFromHub(id: string, cacheDir: string, options: ModelSourc
     // AutoModel fetches onnx/model(.quantized).onnx into the cache; we load it ourselves afterwards.
     const model = await AutoModel.from_pretrained(id, {
       progress_callback,
-      dtype: options.quantized ? 'q8' : 'fp32',
+      dtype: requestedDtype(options),
       device: 'cpu',
     } as never);
     await (model as { dispose?: () => Promise<unknown> }).dispose?.();
