@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Extractor } from '../core/extract/extractor';
 import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, isWordPooling, POOLING_MODES, validateRecipe, VECTOR_POOLINGS, WORD_POOLINGS, type Recipe } from '../core/recipe';
+import { describeModelRecipe } from '../core/model/modelRecipe';
+import { parseModelDtype } from '../core/model/modelSource';
 import { UserError, type ExtractResult } from '../core/types';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
 import { runAttention } from './attention';
@@ -19,14 +21,20 @@ Model
   --model <id|folder>     Hugging Face model id (downloaded once into the cache) or a local model folder
                           with config.json, tokenizer.json and onnx/model.onnx
   --offline               never use the network; a hub id must already be cached
-  --quantized             use onnx/model_quantized.onnx
+  --model-dtype <dtype>   weights variant, as transformers.js names them: fp32 (onnx/model.onnx, default),
+                          fp16, q8 (model_quantized), int8, uint8, q4, q4f16, bnb4 (onnx/model_<dtype>.onnx)
+  --quantized             same as --model-dtype q8
   --cache-dir <dir>       where downloaded models live (default ~/.cache/embedding-lens/models)
   --threads <n>           ONNX Runtime intra-op threads (default: one per core)
 
 Recipe
   --layer <spec>          embeddings | first | middle | last | <index> (negative from the end) |
-                          -1,-2 (concatenate) | mean(-4..-1) | all      (default: last)
-  --pool <mode>           mean | max | cls | last | none (token vectors) | words (default: ${DEFAULT_RECIPE.pool})
+                          -1,-2 (concatenate) | mean(-4..-1) | all | output (the model's
+                          last_hidden_state) | sentence (the graph's own sentence_embedding)
+                          (default: the model's output where its sentence-transformers files say
+                          how to pool it, else last)
+  --pool <mode>           mean | max | cls | last | none (token vectors) | words (default: the model's
+                          own, from 1_Pooling/config.json, else ${DEFAULT_RECIPE.pool}; last = the last real token)
   --word-pool <mode>      ${WORD_POOLINGS.join(' | ')}, for --pool words (default: ${DEFAULT_RECIPE.wordPool})
   --no-normalize          keep rows as the model gives them (default: L2-normalized, as index and search)
   --exclude-special       leave [CLS]/[SEP]-like tokens out of mean / max / none
@@ -61,9 +69,10 @@ export async function run(argv: string[]): Promise<number> {
       model: { type: 'string' },
       offline: { type: 'boolean', default: false },
       quantized: { type: 'boolean', default: false },
+      'model-dtype': { type: 'string' },
       'cache-dir': { type: 'string' },
       threads: { type: 'string' },
-      layer: { type: 'string', default: DEFAULT_RECIPE.layer },
+      layer: { type: 'string' },
       pool: { type: 'string' },
       attention: { type: 'boolean', default: false },
       'word-pool': { type: 'string' },
@@ -98,25 +107,21 @@ export async function run(argv: string[]): Promise<number> {
 
   if (values.attention) {
     const texts = values.text ?? (await readTexts(values.input!, values.field!));
-    return runAttention({ ...values, model: values.model, out: values.out, layer: values.layer!, texts, dtype, format });
+    return runAttention({ ...values, model: values.model, out: values.out, layer: values.layer ?? DEFAULT_RECIPE.layer, texts, dtype, format });
   }
   if (values.normalize && values['no-normalize']) throw new UserError('Give --normalize or --no-normalize, not both.');
   // The recipe is checked before the input is read and the model loaded.
-  const pool = values.pool ?? DEFAULT_RECIPE.pool;
-  if (!isPoolingMode(pool)) throw new UserError(`--pool "${pool}" is not a pooling.`, `Use --pool ${POOLING_MODES.join(' | ')}.`);
+  const pool = values.pool;
+  if (pool !== undefined && !isPoolingMode(pool)) throw new UserError(`--pool "${pool}" is not a pooling.`, `Use --pool ${POOLING_MODES.join(' | ')}.`);
   const wordPool = values['word-pool'];
   if (wordPool !== undefined && !isWordPooling(wordPool)) throw new UserError(`--word-pool "${wordPool}" is not a word pooling.`, `Use --word-pool ${WORD_POOLINGS.join(' | ')}.`);
+  const modelDtype = parseModelDtype(values['model-dtype'], '--model-dtype');
   if (wordPool && pool !== 'words') throw new UserError('--word-pool only applies with --pool words.');
-  if (format === 'faiss' && !isVectorPooling(pool)) {
+  if (format === 'faiss' && pool !== undefined && !isVectorPooling(pool)) {
     throw new UserError(`A FAISS index holds one vector per text; --pool ${pool} gives one per ${pool === 'words' ? 'word' : 'token'}.`, `Use --pool ${VECTOR_POOLINGS.join(' | ')}, or write .npy / .h5.`);
   }
-  const recipe: Recipe = validateRecipe({
-    layer: values.layer!,
-    pool,
-    ...(wordPool ? { wordPool } : {}),
-    normalize: !values['no-normalize'],
-    excludeSpecialTokens: values['exclude-special'],
-  });
+  // Checked now with a stand-in for what the model will supply (its own layer / pooling).
+  validateRecipe({ layer: values.layer ?? DEFAULT_RECIPE.layer, pool: pool ?? DEFAULT_RECIPE.pool, ...(wordPool ? { wordPool } : {}) });
   const texts = values.text ?? (await readTexts(values.input!, values.field!));
 
   const logger = stderrLogger(values.quiet);
@@ -124,6 +129,7 @@ export async function run(argv: string[]): Promise<number> {
     model: values.model,
     offline: values.offline,
     quantized: values.quantized,
+    modelDtype,
     cacheDir: values['cache-dir'],
     threads: positiveInt(values.threads, '--threads'),
     maxTokensPerBatch: positiveInt(values['max-tokens'], '--max-tokens'),
@@ -132,6 +138,25 @@ export async function run(argv: string[]): Promise<number> {
   });
   const signal = signalFromSigint();
   try {
+    // The model's own recipe where the person chose nothing (its 1_Pooling/config.json), printed with its source.
+    const own = extractor.modelRecipe({
+      ...(values.layer !== undefined ? { layer: values.layer } : {}),
+      ...(pool !== undefined ? { pool: (isVectorPooling(pool) ? pool : DEFAULT_RECIPE.pool) } : {}),
+      ...(values['no-normalize'] ? { normalize: false } : {}),
+    });
+    const recipe: Recipe = validateRecipe({
+      layer: own.recipe.layer,
+      pool: pool ?? own.recipe.pool,
+      ...(wordPool ? { wordPool } : {}),
+      normalize: !values['no-normalize'],
+      excludeSpecialTokens: values['exclude-special'],
+    });
+    const recipeLines = describeModelRecipe(own).slice(0, 3);
+    if (pool !== undefined && !isVectorPooling(pool)) recipeLines[1] = `pooling ${pool}, from your choice`;
+    logger.info(`Recipe: ${recipeLines.join('; ')}`);
+    if (!values.prefix && (own.prefixes.query || own.prefixes.passage) && own.sources.query !== 'none') {
+      logger.info(`The model declares query / document prefixes (${own.sources.query}); extract adds none unless --prefix is given.`);
+    }
     const preparing = performance.now();
     await extractor.prepare(recipe);
     logger.info(`ONNX session for layer spec "${recipe.layer}" ready in ${((performance.now() - preparing) / 1000).toFixed(2)} s`);

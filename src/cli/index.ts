@@ -9,7 +9,9 @@ import { Extractor } from '../core/extract/extractor';
 import { SKIP_REASON_TEXT, type SkipReason } from '../core/index/files';
 import { WorkspaceIndexer, type RefreshSummary } from '../core/index/indexer';
 import { clearStorage, storageFor } from '../core/workspace/layout';
-import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS, type Recipe } from '../core/recipe';
+import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS } from '../core/recipe';
+import { describeModelRecipe, type ModelRecipe, type RecipeChoice } from '../core/model/modelRecipe';
+import { MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
 import { UserError, type TextEmbedder } from '../core/types';
 import { signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
@@ -27,9 +29,12 @@ export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 
 export const MODEL_OPTIONS = {
   model: { type: 'string', default: DEFAULT_MODEL },
-  layer: { type: 'string', default: DEFAULT_RECIPE.layer },
-  pool: { type: 'string', default: DEFAULT_RECIPE.pool },
+  // No defaults here: an absent --layer / --pool means "the model's own recipe" (modelRecipe.ts).
+  layer: { type: 'string' },
+  pool: { type: 'string' },
   'no-normalize': { type: 'boolean', default: false },
+  'model-dtype': { type: 'string' },
+  quantized: { type: 'boolean', default: false },
   storage: { type: 'string' },
   offline: { type: 'boolean', default: false },
   'cache-dir': { type: 'string' },
@@ -41,9 +46,16 @@ export const MODEL_OPTIONS = {
 export const MODEL_HELP = `Model and recipe
   --model <id|folder>     Hugging Face id (downloaded once into the cache) or a local model folder
                           (config.json, tokenizer.json, onnx/model.onnx). Default: ${DEFAULT_MODEL}
-  --layer <spec>          hidden state to use (last, -2, mean(-4..-1), ...). Default: last
-  --pool <mode>           ${VECTOR_POOLINGS.join(' | ')}. Default: ${DEFAULT_RECIPE.pool}
+  --model-dtype <dtype>   weights variant: ${Object.keys(MODEL_DTYPES).join(' | ')} (onnx/model_<dtype>.onnx,
+                          as transformers.js names them). Default: fp32
+  --quantized             same as --model-dtype q8 (onnx/model_quantized.onnx)
+  --layer <spec>          hidden state to use (last, output, -2, mean(-4..-1), ...). Default: the
+                          model's output where its sentence-transformers files say how to pool, else last
+  --pool <mode>           ${VECTOR_POOLINGS.join(' | ')}. Default: the model's own (1_Pooling/config.json),
+                          else ${DEFAULT_RECIPE.pool}
   --no-normalize          keep vectors unnormalized (default: L2-normalized)
+  The query / document prompts are the model's own (config_sentence_transformers.json), else a built-in
+  table for known families (e5, bge, nomic, ...). The recipe used, and why, is printed when the model loads.
   --offline               never use the network (a hub id must already be cached)
   --cache-dir <dir>       model cache (default ~/.cache/embedding-lens/models)
   --threads <n>           ONNX Runtime threads
@@ -56,6 +68,8 @@ interface ModelValues {
   layer?: string;
   pool?: string;
   'no-normalize'?: boolean;
+  'model-dtype'?: string;
+  quantized?: boolean;
   offline?: boolean;
   'cache-dir'?: string;
   threads?: string;
@@ -66,6 +80,8 @@ export interface LoadedModel {
   embedder: TextEmbedder;
   /** Chunk budget: the model's window (special tokens left out), at most 256. */
   chunkTokens: number;
+  /** The recipe in use, with where each value came from. */
+  modelRecipe: ModelRecipe;
 }
 
 /** Loads the model named by the options; a hub failure says how to use a local folder instead. */
@@ -73,9 +89,9 @@ export interface LoadedModel {
  * The recipe of --layer / --pool / --no-normalize, checked before any model is loaded: an index and a
  * search need one vector per text.
  */
-export function searchRecipe(values: Pick<ModelValues, 'layer' | 'pool' | 'no-normalize'>): Recipe {
-  const pool = values.pool ?? DEFAULT_RECIPE.pool;
-  if (!isVectorPooling(pool)) {
+export function searchRecipe(values: Pick<ModelValues, 'layer' | 'pool' | 'no-normalize'>): RecipeChoice {
+  const pool = values.pool;
+  if (pool !== undefined && !isVectorPooling(pool)) {
     throw new UserError(
       isPoolingMode(pool)
         ? `--pool ${pool} gives one vector per ${pool === 'words' ? 'word' : 'token'}; an index and a search need one vector per text.`
@@ -83,22 +99,39 @@ export function searchRecipe(values: Pick<ModelValues, 'layer' | 'pool' | 'no-no
       `Use --pool ${VECTOR_POOLINGS.join(' | ')}.`,
     );
   }
-  return validateRecipe({ layer: values.layer ?? DEFAULT_RECIPE.layer, pool, normalize: !values['no-normalize'] });
+  if (values.layer !== undefined) validateRecipe({ layer: values.layer, pool: pool ?? DEFAULT_RECIPE.pool });
+  return {
+    ...(values.layer !== undefined ? { layer: values.layer } : {}),
+    ...(pool !== undefined ? { pool } : {}),
+    ...(values['no-normalize'] ? { normalize: false } : {}),
+  };
 }
 
 export async function loadModel(values: ModelValues, logger: CliLogger): Promise<LoadedModel> {
   const model = values.model ?? DEFAULT_MODEL;
-  const recipe = searchRecipe(values);
+  const choice = searchRecipe(values);
+  const modelDtype = parseModelDtype(values['model-dtype'], '--model-dtype');
   const extractor = await Extractor.load({
       model,
+      modelDtype,
+      quantized: values.quantized,
       offline: values.offline,
       cacheDir: values['cache-dir'],
       threads: positiveInt(values.threads, '--threads'),
       logger,
       onDownloadProgress: (e) => logger.progress?.(`downloading ${e.file}: ${e.total ? Math.round((100 * e.loaded) / e.total) : 0}%`),
   });
-  const embedder = extractor.embedder(recipe);
-  return { extractor, embedder, chunkTokens: Math.max(16, Math.min(256, extractor.info.maxLength - 2)) };
+  let modelRecipe: ModelRecipe;
+  try {
+    modelRecipe = extractor.modelRecipe(choice);
+  } catch (err) {
+    await extractor.dispose();
+    throw err;
+  }
+  // Which recipe, and why: the person's choice, the model's own files, or the engine's default.
+  logger.info(`Recipe: ${describeModelRecipe(modelRecipe).join('; ')}`);
+  const embedder = extractor.embedder(modelRecipe.recipe, modelRecipe.prefixes);
+  return { extractor, embedder, chunkTokens: Math.max(16, Math.min(256, extractor.info.maxLength - 2)), modelRecipe };
 }
 
 export { storageFor };

@@ -1,7 +1,7 @@
 // Shared types of the engine. Plain data only: no vscode, no native modules.
 // The extractor produces these; the stores, the indexer, the CLI and the host consume them.
 
-import type { PoolingMode, WordPooling, Recipe, RecipeIdentity } from './recipe';
+import type { PoolingMode, WordPooling, Recipe, RecipeIdentity, TextPrefixes } from './recipe';
 
 // The recipe's vocabulary lives in ./recipe, errors in ./errors; re-exported here for existing imports.
 export type { PoolingMode, WordPooling, VectorPooling, Recipe, RecipeIdentity } from './recipe';
@@ -115,6 +115,8 @@ export interface ExtractStats {
  */
 export interface TextEmbedder {
   readonly identity: RecipeIdentity;
+  /** The model's query / document prefixes (its own prompts, else the built-in table): see core/model/modelRecipe.ts. */
+  readonly prefixes?: TextPrefixes;
   embed(texts: string[], options?: ExtractOptions): Promise<Float32Array>;
   countTokens(texts: string[]): Promise<number[]>;
 }

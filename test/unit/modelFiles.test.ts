@@ -91,14 +91,14 @@ describe('model dtype variants', () => {
     assert.equal(requestedDtype({ quantized: true }), 'q8');
     assert.equal(requestedDtype({}), 'fp32');
     assert.throws(() => parseModelDtype('fp8', '--model-dtype'), (e: Error) => e instanceof UserError && /Unknown --model-dtype "fp8"/.test(e.message) && /fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/.test(e.message));
-    assert.throws(() => requestedDtype({ quantized: true, modelDtype: 'fp16' }), /--quantized means --model-dtype q8, but --model-dtype fp16/);
+    assert.throws(() => requestedDtype({ quantized: true, modelDtype: 'fp16' }), /quantized model means model dtype q8, but model dtype fp16/);
   });
 
   test('a dtype the folder lacks: the message lists the ones present', async () => {
     assert.deepEqual(availableDtypes(fixtureModelDir('qwen3-tiny')), ['fp32', 'fp16']);
     await assert.rejects(
       Extractor.load({ model: fixtureModelDir('qwen3-tiny'), modelDtype: 'q4' }),
-      /has no onnx\/model_q4\.onnx \(the q4 ONNX graph\)[\s\S]*It has: fp32 \(onnx\/model\.onnx\), fp16 \(onnx\/model_fp16\.onnx\)\. Choose one with --model-dtype/,
+      /has no onnx\/model_q4\.onnx \(the q4 ONNX graph\)[\s\S]*It has: fp32 \(onnx\/model\.onnx\), fp16 \(onnx\/model_fp16\.onnx\)\. Ask for one of these model dtypes/,
     );
   });
 

@@ -4,7 +4,8 @@ import { EncoderModel, type EncoderInfo, type PaddedBatch } from '../model/encod
 import { resolveModel, type ModelSourceOptions } from '../model/modelSource';
 import type { Encoded, EncodedDetail } from '../model/tokenizer';
 import { abortError } from '../errors';
-import { DEFAULT_RECIPE, identityOf, validateRecipe } from '../recipe';
+import { DEFAULT_RECIPE, identityOf, validateRecipe, type TextPrefixes, type VectorPooling } from '../recipe';
+import { resolveModelRecipe, type ModelRecipe, type RecipeChoice } from '../model/modelRecipe';
 import {
   TOOL_VERSION,
   UserError,
@@ -125,11 +126,21 @@ export class Extractor {
     return (await this.encoder.tokenizer.encode(texts)).map((e) => e.ids.length);
   }
 
-  embedder(recipe: Recipe): TextEmbedder {
+  /**
+   * The model's own recipe (its sentence-transformers files), with the person's explicit choices on top
+   * and each value's source: see core/model/modelRecipe.ts.
+   */
+  modelRecipe(choice: RecipeChoice = {}): ModelRecipe {
+    return resolveModelRecipe(this.info, choice);
+  }
+
+  /** `prefixes`: default the model's own prompts, else the built-in table (modelRecipe). */
+  embedder(recipe: Recipe, prefixes?: TextPrefixes): TextEmbedder {
     validateRecipe(recipe, { oneVector: 'an index or a search' });
     const identity = this.identity(recipe);
     return {
       identity,
+      prefixes: prefixes ?? this.modelRecipe({ pool: recipe.pool as VectorPooling }).prefixes,
       embed: async (texts, options) => (await this.extract(texts, recipe, options)).data,
       countTokens: (texts) => this.countTokens(texts),
     };
@@ -184,7 +195,7 @@ export class Extractor {
       if (long >= 0) {
         throw new UserError(
           `Text ${long + 1} has ${items[long].enc.ids.length} tokens, more than the ${this.info.maxLength} the graph's sentence_embedding takes at once.`,
-          'Cut long texts (--truncate / the truncate option) or use layer "output" with the model\'s pooling, which windows long texts.',
+          'Cut long texts (the truncate option) or use layer "output" with the model\'s pooling, which windows long texts.',
         );
       }
     }

@@ -36,7 +36,7 @@ export interface IndexerOptions {
   chunkTokens?: number;
   overlapLines?: number;
   treeSitterDir?: string;
-  /** Query / passage prefixes; default from the model id (prefixesForModel). */
+  /** Query / passage prefixes; default the embedder's (the model's own prompts), else from the model id (prefixesForModel). */
   prefixes?: TextPrefixes;
   /** Chunks sent to the model in one call. Default 128. */
   embedBatch?: number;
@@ -138,7 +138,7 @@ export class WorkspaceIndexer {
     private readonly state: OpenState,
     private readonly scale: number,
   ) {
-    this.prefixes = options.prefixes ?? prefixesForModel(options.embedder.identity.model);
+    this.prefixes = options.prefixes ?? options.embedder.prefixes ?? prefixesForModel(options.embedder.identity.model);
     this.chunker = new Chunker({
       maxTokens: options.chunkTokens ?? 256,
       overlapLines: options.overlapLines ?? 2,

@@ -195,6 +195,7 @@ export class EncoderModel {
         throw new UserError(
           `${path.relative(resolved.folder, resolved.onnxFile)} keeps its weights in a separate file, ${path.relative(resolved.folder, full)}, which is missing.`,
           'Download it too (large models ship model.onnx and model.onnx_data side by side).',
+          { code: 'MODEL_INVALID', model: resolved.spec, file: full },
         );
       }
       hashFile(hash, full);
@@ -273,7 +274,7 @@ export class EncoderModel {
       modelDtype: resolved.modelDtype,
       paddingSide,
     };
-    options.logger?.info(`Loaded ${resolved.spec}: ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
+    options.logger?.info(`Loaded ${resolved.spec} (${path.relative(resolved.folder, resolved.onnxFile)}, ${resolved.modelDtype}): ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
     const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
     for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
     model.stream = stream;
@@ -299,6 +300,7 @@ export class EncoderModel {
     const refuse = (what: string) => new UserError(
       `Self-check failed for this ${modelType} model (${this.info.layoutDescription}): ${what}.`,
       'The hidden states found in its graph do not behave as this layout requires, so Embedding Lens gives no numbers for it. Please report the model.',
+      { code: 'MODEL_INVALID', model: this.info.model },
     );
     const encodings = await this.tokenizer.encode(PROBE_TEXTS);
     const lengths = encodings.map((e) => Math.min(e.ids.length, this.info.maxLength));

@@ -39,6 +39,7 @@ export function hfHiddenStates(stream: ResidualStream, modelType: string): Hidde
     throw new UserError(
       `"${modelType}" is a pre-norm model (the residual stream passes a final norm before the output), and Embedding Lens does not know which of the two Hugging Face calls hidden state ${L} for this family.`,
       'Supported pre-norm families: ModernBERT and Llama-style decoders (Llama, Mistral, Qwen2/3, Gemma, Phi-3). Please report this model type so its convention can be added.',
+      { code: 'MODEL_INVALID' },
     );
   }
   const tensors = stream.residual.slice();

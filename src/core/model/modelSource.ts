@@ -53,7 +53,7 @@ export function parseModelDtype(value: string | undefined, flag: string): ModelD
 /** The dtype asked for, with `quantized` as the alias of q8; both given and different is an error. */
 export function requestedDtype(options: { modelDtype?: ModelDtype; quantized?: boolean }): ModelDtype {
   if (options.quantized && options.modelDtype && options.modelDtype !== 'q8') {
-    throw new UserError(`--quantized means --model-dtype q8, but --model-dtype ${options.modelDtype} was also given.`, 'Give one of the two.');
+    throw new UserError(`The quantized model means model dtype q8, but model dtype ${options.modelDtype} was also asked for.`, 'Ask for one of the two.');
   }
   return options.modelDtype ?? (options.quantized ? 'q8' : 'fp32');
 }
@@ -107,7 +107,7 @@ export function inspectModelFolder(folder: string, spec: string, dtype: ModelDty
     throw new UserError(
       `The model folder "${folder}" has no ${wanted} (the ${dtype} ONNX graph).`,
       present.length
-        ? `It has: ${present.map((d) => `${d} (${onnxCandidates(d).find((n) => fs.existsSync(path.join(folder, n)))})`).join(', ')}. Choose one with --model-dtype (setting embeddingLens.modelDtype).`
+        ? `It has: ${present.map((d) => `${d} (${onnxCandidates(d).find((n) => fs.existsSync(path.join(folder, n)))})`).join(', ')}. Ask for one of these model dtypes.`
         : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
       { code: 'MODEL_INVALID', model: spec },
     );

@@ -332,6 +332,7 @@ function unsupportedLayout(what: string): UserError {
   return new UserError(
     `Could not verify where the residual stream runs in this ONNX graph: ${what}.`,
     'Embedding Lens reads post-norm encoders (BERT family) and pre-norm encoders and decoders (ModernBERT, Llama / Qwen / Mistral style) whose blocks add attention and MLP outputs to a residual stream. Please report this model so its layout can be supported.',
+    { code: 'MODEL_INVALID' },
   );
 }
 

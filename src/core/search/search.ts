@@ -78,7 +78,7 @@ export class WorkspaceSearch {
     readonly storeDir: string,
     prefixes?: TextPrefixes,
   ) {
-    this.prefixes = prefixes ?? prefixesForModel(embedder.identity.model);
+    this.prefixes = prefixes ?? embedder.prefixes ?? prefixesForModel(embedder.identity.model);
   }
 
   /** Opens the index of `root` for the embedder's recipe (it must exist: run the indexer first). */
