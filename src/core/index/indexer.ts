@@ -120,7 +120,15 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
     throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, 'Rebuild the index.', { code: 'RECIPE_MISMATCH', dir: storeDir });
   }
   const { catalog } = await Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' });
-  const lexical = (await LexicalIndex.load(path.join(storeDir, LEXICAL_FILE))) ?? LexicalIndex.empty();
+  const lexicalFile = path.join(storeDir, LEXICAL_FILE);
+  let lexical = await LexicalIndex.load(lexicalFile, { repair: create });
+  if (!lexical) {
+    if (!create && catalog.counts().chunks > 0) {
+      throw new UserError(`The lexical index in ${storeDir} is missing or from an older version.`, 'Indexing the folder again rebuilds it from the files (no re-embedding).', { code: 'INDEX_DAMAGED', dir: storeDir, file: lexicalFile, repair: 'refresh' });
+    }
+    lexical = LexicalIndex.empty();
+  }
+  for (const d of lexical.dropped) logger?.warn(`Lexical index: ${d.reason}; left it out, its chunks are re-added from the files.`);
   return { storeDir, store, catalog, lexical };
 }
 
@@ -200,7 +208,7 @@ export class WorkspaceIndexer {
    */
   async compactIfNeeded(): Promise<boolean> {
     const dir = this.state.storeDir;
-    if (!this.state.store.needsCompaction()) return false;
+    if (!this.state.store.needsCompaction() && !this.state.lexical.needsCompaction()) return false;
     await compactions.get(dir);
     const run = (async () => {
       const release = await acquireWriterLock(dir);
@@ -219,7 +227,9 @@ export class WorkspaceIndexer {
   }
 
   private async compactLocked(): Promise<boolean> {
-    return this.state.store.compactIfNeeded();
+    const vectors = await this.state.store.compactIfNeeded();
+    const lexical = await this.state.lexical.compactIfNeeded(path.join(this.state.storeDir, 'lexical.json'));
+    return vectors || lexical;
   }
 
   private async refreshLocked(options: RefreshOptions): Promise<RefreshSummary> {

@@ -1,11 +1,33 @@
-// Lexical retrieval (BM25, via MiniSearch) over the same chunks as the vector store: exact identifiers
-// matter in code, and a vector search alone blurs them. Terms are code-aware: `parseHttpURL` and
-// `parse_http_url` both also index `parse`, `http`, `url`, and the whole identifier is kept as well.
+// Lexical retrieval (BM25) over the same chunks as the vector store: exact identifiers matter in code,
+// and a vector search alone blurs them. Terms are code-aware: `parseHttpURL` and `parse_http_url` both
+// also index `parse`, `http`, `url`, and the whole identifier is kept as well.
+//
+// Storage: segments, like the vector store. `lexical.json` (the manifest: generation, segment files with
+// sha256 and size, live totals) names `lexical.<g>.seg` files, oldest first. Each segment holds the
+// documents added in one save (ids, paths, field lengths), a sorted term dictionary with postings, and
+// tombstones (ids deleted from older segments). A save writes one new segment with the change; opening
+// reads the segments and views them in place (segmentFile.ts), so nothing is parsed as a whole; a
+// search looks up its terms by binary search and reads only their postings. `compactIfNeeded` merges
+// the segments into one when there are many or when deleted documents pile up.
+//
+// Scoring is MiniSearch 7's BM25+ (k 1.2, b 0.7, d 0.5; fields text and path, path boosted 0.5; field
+// length = distinct words; a document's score times the number of distinct query terms it matched), the
+// library this index used before: the unit test checks the scores against MiniSearch itself.
+// Why not keep MiniSearch: its index loads only from one JSON of the whole index (12 MB parsed on every
+// open, and rewritten on every save, at 37k chunks).
 import * as fs from 'node:fs/promises';
-import MiniSearch from 'minisearch';
-import { writeFileAtomic } from '../store/atomicFile';
+import * as path from 'node:path';
+import { digestBytes, fsyncDir, removeQuietly, writeFileAtomic } from '../store/atomicFile';
+import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
+import { indexDamaged, UserError } from '../errors';
 
-export const LEXICAL_FORMAT_VERSION = 1;
+export const LEXICAL_FORMAT_VERSION = 2;
+const LEXICAL_FORMAT = 'embedding-lens-lexical';
+const SEGMENT_MAGIC = 'ELLEXSG1';
+const BM25 = { k: 1.2, b: 0.7, d: 0.5 };
+const FIELD_BOOST = [1, 0.5]; // text, path
+const TF_MAX = 0xffff;
+const REPAIR_HINT = 'Index the folder again: it repairs the lexical index from the files (no re-embedding).';
 
 /** Splits text into identifier-ish words; each word is later expanded into its parts. */
 export function tokenizeCode(text: string): string[] {
@@ -23,88 +45,466 @@ export function expandTerm(term: string): string[] {
   return lower.length >= 2 || parts.length ? [...new Set([lower, ...parts])].filter((t) => t.length >= 1) : [];
 }
 
-const OPTIONS = {
-  fields: ['text', 'path'],
-  storeFields: [] as string[],
-  tokenize: (text: string) => tokenizeCode(text),
-  processTerm: (term: string) => expandTerm(term),
-  searchOptions: { boost: { path: 0.5 }, prefix: false, fuzzy: false, combineWith: 'OR' as const },
-};
-
-interface LexicalDoc {
-  id: string;
-  text: string;
-  path: string;
-}
-
 export interface LexicalHit {
   id: string;
   score: number;
 }
 
+/** A document not yet in a segment: field lengths and term frequencies per field. */
+interface PendingDoc {
+  path: string;
+  lengths: [number, number];
+  tf: Map<string, [number, number]>;
+}
+
+function analyze(path: string, text: string): PendingDoc {
+  const tf = new Map<string, [number, number]>();
+  const lengths: [number, number] = [0, 0];
+  [text, path].forEach((value, field) => {
+    const tokens = tokenizeCode(value);
+    lengths[field] = new Set(tokens).size;
+    for (const token of tokens) {
+      for (const term of expandTerm(token)) {
+        let e = tf.get(term);
+        if (!e) tf.set(term, (e = [0, 0]));
+        e[field]++;
+      }
+    }
+  });
+  return { path, lengths, tf };
+}
+
+interface SegmentEntry {
+  name: string;
+  sha256: string;
+  bytes: number;
+  docs: number;
+  tombstones: number;
+}
+
+interface LexicalManifest {
+  format: typeof LEXICAL_FORMAT;
+  formatVersion: number;
+  generation: number;
+  segments: SegmentEntry[];
+}
+
+/** One committed segment viewed in place, with a bitmap of its documents deleted since. */
+class Segment {
+  readonly ids: StringColumn;
+  readonly paths: StringColumn;
+  readonly textLen: Uint32Array;
+  readonly pathLen: Uint32Array;
+  private readonly terms: StringColumn;
+  private readonly termStart: Uint32Array;
+  private readonly postDoc: Uint32Array;
+  private readonly postTf: Uint32Array;
+  private readonly idOrder: Uint32Array;
+  readonly tombstones: StringColumn;
+  readonly dead: Uint8Array;
+
+  constructor(readonly entry: SegmentEntry, bytes: Uint8Array, what: string) {
+    const r = new SegmentReader(bytes, SEGMENT_MAGIC, what);
+    this.ids = r.strings(0);
+    this.paths = r.strings(2);
+    this.textLen = r.u32(4);
+    this.pathLen = r.u32(5);
+    this.terms = r.strings(6);
+    this.termStart = r.u32(8);
+    this.postDoc = r.u32(9);
+    this.postTf = r.u32(10);
+    this.idOrder = r.u32(11);
+    this.tombstones = r.strings(12);
+    const n = this.ids.length;
+    if (this.paths.length !== n || this.textLen.length !== n || this.pathLen.length !== n || this.idOrder.length !== n
+      || this.termStart.length !== this.terms.length + 1 || this.postDoc.length !== this.postTf.length
+      || this.termStart[this.terms.length] !== this.postDoc.length) {
+      throw new Error(`${what}: column lengths disagree`);
+    }
+    this.dead = new Uint8Array(n);
+  }
+
+  get docs(): number {
+    return this.ids.length;
+  }
+
+  rowOf(key: Uint8Array): number {
+    return this.ids.find(key, this.idOrder);
+  }
+
+  /** Postings of `term`, or null. */
+  postings(term: Uint8Array): { docs: Uint32Array; tfs: Uint32Array } | null {
+    const t = this.terms.find(term);
+    if (t < 0) return null;
+    return { docs: this.postDoc.subarray(this.termStart[t], this.termStart[t + 1]), tfs: this.postTf.subarray(this.termStart[t], this.termStart[t + 1]) };
+  }
+
+  /** Every term with its postings, in term order (for merging segments). */
+  *allTerms(): Iterable<[string, Uint32Array, Uint32Array]> {
+    for (let t = 0; t < this.terms.length; t++) {
+      yield [this.terms.get(t), this.postDoc.subarray(this.termStart[t], this.termStart[t + 1]), this.postTf.subarray(this.termStart[t], this.termStart[t + 1])];
+    }
+  }
+}
+
+interface SegmentDoc {
+  id: string;
+  path: string;
+  lengths: [number, number];
+}
+
+/** Encodes documents (in the given order) and tombstones as one segment. */
+function encodeSegment(docs: SegmentDoc[], postings: Map<string, [number, number][]>, tombstones: string[]): Uint8Array {
+  const unsorted = [...postings.keys()];
+  const terms = [...sortedByBytes(unsorted).order].map((i) => unsorted[i]);
+  const termStart = new Uint32Array(terms.length + 1);
+  let total = 0;
+  terms.forEach((t, i) => {
+    total += postings.get(t)!.length;
+    termStart[i + 1] = total;
+  });
+  const postDoc = new Uint32Array(total);
+  const postTf = new Uint32Array(total);
+  let k = 0;
+  for (const t of terms) {
+    for (const [doc, tf] of postings.get(t)!) {
+      postDoc[k] = doc;
+      postTf[k++] = tf;
+    }
+  }
+  const idOrder = sortedByBytes(docs.map((d) => d.id)).order;
+  const w = new SegmentWriter();
+  w.addStrings(docs.map((d) => d.id)); // 0, 1
+  w.addStrings(docs.map((d) => d.path)); // 2, 3
+  w.add(Uint32Array.from(docs, (d) => d.lengths[0])); // 4
+  w.add(Uint32Array.from(docs, (d) => d.lengths[1])); // 5
+  w.addStrings(terms); // 6, 7
+  w.add(termStart); // 8
+  w.add(postDoc); // 9
+  w.add(postTf); // 10
+  w.add(idOrder); // 11
+  w.addStrings(tombstones); // 12, 13
+  return w.encode(SEGMENT_MAGIC);
+}
+
+const packTf = (text: number, p: number) => ((Math.min(text, TF_MAX) << 16) | Math.min(p, TF_MAX)) >>> 0;
+
+export interface LexicalLoadOptions {
+  /** Leave out a segment that fails its checksum (its documents are then missing; the indexer re-adds them). */
+  repair?: boolean;
+}
+
 export class LexicalIndex {
   /** Changed since it was loaded or saved. */
   dirty = false;
+  private segments: Segment[] = [];
+  private generation = 0;
+  private pending = new Map<string, PendingDoc>();
+  /** Ids deleted from committed segments since the last save. */
+  private pendingTombstones: string[] = [];
+  private docs = 0;
+  private lengthTotals: [number, number] = [0, 0];
+  /** Segments left out by a load with `repair` (file name and why). */
+  readonly dropped: { file: string; reason: string }[] = [];
 
-  private constructor(private readonly mini: MiniSearch<LexicalDoc>) {}
+  private constructor() {}
 
   static empty(): LexicalIndex {
-    const index = new LexicalIndex(new MiniSearch<LexicalDoc>(OPTIONS));
+    const index = new LexicalIndex();
     index.dirty = true;
     return index;
   }
 
-  /** Loads a saved index; a missing, unreadable or foreign file gives null (the caller rebuilds). */
-  static async load(file: string): Promise<LexicalIndex | null> {
+  /**
+   * Loads a saved index. A missing file or one of an older format gives null (the caller rebuilds it from
+   * the catalog's chunks); a damaged one is an error naming the file, unless `repair` leaves its segment out.
+   */
+  static async load(file: string, options: LexicalLoadOptions = {}): Promise<LexicalIndex | null> {
     let raw: string;
     try {
       raw = await fs.readFile(file, 'utf8');
-    } catch {
-      return null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new UserError(`Cannot read the lexical index ${file}: ${(err as Error).message}`, undefined, { code: 'IO_FAILED', file });
     }
+    let m: LexicalManifest;
     try {
-      const saved = JSON.parse(raw) as { formatVersion: number; index: unknown };
-      if (saved.formatVersion !== LEXICAL_FORMAT_VERSION) return null;
-      return new LexicalIndex(MiniSearch.loadJS<LexicalDoc>(saved.index as never, OPTIONS));
+      m = JSON.parse(raw) as LexicalManifest;
     } catch {
-      return null;
+      if (options.repair) return null;
+      throw indexDamaged(`The lexical index ${file} is corrupt (not valid JSON).`, { file, repair: 'refresh' }, REPAIR_HINT);
     }
+    if (m.formatVersion !== LEXICAL_FORMAT_VERSION || m.format !== LEXICAL_FORMAT) {
+      if (typeof m.formatVersion === 'number' && m.formatVersion > LEXICAL_FORMAT_VERSION) {
+        throw new UserError(`The lexical index ${file} was written by a newer Embedding Lens (format ${m.formatVersion}).`, 'Update Embedding Lens, or rebuild the index with this version.', { code: 'INDEX_NEWER', file });
+      }
+      return null; // format 1 (one MiniSearch JSON): rebuilt from the chunks by the next index run
+    }
+    const index = new LexicalIndex();
+    index.generation = m.generation;
+    const dir = path.dirname(file);
+    for (const entry of m.segments) {
+      const p = path.join(dir, entry.name);
+      try {
+        const bytes = await fs.readFile(p);
+        if (bytes.byteLength !== entry.bytes) throw new Error(`${p} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes})`);
+        if (digestBytes(bytes).sha256 !== entry.sha256) throw new Error(`${p} is corrupt (checksum mismatch)`);
+        index.attach(new Segment(entry, bytes, p));
+      } catch (err) {
+        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${p} is missing` : (err as Error).message;
+        if (!options.repair) throw indexDamaged(`The lexical index is damaged: ${reason}.`, { file: p, repair: 'refresh' }, REPAIR_HINT);
+        index.dropped.push({ file: entry.name, reason });
+        index.dirty = true;
+      }
+    }
+    return index;
   }
 
-  async save(file: string): Promise<void> {
-    await writeFileAtomic(file, JSON.stringify({ formatVersion: LEXICAL_FORMAT_VERSION, index: this.mini.toJSON() }));
-    this.dirty = false;
+  /** Adds a committed segment: its tombstones kill older copies, its documents count. */
+  private attach(seg: Segment): void {
+    for (let t = 0; t < seg.tombstones.length; t++) this.killCommitted(seg.tombstones.get(t), this.segments.length);
+    this.segments.push(seg);
+    for (let r = 0; r < seg.docs; r++) this.count(seg.textLen[r], seg.pathLen[r], 1);
+  }
+
+  private count(textLen: number, pathLen: number, sign: 1 | -1): void {
+    this.docs += sign;
+    this.lengthTotals[0] += sign * textLen;
+    this.lengthTotals[1] += sign * pathLen;
+  }
+
+  /** Marks the live copy of `id` in segments before `before` dead; returns true if there was one. */
+  private killCommitted(id: string, before: number): boolean {
+    const key = Buffer.from(id, 'utf8');
+    for (let s = before - 1; s >= 0; s--) {
+      const seg = this.segments[s];
+      const row = seg.rowOf(key);
+      if (row >= 0 && !seg.dead[row]) {
+        seg.dead[row] = 1;
+        this.count(seg.textLen[row], seg.pathLen[row], -1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private committedHas(id: string): boolean {
+    const key = Buffer.from(id, 'utf8');
+    for (let s = this.segments.length - 1; s >= 0; s--) {
+      const row = this.segments[s].rowOf(key);
+      if (row >= 0 && !this.segments[s].dead[row]) return true;
+    }
+    return false;
   }
 
   has(id: string): boolean {
-    return this.mini.has(id);
+    return this.pending.has(id) || this.committedHas(id);
   }
 
   get size(): number {
-    return this.mini.documentCount;
+    return this.docs;
   }
 
   add(id: string, path: string, text: string): void {
-    if (this.mini.has(id)) return;
-    this.mini.add({ id, path, text });
+    if (this.has(id)) return;
+    const doc = analyze(path, text);
+    this.pending.set(id, doc);
+    this.count(doc.lengths[0], doc.lengths[1], 1);
     this.dirty = true;
   }
 
   remove(id: string): void {
-    if (this.mini.has(id)) {
-      this.mini.discard(id);
+    const doc = this.pending.get(id);
+    if (doc) {
+      this.pending.delete(id);
+      this.count(doc.lengths[0], doc.lengths[1], -1);
+      this.dirty = true;
+      return;
+    }
+    if (this.killCommitted(id, this.segments.length)) {
+      this.pendingTombstones.push(id);
       this.dirty = true;
     }
   }
 
   ids(): string[] {
-    // MiniSearch keeps ids internally; read them through its serialized form's document ids map.
-    const json = this.mini.toJSON() as unknown as { documentIds: Record<string, string> };
-    return Object.values(json.documentIds);
+    const out: string[] = [];
+    for (const seg of this.segments) for (let r = 0; r < seg.docs; r++) if (!seg.dead[r]) out.push(seg.ids.get(r));
+    for (const id of this.pending.keys()) out.push(id);
+    return out;
   }
 
   search(query: string, limit: number): LexicalHit[] {
-    if (!query.trim()) return [];
-    return this.mini.search(query).slice(0, limit).map((r) => ({ id: String(r.id), score: r.score }));
+    if (!query.trim() || this.docs === 0) return [];
+    const terms = tokenizeCode(query).flatMap((t) => expandTerm(t)).filter((t) => !!t);
+    const avg = [this.lengthTotals[0] / this.docs, this.lengthTotals[1] / this.docs];
+    const n = this.docs;
+    // Results keyed by segment and row (pending documents: segment -1, keyed by id).
+    const results = new Map<string, { score: number; terms: Set<string>; seg: number; row: number; id?: string }>();
+    for (const term of terms) {
+      const termKey = Buffer.from(term, 'utf8');
+      const matches: { key: string; seg: number; row: number; id?: string; tf: [number, number]; len: [number, number] }[] = [];
+      this.segments.forEach((seg, s) => {
+        const p = seg.postings(termKey);
+        if (!p) return;
+        for (let i = 0; i < p.docs.length; i++) {
+          const row = p.docs[i];
+          if (seg.dead[row]) continue;
+          matches.push({ key: `${s}:${row}`, seg: s, row, tf: [p.tfs[i] >>> 16, p.tfs[i] & 0xffff], len: [seg.textLen[row], seg.pathLen[row]] });
+        }
+      });
+      for (const [id, doc] of this.pending) {
+        const tf = doc.tf.get(term);
+        if (tf) matches.push({ key: `p:${id}`, seg: -1, row: -1, id, tf, len: doc.lengths });
+      }
+      for (let field = 0; field < 2; field++) {
+        const matching = matches.reduce((c, m) => c + (m.tf[field] > 0 ? 1 : 0), 0);
+        if (matching === 0) continue;
+        const idf = Math.log(1 + (n - matching + 0.5) / (matching + 0.5));
+        for (const m of matches) {
+          const tf = m.tf[field];
+          if (tf === 0) continue;
+          const raw = idf * (BM25.d + (tf * (BM25.k + 1)) / (tf + BM25.k * (1 - BM25.b + (BM25.b * m.len[field]) / avg[field])));
+          const score = FIELD_BOOST[field] * raw;
+          const r = results.get(m.key);
+          if (r) {
+            r.score += score;
+            r.terms.add(term);
+          } else {
+            results.set(m.key, { score, terms: new Set([term]), seg: m.seg, row: m.row, id: m.id });
+          }
+        }
+      }
+    }
+    const hits = [...results.values()].map((r) => ({ id: r.id ?? this.segments[r.seg].ids.get(r.row), score: r.score * r.terms.size }));
+    hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return hits.slice(0, limit);
   }
+
+  /** True when merging the segments into one is due: many segments, or many deleted documents. */
+  needsCompaction(): boolean {
+    let dead = 0;
+    let total = 0;
+    for (const seg of this.segments) {
+      total += seg.docs;
+      for (let r = 0; r < seg.docs; r++) dead += seg.dead[r];
+    }
+    const first = this.segments[0]?.docs ?? 0;
+    return this.segments.length > 16 || dead > 0.25 * Math.max(total, 1) || (this.segments.length > 1 && total - first > 0.1 * first + 2048);
+  }
+
+  /**
+   * Commit the pending change as a new segment (`compact`: every live document as one segment) and
+   * `file` as the manifest naming it, atomically; then delete segment files no manifest names.
+   */
+  async save(file: string, options: { compact?: boolean } = {}): Promise<void> {
+    const compact = options.compact === true;
+    if (!compact && !this.dirty) return;
+    const dir = path.dirname(file);
+    const g = this.generation + 1;
+    const name = `lexical.${g}.seg`;
+    let bytes: Uint8Array | null = null;
+    if (compact) {
+      bytes = this.encodeAll();
+    } else if (this.pending.size > 0 || this.pendingTombstones.length > 0) {
+      const docs: SegmentDoc[] = [];
+      const postings = new Map<string, [number, number][]>();
+      this.appendPending(docs, postings);
+      bytes = encodeSegment(docs, postings, this.pendingTombstones);
+    }
+    const kept = compact ? [] : this.segments.map((s) => s.entry);
+    let entry: SegmentEntry | null = null;
+    if (bytes) {
+      await writeFileAtomic(path.join(dir, name), bytes);
+      entry = { name, ...digestBytes(bytes), docs: compact ? this.docs : this.pending.size, tombstones: compact ? 0 : this.pendingTombstones.length };
+    }
+    const manifest: LexicalManifest = { format: LEXICAL_FORMAT, formatVersion: LEXICAL_FORMAT_VERSION, generation: g, segments: entry ? [...kept, entry] : kept };
+    try {
+      await writeFileAtomic(file, JSON.stringify(manifest, null, 1));
+    } catch (err) {
+      if (entry) await removeQuietly(path.join(dir, name));
+      throw err;
+    }
+    // Committed: swap memory to the new segments (the bytes just written, viewed in place).
+    this.generation = g;
+    if (compact) this.segments = [];
+    if (bytes && entry) {
+      const seg = new Segment(entry, bytes, name);
+      if (compact) {
+        this.segments = [seg];
+      } else {
+        this.segments.push(seg);
+      }
+    }
+    this.pending = new Map();
+    this.pendingTombstones = [];
+    this.dirty = false;
+    // Totals: recount from the segments (exact, cheap next to a save).
+    this.docs = 0;
+    this.lengthTotals = [0, 0];
+    for (const seg of this.segments) for (let r = 0; r < seg.docs; r++) if (!seg.dead[r]) this.count(seg.textLen[r], seg.pathLen[r], 1);
+    await sweepSegments(dir, new Set(manifest.segments.map((s) => s.name)));
+  }
+
+  /** Merge when due (see needsCompaction); returns true when it did. */
+  async compactIfNeeded(file: string): Promise<boolean> {
+    if (!this.needsCompaction()) return false;
+    await this.save(file, { compact: true });
+    return true;
+  }
+
+  /** Every live document (segments and pending) as one segment. */
+  private encodeAll(): Uint8Array {
+    const docs: SegmentDoc[] = [];
+    const postings = new Map<string, [number, number][]>();
+    const remap: Int32Array[] = this.segments.map((seg) => {
+      const m = new Int32Array(seg.docs).fill(-1);
+      for (let r = 0; r < seg.docs; r++) {
+        if (seg.dead[r]) continue;
+        m[r] = docs.length;
+        docs.push({ id: seg.ids.get(r), path: seg.paths.get(r), lengths: [seg.textLen[r], seg.pathLen[r]] });
+      }
+      return m;
+    });
+    this.segments.forEach((seg, s) => {
+      for (const [term, pd, pt] of seg.allTerms()) {
+        let list: [number, number][] | undefined;
+        for (let i = 0; i < pd.length; i++) {
+          const to = remap[s][pd[i]];
+          if (to < 0) continue;
+          if (!list) {
+            list = postings.get(term);
+            if (!list) postings.set(term, (list = []));
+          }
+          list.push([to, pt[i]]);
+        }
+      }
+    });
+    this.appendPending(docs, postings);
+    return encodeSegment(docs, postings, []);
+  }
+
+  /** Appends the pending documents and their postings (document numbers continue `docs`). */
+  private appendPending(docs: SegmentDoc[], postings: Map<string, [number, number][]>): void {
+    for (const [id, doc] of this.pending) {
+      const no = docs.length;
+      docs.push({ id, path: doc.path, lengths: doc.lengths });
+      for (const [term, [a, b]] of doc.tf) {
+        let list = postings.get(term);
+        if (!list) postings.set(term, (list = []));
+        list.push([no, packTf(a, b)]);
+      }
+    }
+  }
+}
+
+async function sweepSegments(dir: string, keep: Set<string>): Promise<void> {
+  let removed = false;
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (/^lexical\.\d+\.seg$/.test(name) && !keep.has(name)) {
+      await removeQuietly(path.join(dir, name));
+      removed = true;
+    }
+  }
+  if (removed) await fsyncDir(dir).catch(() => undefined);
 }

@@ -83,6 +83,34 @@ export class StringColumn {
   get(i: number): string {
     return StringColumn.decoder.decode(this.bytes.subarray(this.offsets[i], this.offsets[i + 1]));
   }
+  /** Byte-order comparison of `key` (UTF-8) with string i, without decoding it. */
+  compare(key: Uint8Array, i: number): number {
+    return Buffer.compare(key, this.bytes.subarray(this.offsets[i], this.offsets[i + 1]));
+  }
+  /**
+   * Binary search for `key` (UTF-8) in a column sorted by byte order (through `order`, row numbers in
+   * sorted order, or the column itself when omitted). Returns the row, or -1.
+   */
+  find(key: Uint8Array, order?: Uint32Array): number {
+    let lo = 0;
+    let hi = (order ? order.length : this.length) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const row = order ? order[mid] : mid;
+      const c = this.compare(key, row);
+      if (c === 0) return row;
+      if (c > 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+}
+
+/** UTF-8 bytes of each string, and the indices sorted by byte order (the order `find` searches). */
+export function sortedByBytes(values: readonly string[]): { bytes: Buffer[]; order: Uint32Array } {
+  const bytes = values.map((v) => Buffer.from(v, 'utf8'));
+  const order = Uint32Array.from(values.keys()).sort((a, b) => Buffer.compare(bytes[a], bytes[b]));
+  return { bytes, order };
 }
 
 export class SegmentReader {

@@ -6,14 +6,10 @@
 //   delta.<g>.seg     one delta: the chunks added since the previous generation (records + vectors) and
 //                     the labels deleted (tombstones). Small; decoded whole when the store opens.
 import type { ChunkRecord } from './vectorStore';
-import { SegmentReader, SegmentWriter, type StringColumn } from './segmentFile';
+import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from './segmentFile';
 
 const BASE_MAGIC = 'ELBMETA1';
 const DELTA_MAGIC = 'ELDELTA1';
-
-function byString(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 export interface LabeledRecord {
   label: number;
@@ -27,7 +23,8 @@ export function encodeBaseMeta(rows: readonly LabeledRecord[]): Uint8Array {
   const start = new Uint32Array(n);
   const end = new Uint32Array(n);
   const pathIdx = new Uint32Array(n);
-  const paths = [...new Set(rows.map((r) => r.rec.path))].sort(byString);
+  const unique = [...new Set(rows.map((r) => r.rec.path))];
+  const paths = [...sortedByBytes(unique).order].map((i) => unique[i]);
   const pathNo = new Map(paths.map((p, i) => [p, i]));
   rows.forEach((r, i) => {
     if (i > 0 && r.label <= rows[i - 1].label) throw new Error('encodeBaseMeta: rows not sorted by label');
@@ -36,7 +33,7 @@ export function encodeBaseMeta(rows: readonly LabeledRecord[]): Uint8Array {
     end[i] = r.rec.endLine;
     pathIdx[i] = pathNo.get(r.rec.path)!;
   });
-  const idOrder = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => byString(rows[a].rec.id, rows[b].rec.id));
+  const idOrder = sortedByBytes(rows.map((r) => r.rec.id)).order;
   // Rows grouped by path (label order inside a path): pathStart[p]..pathStart[p+1] in pathOrder.
   const pathStart = new Uint32Array(paths.length + 1);
   for (let i = 0; i < n; i++) pathStart[pathIdx[i] + 1]++;
@@ -136,30 +133,11 @@ export class BaseMeta {
   }
 
   rowOfId(id: string): number {
-    let lo = 0;
-    let hi = this.idOrder.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const row = this.idOrder[mid];
-      const v = this.ids.get(row);
-      if (v === id) return row;
-      if (v < id) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+    return this.ids.find(Buffer.from(id, 'utf8'), this.idOrder);
   }
 
   pathNo(p: string): number {
-    let lo = 0;
-    let hi = this.pathNames.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = this.pathNames.get(mid);
-      if (v === p) return mid;
-      if (v < p) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+    return this.pathNames.find(Buffer.from(p, 'utf8'));
   }
 }
 
