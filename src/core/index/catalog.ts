@@ -2,16 +2,26 @@
 // (or why the file was skipped). It is the authority on what is done: the vector store and the lexical
 // index are saved BEFORE the catalog, so after a crash the catalog never claims work that is not on
 // disk; anything the store holds beyond it is swept (or reused, when its content hash comes back).
+//
+// Storage: `catalog.json` is a small manifest (recipe, chunking, root, complete flag, counts, generation)
+// naming checksummed `catalog.<g>.seg` segments, oldest first; each holds the entries that changed in
+// one save (and the paths removed), in the binary container of the stores (segmentFile.ts). A save
+// writes only the changed entries; `compactIfNeeded` rewrites them as one segment. Opening reads the
+// manifest and the segment bytes (checked) but decodes entries only when a caller asks for them, so a
+// search (which needs only the counts) never decodes the catalog. Format 1 (one JSON with every entry)
+// is read once and rewritten as segments at the next save.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { SegmentReader, SegmentWriter } from '../store/segmentFile';
 import { describeIdentity, sameRecipe, type RecipeIdentity } from '../recipe';
-import { UserError } from '../errors';
+import { indexDamaged, UserError } from '../errors';
 import type { SkipReason } from './files';
 
-export const CATALOG_FORMAT_VERSION = 1;
+export const CATALOG_FORMAT_VERSION = 2;
 /** Bumped when chunking changes in a way that changes chunk boundaries (forces re-chunking). */
 export const CHUNKER_VERSION = 1;
+const SEGMENT_MAGIC = 'ELCATSG1';
 
 export interface ChunkRef {
   id: string;
@@ -37,7 +47,11 @@ export interface ChunkingParams {
   scale: number;
 }
 
-interface CatalogJson {
+interface Counts { files: number; skipped: number; chunks: number }
+
+interface SegmentEntry { name: string; sha256: string; bytes: number; entries: number; removed: number }
+
+interface CatalogManifest {
   formatVersion: number;
   tool: 'embedding-lens';
   identity: RecipeIdentity;
@@ -47,13 +61,87 @@ interface CatalogJson {
   updatedAt: string;
   /** True once a refresh ran to the end (false while one is in progress or after a cancel/crash). */
   complete: boolean;
+  counts: Counts;
+  generation: number;
+  segments: SegmentEntry[];
+}
+
+/** Format 1: one JSON with every entry. */
+interface CatalogJsonV1 extends Omit<CatalogManifest, 'counts' | 'generation' | 'segments'> {
   files: Record<string, CatalogEntry>;
 }
 
+const FLAG_HASH = 1;
+const FLAG_SKIP = 2;
+const FLAG_DETAIL = 4;
+
+function encodeSegment(entries: [string, CatalogEntry][], removed: string[]): Uint8Array {
+  const n = entries.length;
+  const flags = new Uint32Array(n);
+  const chunkStart = new Uint32Array(n + 1);
+  const chunks: ChunkRef[] = [];
+  entries.forEach(([, e], i) => {
+    flags[i] = (e.hash !== undefined ? FLAG_HASH : 0) | (e.skip ? FLAG_SKIP : 0) | (e.skip?.detail !== undefined ? FLAG_DETAIL : 0);
+    for (const c of e.chunks) chunks.push(c);
+    chunkStart[i + 1] = chunks.length;
+  });
+  const w = new SegmentWriter();
+  w.addStrings(entries.map(([p]) => p)); // 0, 1
+  w.add(Float64Array.from(entries, ([, e]) => e.size)); // 2
+  w.add(Float64Array.from(entries, ([, e]) => e.mtimeMs)); // 3
+  w.addStrings(entries.map(([, e]) => e.hash ?? '')); // 4, 5
+  w.add(flags); // 6
+  w.addStrings(entries.map(([, e]) => e.skip?.reason ?? '')); // 7, 8
+  w.addStrings(entries.map(([, e]) => e.skip?.detail ?? '')); // 9, 10
+  w.add(chunkStart); // 11
+  w.addStrings(chunks.map((c) => c.id)); // 12, 13
+  w.add(Uint32Array.from(chunks, (c) => c.startLine)); // 14
+  w.add(Uint32Array.from(chunks, (c) => c.endLine)); // 15
+  w.addStrings(chunks.map((c) => c.contentHash)); // 16, 17
+  w.addStrings(removed); // 18, 19
+  return w.encode(SEGMENT_MAGIC);
+}
+
+/** Applies one segment to `files` (later segments override earlier ones). */
+function applySegment(bytes: Uint8Array, what: string, files: Map<string, CatalogEntry>): void {
+  const r = new SegmentReader(bytes, SEGMENT_MAGIC, what);
+  const paths = r.strings(0);
+  const size = r.f64(2);
+  const mtime = r.f64(3);
+  const hash = r.strings(4);
+  const flags = r.u32(6);
+  const reason = r.strings(7);
+  const detail = r.strings(9);
+  const chunkStart = r.u32(11);
+  const ids = r.strings(12);
+  const start = r.u32(14);
+  const end = r.u32(15);
+  const hashes = r.strings(16);
+  const removed = r.strings(18);
+  if (chunkStart.length !== paths.length + 1 || chunkStart[paths.length] !== ids.length) throw new Error(`${what}: column lengths disagree`);
+  for (let i = 0; i < removed.length; i++) files.delete(removed.get(i));
+  for (let i = 0; i < paths.length; i++) {
+    const chunks: ChunkRef[] = [];
+    for (let c = chunkStart[i]; c < chunkStart[i + 1]; c++) chunks.push({ id: ids.get(c), startLine: start[c], endLine: end[c], contentHash: hashes.get(c) });
+    const entry: CatalogEntry = { size: size[i], mtimeMs: mtime[i], chunks };
+    if (flags[i] & FLAG_HASH) entry.hash = hash.get(i);
+    if (flags[i] & FLAG_SKIP) entry.skip = { reason: reason.get(i) as SkipReason, ...(flags[i] & FLAG_DETAIL ? { detail: detail.get(i) } : {}) };
+    files.set(paths.get(i), entry);
+  }
+}
+
 export class Catalog {
+  /** Entries, decoded on first use. */
+  private decoded: Map<string, CatalogEntry> | null = null;
+  /** Paths set or deleted since the last save. */
+  private changed = new Set<string>();
+  private rewriteAll = false;
+
   private constructor(
     readonly file: string,
-    private data: CatalogJson,
+    private manifest: CatalogManifest,
+    /** Segment bytes read (and checked) at open, not yet decoded. */
+    private raw: { entry: SegmentEntry; bytes: Uint8Array }[],
   ) {}
 
   /**
@@ -61,80 +149,182 @@ export class Catalog {
    * is started afresh (its chunks would not match); one for another recipe or a newer format is an error.
    */
   static async open(file: string, init: { identity: RecipeIdentity; chunking?: ChunkingParams; root: string }): Promise<{ catalog: Catalog; reset: boolean }> {
-    let raw: string | null = null;
+    let text: string | null = null;
     try {
-      raw = await fs.readFile(file, 'utf8');
+      text = await fs.readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const fresh = (): CatalogJson => ({
-      formatVersion: CATALOG_FORMAT_VERSION, tool: 'embedding-lens', identity: init.identity,
-      chunking: init.chunking ?? { version: CHUNKER_VERSION, maxTokens: 256, overlapLines: 2, scale: 1 },
-      root: init.root, updatedAt: new Date().toISOString(), complete: false, files: {},
-    });
-    if (raw === null) return { catalog: new Catalog(file, fresh()), reset: false };
-    let data: CatalogJson;
+    const fresh = (): Catalog => {
+      const c = new Catalog(file, {
+        formatVersion: CATALOG_FORMAT_VERSION, tool: 'embedding-lens', identity: init.identity,
+        chunking: init.chunking ?? { version: CHUNKER_VERSION, maxTokens: 256, overlapLines: 2, scale: 1 },
+        root: init.root, updatedAt: new Date().toISOString(), complete: false,
+        counts: { files: 0, skipped: 0, chunks: 0 }, generation: 0, segments: [],
+      }, []);
+      c.decoded = new Map();
+      c.rewriteAll = true;
+      return c;
+    };
+    if (text === null) return { catalog: fresh(), reset: false };
+    const dir = path.dirname(file);
+    let data: CatalogManifest & Partial<CatalogJsonV1>;
     try {
-      data = JSON.parse(raw) as CatalogJson;
+      data = JSON.parse(text);
     } catch {
-      throw new UserError(`The index catalog ${file} is corrupt (not valid JSON).`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', dir: path.dirname(file), file });
+      throw indexDamaged(`The index catalog ${file} is corrupt (not valid JSON).`, { dir, file });
     }
     if (typeof data.formatVersion !== 'number' || data.formatVersion > CATALOG_FORMAT_VERSION) {
       throw new UserError(
-        `The index at ${path.dirname(file)} was written by a newer version of embedding-lens (catalog format ${data.formatVersion}; this version reads ${CATALOG_FORMAT_VERSION}).`,
+        `The index at ${dir} was written by a newer version of embedding-lens (catalog format ${data.formatVersion}; this version reads ${CATALOG_FORMAT_VERSION}).`,
         'Update Embedding Lens, or rebuild the index with this version.',
-        { code: 'INDEX_NEWER', dir: path.dirname(file) },
+        { code: 'INDEX_NEWER', dir },
       );
     }
     if (!sameRecipe(data.identity, init.identity)) {
       throw new UserError(
-        `The index at ${path.dirname(file)} belongs to another model or recipe (${describeIdentity(data.identity)}), not ${describeIdentity(init.identity)}.`,
+        `The index at ${dir} belongs to another model or recipe (${describeIdentity(data.identity)}), not ${describeIdentity(init.identity)}.`,
         'Rebuild the index.',
-        { code: 'RECIPE_MISMATCH', dir: path.dirname(file) },
+        { code: 'RECIPE_MISMATCH', dir },
       );
     }
     const c = data.chunking;
     const want = init.chunking;
     if (want && (!c || c.version !== want.version || c.maxTokens !== want.maxTokens || c.overlapLines !== want.overlapLines || c.scale !== want.scale)) {
-      return { catalog: new Catalog(file, fresh()), reset: true };
+      return { catalog: fresh(), reset: true };
     }
-    if (init.root) data.root = init.root;
-    return { catalog: new Catalog(file, data), reset: false };
+    let catalog: Catalog;
+    if (data.formatVersion < 2) {
+      // Format 1: decode once; the next save writes it as one segment.
+      const files = new Map(Object.entries(data.files ?? {}));
+      const { files: _files, ...rest } = data;
+      catalog = new Catalog(file, { ...rest, formatVersion: CATALOG_FORMAT_VERSION, counts: countsOf(files), generation: 0, segments: [] } as CatalogManifest, []);
+      catalog.decoded = files;
+      catalog.rewriteAll = true;
+    } else {
+      const raw: { entry: SegmentEntry; bytes: Uint8Array }[] = [];
+      for (const entry of data.segments) {
+        const p = path.join(path.dirname(file), entry.name);
+        let bytes: Uint8Array;
+        try {
+          bytes = await fs.readFile(p);
+        } catch {
+          throw indexDamaged(`The index catalog segment ${p} is missing.`, { dir, file: p });
+        }
+        if (bytes.byteLength !== entry.bytes || digestBytes(bytes).sha256 !== entry.sha256) {
+          throw indexDamaged(`The index catalog segment ${p} is ${bytes.byteLength !== entry.bytes ? 'truncated' : 'corrupt (checksum mismatch)'}.`, { dir, file: p });
+        }
+        raw.push({ entry, bytes });
+      }
+      catalog = new Catalog(file, data, raw);
+    }
+    if (init.root) catalog.manifest.root = init.root;
+    return { catalog, reset: false };
   }
 
-  get identity(): RecipeIdentity { return this.data.identity; }
-  get complete(): boolean { return this.data.complete; }
-  set complete(value: boolean) { this.data.complete = value; }
-  get updatedAt(): string { return this.data.updatedAt; }
-  get root(): string { return this.data.root; }
-  get chunking(): ChunkingParams { return this.data.chunking; }
+  private get files(): Map<string, CatalogEntry> {
+    if (!this.decoded) {
+      const files = new Map<string, CatalogEntry>();
+      for (const { entry, bytes } of this.raw) {
+        try {
+          applySegment(bytes, path.join(path.dirname(this.file), entry.name), files);
+        } catch (err) {
+          throw indexDamaged(`The index catalog is corrupt (${(err as Error).message}).`, { dir: path.dirname(this.file), file: this.file });
+        }
+      }
+      this.decoded = files;
+      this.raw = [];
+    }
+    return this.decoded;
+  }
 
-  paths(): string[] { return Object.keys(this.data.files); }
-  get(p: string): CatalogEntry | undefined { return this.data.files[p]; }
-  set(p: string, entry: CatalogEntry): void { this.data.files[p] = entry; }
-  delete(p: string): void { delete this.data.files[p]; }
+  get identity(): RecipeIdentity { return this.manifest.identity; }
+  get complete(): boolean { return this.manifest.complete; }
+  set complete(value: boolean) { this.manifest.complete = value; }
+  get updatedAt(): string { return this.manifest.updatedAt; }
+  get root(): string { return this.manifest.root; }
+  get chunking(): ChunkingParams { return this.manifest.chunking; }
+
+  paths(): string[] { return [...this.files.keys()]; }
+  get(p: string): CatalogEntry | undefined { return this.files.get(p); }
+  set(p: string, entry: CatalogEntry): void {
+    this.files.set(p, entry);
+    this.changed.add(p);
+  }
+  delete(p: string): void {
+    if (this.files.delete(p)) this.changed.add(p);
+  }
 
   *chunks(): Iterable<ChunkRef & { path: string }> {
-    for (const [p, entry] of Object.entries(this.data.files)) {
+    for (const [p, entry] of this.files) {
       for (const chunk of entry.chunks) yield { ...chunk, path: p };
     }
   }
 
-  counts(): { files: number; skipped: number; chunks: number } {
-    let files = 0, skipped = 0, chunks = 0;
-    for (const entry of Object.values(this.data.files)) {
-      if (entry.skip) skipped++;
-      else files++;
-      chunks += entry.chunks.length;
-    }
-    return { files, skipped, chunks };
+  /** Counts; from the manifest while the entries are not decoded (a search never decodes them). */
+  counts(): Counts {
+    return this.decoded ? countsOf(this.decoded) : { ...this.manifest.counts };
   }
 
-  async save(): Promise<void> {
-    this.data.updatedAt = new Date().toISOString();
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify(this.data));
+  /** True when the segments should be rewritten as one: many of them, or many superseded entries. */
+  needsCompaction(): boolean {
+    const segs = this.manifest.segments;
+    const written = segs.reduce((s, e) => s + e.entries + e.removed, 0);
+    return segs.length > 16 || (segs.length > 1 && written > 1.25 * this.manifest.counts.files + this.manifest.counts.skipped + 256);
   }
+
+  /** Commits the changed entries as a new segment (every entry after `compact` or a format change). */
+  async save(options: { compact?: boolean } = {}): Promise<void> {
+    const all = this.rewriteAll || options.compact === true;
+    // Entries never decoded cannot have changed: then only the manifest (flags, time) is written.
+    const files = all || this.decoded ? this.files : new Map<string, CatalogEntry>();
+    const dir = path.dirname(this.file);
+    await fs.mkdir(dir, { recursive: true });
+    const g = this.manifest.generation + 1;
+    let entry: SegmentEntry | null = null;
+    const name = `catalog.${g}.seg`;
+    const entries: [string, CatalogEntry][] = all ? [...files] : [...this.changed].filter((p) => files.has(p)).map((p) => [p, files.get(p)!]);
+    const removed = all ? [] : [...this.changed].filter((p) => !files.has(p));
+    if (all || entries.length > 0 || removed.length > 0) {
+      const bytes = encodeSegment(entries, removed);
+      await writeFileAtomic(path.join(dir, name), bytes);
+      entry = { name, ...digestBytes(bytes), entries: entries.length, removed: removed.length };
+    }
+    const manifest: CatalogManifest = {
+      ...this.manifest,
+      updatedAt: new Date().toISOString(),
+      counts: this.decoded ? countsOf(this.decoded) : this.manifest.counts,
+      generation: g,
+      segments: all ? [entry!] : entry ? [...this.manifest.segments, entry] : this.manifest.segments,
+    };
+    try {
+      await writeFileAtomic(this.file, JSON.stringify(manifest, null, 1));
+    } catch (err) {
+      if (entry) await removeQuietly(path.join(dir, name));
+      throw err;
+    }
+    this.manifest = manifest;
+    this.changed.clear();
+    this.rewriteAll = false;
+    await sweepUnreferenced(dir, /^catalog\.\d+\.seg$/, new Set(manifest.segments.map((s) => s.name)));
+  }
+
+  /** Rewrite the segments as one when due (see needsCompaction); returns true when it did. */
+  async compactIfNeeded(): Promise<boolean> {
+    if (!this.needsCompaction()) return false;
+    await this.save({ compact: true });
+    return true;
+  }
+}
+
+function countsOf(files: Map<string, CatalogEntry>): Counts {
+  let nFiles = 0, skipped = 0, chunks = 0;
+  for (const entry of files.values()) {
+    if (entry.skip) skipped++;
+    else nFiles++;
+    chunks += entry.chunks.length;
+  }
+  return { files: nFiles, skipped, chunks };
 }
 
 export { sameRecipe, describeIdentity } from '../recipe';

@@ -208,7 +208,7 @@ export class WorkspaceIndexer {
    */
   async compactIfNeeded(): Promise<boolean> {
     const dir = this.state.storeDir;
-    if (!this.state.store.needsCompaction() && !this.state.lexical.needsCompaction()) return false;
+    if (!this.state.store.needsCompaction() && !this.state.lexical.needsCompaction() && !this.state.catalog.needsCompaction()) return false;
     await compactions.get(dir);
     const run = (async () => {
       const release = await acquireWriterLock(dir);
@@ -229,7 +229,8 @@ export class WorkspaceIndexer {
   private async compactLocked(): Promise<boolean> {
     const vectors = await this.state.store.compactIfNeeded();
     const lexical = await this.state.lexical.compactIfNeeded(path.join(this.state.storeDir, 'lexical.json'));
-    return vectors || lexical;
+    const catalog = await this.state.catalog.compactIfNeeded();
+    return vectors || lexical || catalog;
   }
 
   private async refreshLocked(options: RefreshOptions): Promise<RefreshSummary> {

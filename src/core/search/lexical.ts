@@ -17,7 +17,7 @@
 // open, and rewritten on every save, at 37k chunks).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { digestBytes, fsyncDir, removeQuietly, writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
 import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
 import { indexDamaged, UserError } from '../errors';
 
@@ -443,7 +443,7 @@ export class LexicalIndex {
     this.docs = 0;
     this.lengthTotals = [0, 0];
     for (const seg of this.segments) for (let r = 0; r < seg.docs; r++) if (!seg.dead[r]) this.count(seg.textLen[r], seg.pathLen[r], 1);
-    await sweepSegments(dir, new Set(manifest.segments.map((s) => s.name)));
+    await sweepUnreferenced(dir, /^lexical\.\d+\.seg$/, new Set(manifest.segments.map((s) => s.name)));
   }
 
   /** Merge when due (see needsCompaction); returns true when it did. */
@@ -496,15 +496,4 @@ export class LexicalIndex {
       }
     }
   }
-}
-
-async function sweepSegments(dir: string, keep: Set<string>): Promise<void> {
-  let removed = false;
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    if (/^lexical\.\d+\.seg$/.test(name) && !keep.has(name)) {
-      await removeQuietly(path.join(dir, name));
-      removed = true;
-    }
-  }
-  if (removed) await fsyncDir(dir).catch(() => undefined);
 }

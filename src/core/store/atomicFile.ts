@@ -55,6 +55,21 @@ export async function removeQuietly(filePath: string): Promise<void> {
   await fsp.rm(filePath, { force: true }).catch(() => undefined);
 }
 
+/**
+ * Delete the files of `dir` whose names match `pattern` but are not in `keep` (segment files that no
+ * committed manifest names any more: superseded, or written by a process killed before its commit).
+ */
+export async function sweepUnreferenced(dir: string, pattern: { test(name: string): boolean }, keep: ReadonlySet<string>): Promise<void> {
+  let removed = false;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (pattern.test(name) && !keep.has(name)) {
+      await removeQuietly(path.join(dir, name));
+      removed = true;
+    }
+  }
+  if (removed) await fsyncDir(dir).catch(() => undefined);
+}
+
 /** Write `data` to `finalPath` atomically: temp file, fsync, rename, fsync dir. */
 export async function writeFileAtomic(finalPath: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempPathFor(finalPath);

@@ -36,6 +36,7 @@ import {
   fsyncDir,
   isTempName,
   removeQuietly,
+  sweepUnreferenced,
   tempPathFor,
   writeFileAtomic,
   type FileDigest,
@@ -1022,15 +1023,7 @@ export class VectorStore {
   /** Delete files no manifest names any more and temp leftovers of killed writers. */
   private async sweep(): Promise<void> {
     const keep = new Set([this.manifest.files.index.name, this.manifest.files.metadata.name, ...this.manifest.deltas.map((d) => d.name)]);
-    let removed = false;
-    for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
-      if (keep.has(name)) continue;
-      if (GENERATION_FILE.test(name) || isTempName(name)) {
-        await removeQuietly(path.join(this.dir, name));
-        removed = true;
-      }
-    }
-    if (removed) await fsyncDir(this.dir).catch(() => undefined);
+    await sweepUnreferenced(this.dir, { test: (name) => GENERATION_FILE.test(name) || isTempName(name) }, keep);
   }
 }
 
