@@ -190,6 +190,42 @@ describe('incremental indexing', () => {
     assert.equal(indexer.store.count, third.chunksTotal, 'replaced chunks are gone from the store');
   });
 
+  test('a damaged delta segment: search names it and its files; index re-embeds only those files', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const model = counting(embedder);
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: model, chunkTokens: 64 });
+    await indexer.refresh();
+    const mathPath = path.join(ws, 'src/math.ts');
+    await fs.writeFile(mathPath, (await fs.readFile(mathPath, 'utf8')).replace('return prev;', 'return prev; // n-th value'));
+    await indexer.refresh();
+    const manifest = JSON.parse(await fs.readFile(path.join(indexer.storeDir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.deltas.length, 1, 'the edit is a delta segment');
+    assert.deepEqual(manifest.deltas[0].paths, ['src/math.ts']);
+    const deltaPath = path.join(indexer.storeDir, manifest.deltas[0].name);
+    const bytes = await fs.readFile(deltaPath);
+    bytes[bytes.length >> 1] ^= 0x40;
+    await fs.writeFile(deltaPath, bytes);
+    await assert.rejects(
+      WorkspaceSearch.open({ root: ws, storageDir: storage, embedder }),
+      (err: unknown) => err instanceof UserError && /delta\.\d+\.seg is corrupt \(checksum mismatch\)[\s\S]*src\/math\.ts[\s\S]*index command again/.test(err.message),
+    );
+    model.texts.length = 0;
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    const again = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: model, chunkTokens: 64, logger });
+    const repaired = await again.refresh();
+    assert.match(warnings.join('\n'), /Left it out; its files are re-indexed: src\/math\.ts/);
+    assert.equal(repaired.filesIndexed, 1, 'only math.ts is redone');
+    const mathTexts = (await fs.readFile(mathPath, 'utf8'));
+    assert.ok(model.texts.length >= 1 && model.texts.every((t) => mathTexts.includes(t.split('\n')[0])), 'only chunks of math.ts are embedded');
+    assert.equal(again.store.count, repaired.chunksTotal);
+    const search = await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder });
+    const hits = await search.search('n-th value', { mode: 'lexical' });
+    assert.equal(hits[0]?.path, 'src/math.ts');
+  });
+
   test('delete removes a file from the store and the results; rename re-embeds nothing', async () => {
     const ws = await makeWorkspace();
     cleanup.push(ws);

@@ -193,8 +193,10 @@ export class WorkspaceIndexer {
     const release = await acquireWriterLock(this.state.storeDir);
     try {
       const summary = await this.refreshLocked(options);
-      const changed = summary.chunksEmbedded + summary.chunksReused + summary.chunksRemoved;
-      if (this.state.store.stats().baseRows === 0 || changed * 10 >= this.state.store.count) await this.compactLocked();
+      // A refresh that embedded a large part of the index (the first one, a branch switch) compacts at
+      // once: the model time dominates and searches get the graph; small ones leave it to compactIfNeeded.
+      const store = this.state.store;
+      if ((store.stats().baseRows === 0 && store.count > 0) || (summary.chunksEmbedded > 0 && summary.chunksEmbedded * 10 >= store.count)) await this.compactLocked(true);
       return summary;
     } finally {
       await release();
@@ -226,11 +228,21 @@ export class WorkspaceIndexer {
     }
   }
 
-  private async compactLocked(): Promise<boolean> {
-    const vectors = await this.state.store.compactIfNeeded();
-    const lexical = await this.state.lexical.compactIfNeeded(path.join(this.state.storeDir, 'lexical.json'));
-    const catalog = await this.state.catalog.compactIfNeeded();
-    return vectors || lexical || catalog;
+  /** Compacts the store, the lexical index and the catalog: each when due, or all of them with `force`. */
+  private async compactLocked(force = false): Promise<boolean> {
+    const { store, lexical, catalog } = this.state;
+    const lexicalFile = path.join(this.state.storeDir, 'lexical.json');
+    if (force) {
+      store.compact();
+      await store.save();
+      await lexical.save(lexicalFile, { compact: true });
+      await catalog.save({ compact: true });
+      return true;
+    }
+    const a = await store.compactIfNeeded();
+    const b = await lexical.compactIfNeeded(lexicalFile);
+    const c = await catalog.compactIfNeeded();
+    return a || b || c;
   }
 
   private async refreshLocked(options: RefreshOptions): Promise<RefreshSummary> {
