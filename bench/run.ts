@@ -3,6 +3,7 @@
 //   bench/extract.ts   pipeline vs engine vs ONNX Runtime limit, graph cut, threads, quantized
 //   bench/store.ts     HNSW store: build, size, save/load, recall@10 and latency per ef
 //   bench/index.ts     indexing real code: files/s, chunks/s, model share, peak RSS, re-index after an edit
+//   bench/segments.ts  index storage before / after the segment format: build, open, bytes per edit, queries
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,6 +35,7 @@ const extractFile = path.join(BENCH, 'results-extract.json');
 step('extraction', 'extract.ts', ['--out', extractFile], false);
 step('vector store', 'store.ts', [], false);
 const index = step('indexing', 'index.ts', [], true);
+step('index storage, before / after segments', 'segments.ts', [], false);
 const merged = {
   date: new Date().toISOString(),
   quick,
@@ -41,6 +43,7 @@ const merged = {
   extract: JSON.parse(fs.readFileSync(extractFile, 'utf8')),
   store: JSON.parse(fs.readFileSync(path.join(BENCH, 'results-store.json'), 'utf8')),
   index,
+  segments: JSON.parse(fs.readFileSync(path.join(BENCH, 'results-segments.json'), 'utf8')),
 };
 fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(merged, null, 2) + '\n');
 process.stderr.write(`\nwrote bench/results.json\n`);

@@ -4,8 +4,9 @@
 //   tsx bench/store.ts --quick    10k × 384
 //   options: --n N --dims D --queries Q --centres C
 //
-// For each data set: build time (upserts through VectorStore, M=16, efConstruction=200), files on disk,
-// save and load time (including checksums), and for ef ∈ {10, 50, 100, 200}: recall@10 against exact
+// For each data set: build time (upserts through VectorStore and the compaction that builds the HNSW
+// graph, M=16, efConstruction=200), files on disk, save time of one changed chunk (a delta), load time
+// (including checksums), and for ef ∈ {10, 50, 100, 200}: recall@10 against exact
 // brute-force cosine search and p50/p99 query latency. Queries are fresh points from the same
 // distribution, not stored vectors. Writes bench/results-store.json.
 import * as fs from 'node:fs';
@@ -86,7 +87,12 @@ async function run(name: string, data: Float32Array, queries: Float32Array): Pro
       store.upsert(recs, data.subarray(i * D, (i + m) * D));
       if (!quick && i % 20000 === 0) process.stderr.write(`  ${name}: ${i}/${N}\r`);
     }
+    // The segment store inserts into the HNSW graph when it compacts: build = upserts + compaction.
+    store.compact();
+    await store.save();
     const buildS = (performance.now() - t0) / 1000;
+    // Save: one changed chunk after the build (a delta segment).
+    store.upsert([{ id: 'c0', path: 'f0', startLine: 1, endLine: 3, contentHash: 'edited' }], data.subarray(0, D)); // same vector: recall truth unchanged
     const t1 = performance.now();
     await store.save();
     const saveS = (performance.now() - t1) / 1000;

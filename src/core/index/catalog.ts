@@ -266,6 +266,10 @@ export class Catalog {
     return this.decoded ? countsOf(this.decoded) : { ...this.manifest.counts };
   }
 
+  get segmentCount(): number {
+    return this.manifest.segments.length;
+  }
+
   /** True when the segments should be rewritten as one: many of them, or many superseded entries. */
   needsCompaction(): boolean {
     const segs = this.manifest.segments;

@@ -202,6 +202,8 @@ export class LexicalIndex {
   private pending = new Map<string, PendingDoc>();
   /** Ids deleted from committed segments since the last save. */
   private pendingTombstones: string[] = [];
+  /** Live ids of the committed segments (see has); null until needed. */
+  private committedIds: Set<string> | null = null;
   private docs = 0;
   private lengthTotals: [number, number] = [0, 0];
   /** Segments left out by a load with `repair` (file name and why). */
@@ -281,6 +283,7 @@ export class LexicalIndex {
       const row = seg.rowOf(key);
       if (row >= 0 && !seg.dead[row]) {
         seg.dead[row] = 1;
+        this.committedIds?.delete(id);
         this.count(seg.textLen[row], seg.pathLen[row], -1);
         return true;
       }
@@ -298,7 +301,24 @@ export class LexicalIndex {
   }
 
   has(id: string): boolean {
-    return this.pending.has(id) || this.committedHas(id);
+    if (this.pending.has(id)) return true;
+    // With several segments a writer asks a lot (every chunk it adds): answer from a set of the live
+    // committed ids, built on first use (one decode per document) and kept up to date.
+    if (this.segments.length > 2) {
+      if (!this.committedIds) this.committedIds = new Set(this.committedLiveIds());
+      return this.committedIds.has(id);
+    }
+    return this.committedHas(id);
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  private committedLiveIds(): string[] {
+    const out: string[] = [];
+    for (const seg of this.segments) for (let r = 0; r < seg.docs; r++) if (!seg.dead[r]) out.push(seg.ids.get(r));
+    return out;
   }
 
   get size(): number {
@@ -328,10 +348,7 @@ export class LexicalIndex {
   }
 
   ids(): string[] {
-    const out: string[] = [];
-    for (const seg of this.segments) for (let r = 0; r < seg.docs; r++) if (!seg.dead[r]) out.push(seg.ids.get(r));
-    for (const id of this.pending.keys()) out.push(id);
-    return out;
+    return [...this.committedLiveIds(), ...this.pending.keys()];
   }
 
   search(query: string, limit: number): LexicalHit[] {
@@ -436,6 +453,7 @@ export class LexicalIndex {
         this.segments.push(seg);
       }
     }
+    if (this.committedIds) for (const id of this.pending.keys()) this.committedIds.add(id);
     this.pending = new Map();
     this.pendingTombstones = [];
     this.dirty = false;
