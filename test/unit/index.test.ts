@@ -209,7 +209,7 @@ describe('incremental indexing', () => {
     await fs.writeFile(deltaPath, bytes);
     await assert.rejects(
       WorkspaceSearch.open({ root: ws, storageDir: storage, embedder }),
-      (err: unknown) => err instanceof UserError && /delta\.\d+\.seg is corrupt \(checksum mismatch\)[\s\S]*src\/math\.ts[\s\S]*index command again/.test(err.message),
+      (err: unknown) => err instanceof UserError && /delta\.\d+\.seg is corrupt \(checksum mismatch\)[\s\S]*src\/math\.ts[\s\S]*Index the folder again/.test(err.message) && err.code === 'INDEX_DAMAGED' && err.facts.repair === 'refresh',
     );
     model.texts.length = 0;
     const warnings: string[] = [];
