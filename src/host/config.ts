@@ -27,12 +27,19 @@ export interface ExtensionConfig {
   indexOnSave: boolean;
   /** Folder for index files; empty = VS Code's storage for this workspace. */
   storageLocation: string;
+  /** Weights variant (transformers.js dtype name); fp32 = onnx/model.onnx. */
+  modelDtype: string;
+  /**
+   * Which recipe settings the person set (in any settings tab). The others follow the model's own
+   * recipe once it is loaded (LoadedModelInfo.ownRecipe), else the defaults.
+   */
+  explicit: { layer: boolean; pooling: boolean; normalize: boolean };
 }
 
 /** Keys, for `affectsConfiguration` checks and for tests. */
 export const CONFIG_KEYS = [
   'model', 'allowDownloads', 'layer', 'pooling', 'wordPooling', 'normalize', 'maxTokensPerBatch',
-  'threads', 'include', 'exclude', 'indexOnSave', 'storageLocation',
+  'threads', 'include', 'exclude', 'indexOnSave', 'storageLocation', 'modelDtype',
 ] as const satisfies readonly (keyof ExtensionConfig)[];
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -72,7 +79,17 @@ export function readConfig(scope?: vscode.ConfigurationScope): ExtensionConfig {
     exclude: c.get<string[]>('exclude', []),
     indexOnSave: c.get<boolean>('indexOnSave', true),
     storageLocation: c.get<string>('storageLocation', '').trim(),
+    modelDtype: oneOf('modelDtype', c.get<string>('modelDtype', 'fp32'), MODEL_DTYPE_NAMES),
+    explicit: { layer: isSet(c, 'layer'), pooling: isSet(c, 'pooling'), normalize: isSet(c, 'normalize') },
   };
+}
+
+const MODEL_DTYPE_NAMES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
+
+/** Whether a setting has a value in some settings tab (not only its default). */
+function isSet(c: vscode.WorkspaceConfiguration, key: string): boolean {
+  const i = c.inspect(key);
+  return !!i && [i.globalValue, i.workspaceValue, i.workspaceFolderValue].some((v) => v !== undefined);
 }
 
 export function recipeOf(cfg: ExtensionConfig): Recipe {
@@ -140,10 +157,11 @@ export function engineLoadOptions(cfg: ExtensionConfig, trusted: boolean, cacheD
     threads: cfg.threads,
     maxTokensPerBatch: cfg.maxTokensPerBatch,
     cacheDir,
+    ...(cfg.modelDtype !== 'fp32' ? { modelDtype: cfg.modelDtype } : {}),
   };
 }
 
 /** Whether a configuration change touches settings the engine was loaded with. */
 export function affectsEngine(e: vscode.ConfigurationChangeEvent): boolean {
-  return ['model', 'allowDownloads', 'threads', 'maxTokensPerBatch'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
+  return ['model', 'allowDownloads', 'threads', 'maxTokensPerBatch', 'modelDtype'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
 }

@@ -107,7 +107,8 @@ export class EngineAccess {
   /** Root, storage and recipe of a folder's index, from that folder's settings. */
   targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig; exclude: string[] } {
     const cfg = readConfig(folder.uri);
-    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg, exclude: excludeGlobs(cfg) };
+    const own = this.loadedInfo && this.loadedInfo.model === cfg.model ? this.loadedInfo.ownRecipe : undefined;
+    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg, own), cfg, exclude: excludeGlobs(cfg) };
   }
 
   /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
@@ -124,8 +125,17 @@ export class EngineAccess {
  * The recipe an index is built with: the settings' layer and pooling. Per-token poolings (none, words)
  * give no single vector per chunk, so they are refused for indexing with a message that says so.
  */
-export function searchRecipe(cfg: ExtensionConfig): Recipe {
-  const recipe = recipeOf(cfg);
+export function searchRecipe(cfg: ExtensionConfig, own?: LoadedModelInfo['ownRecipe']): Recipe {
+  // The model's own recipe for every setting the person has not set (the settings' defaults otherwise).
+  const base = recipeOf(cfg);
+  const recipe: Recipe = own
+    ? {
+      ...base,
+      layer: cfg.explicit.layer ? base.layer : own.layer,
+      pool: cfg.explicit.pooling ? base.pool : own.pool,
+      normalize: cfg.explicit.normalize ? base.normalize : own.normalize,
+    }
+    : base;
   if (!isVectorPooling(recipe.pool)) {
     throw new SettingsError(
       `Pooling "${recipe.pool}" gives one vector per token or word, which an index cannot search.`,

@@ -22,6 +22,8 @@ export interface EngineLoadOptions {
   maxTokensPerBatch: number;
   /** Where downloaded models are cached (the extension's global storage). */
   cacheDir?: string;
+  /** Weights variant (transformers.js dtype name: fp32, fp16, q8, ...); absent = fp32. */
+  modelDtype?: string;
 }
 
 export interface EngineStatus {
@@ -53,6 +55,13 @@ export interface LoadedModelInfo {
   hiddenSize: number;
   maxTokens: number;
   loadMs: number;
+  /**
+   * The model's own recipe (its sentence-transformers files, else the engine defaults), used for every
+   * recipe setting the person has not set; `lines` say where each value came from.
+   */
+  ownRecipe?: { layer: string; pool: 'mean' | 'max' | 'cls' | 'last'; normalize: boolean; lines: string[] };
+  /** Why the model's own recipe could not be used (a part the engine cannot reproduce). */
+  ownRecipeProblem?: string;
 }
 
 export interface ExtractRequestOptions {

@@ -1,5 +1,7 @@
 // The one place the worker touches the engine (src/core). Everything else in the worker speaks the
 // protocol types; this file adapts the engine's Extractor to them.
+import { describeModelRecipe } from '../core/model/modelRecipe';
+import { parseModelDtype } from '../core/model/modelSource';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Extractor } from '../core/extract/extractor';
@@ -100,6 +102,7 @@ export async function openEngine(
   const started = performance.now();
   const extractor = await Extractor.load({
     model: options.model,
+    modelDtype: parseModelDtype(options.modelDtype, 'model dtype'),
     offline: options.offline,
     cacheDir: options.cacheDir,
     threads: options.threads > 0 ? options.threads : undefined,
@@ -122,6 +125,14 @@ export async function openEngine(
     maxTokens: i.maxLength,
     loadMs: performance.now() - started,
   };
+  try {
+    const own = extractor.modelRecipe();
+    info.ownRecipe = { layer: own.recipe.layer, pool: own.recipe.pool, normalize: own.recipe.normalize ?? true, lines: describeModelRecipe(own) };
+    log.info(`engine: the model's own recipe: ${info.ownRecipe.lines.join('; ')}`);
+  } catch (err) {
+    info.ownRecipeProblem = err instanceof Error ? err.message : String(err);
+    log.warn(`engine: ${info.ownRecipeProblem}`);
+  }
   log.info(`engine: loaded ${i.model} (${i.modelType}, ${i.numLayers} layers, ${i.hiddenSize} wide, hidden states: ${i.hiddenStateSource}) in ${info.loadMs.toFixed(0)} ms`);
   // Chunk budget as the CLI uses it: the model's window without its special tokens, at most 256.
   const chunkTokens = Math.max(16, Math.min(256, i.maxLength - 2));
