@@ -320,7 +320,7 @@ export class EncoderModel {
     const batch: PaddedBatch = { batch: B, seqLen: T, ids, typeIds, mask };
     const tensors = this.hidden.tensors.filter((t) => t !== SENTENCE_OUTPUT);
     const indices = Array.from({ length: tensors.length }, (_, i) => i);
-    const extra = stream.layout === 'pre-norm' && stream.finalNorm !== 'none' && !tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
+    const extra = stream.layout === 'pre-norm' && (stream.finalNorm === 'layer' || stream.finalNorm === 'rms') && !tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
     const names = [...tensors, ...extra];
     const values = await this.runTensors(batch, names, false);
     const rowsOf = (data: Float32Array): Float32Array[] => {
@@ -338,7 +338,7 @@ export class EncoderModel {
       states[i].forEach((r, k) => r.forEach((v, h) => { diff = Math.max(diff, Math.abs(v - states[i + 1][k][h])); scale = Math.max(scale, Math.abs(v)); }));
       if (!(diff > 1e-6 * Math.max(1, scale))) throw refuse(`hidden states ${i} and ${i + 1} are equal`);
     }
-    if (stream.layout === 'pre-norm' && stream.finalNorm !== 'none') {
+    if (stream.layout === 'pre-norm' && (stream.finalNorm === 'layer' || stream.finalNorm === 'rms')) {
       const residual = states[names.indexOf(stream.residual[L])];
       const output = states[names.indexOf(stream.output)];
       const error = normFitError(residual, output, stream.finalNorm === 'layer');

@@ -42,6 +42,13 @@ export function hfHiddenStates(stream: ResidualStream, modelType: string): Hidde
       { code: 'MODEL_INVALID' },
     );
   }
+  if (stream.finalNorm === 'fused' && family.last === 'before-final-norm') {
+    throw new UserError(
+      `This ${family.family} graph fuses the last residual connection into its final norm, so hidden state ${L} (the residual stream before the final norm, as Hugging Face numbers it) is not a tensor of the graph.`,
+      'Use an export without that fusion (e.g. optimum-cli export onnx without -O2 or higher).',
+      { code: 'MODEL_INVALID' },
+    );
+  }
   const tensors = stream.residual.slice();
   if (family.last === 'after-final-norm') tensors[L] = stream.output;
   return {

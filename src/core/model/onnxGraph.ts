@@ -52,8 +52,12 @@ export interface ResidualStream {
   layout: BlockLayout;
   /** The model's own output (`last_hidden_state`). */
   output: string;
-  /** Pre-norm: the final norm's kind (`none` when the output is the residual stream itself). */
-  finalNorm?: 'layer' | 'rms' | 'none';
+  /**
+   * Pre-norm: the final norm's kind (`none` when the output is the residual stream itself; `fused` when
+   * the last residual Add is fused into the final norm (Skip*Normalization) and its sum is not a tensor
+   * of the graph, so residual[L] is the output and the stream before the final norm cannot be read).
+   */
+  finalNorm?: 'layer' | 'rms' | 'none' | 'fused';
   source: 'graph-outputs' | 'structure';
   numLayers: number;
 }
@@ -489,7 +493,17 @@ export function findResidualStream(model: ModelProto, outputName: string, expect
     if (expected !== skips[k]) throw unsupportedLayout(`the stream leaving block ${k} is not the one entering block ${k + 1} (parallel attention and MLP, or another layout)`);
   }
   const last = mlpResidual(attentionSums[numLayers - 1]);
-  if (last === undefined) throw unsupportedLayout(`no residual connection around the MLP of block ${numLayers}`);
+  if (last === undefined) {
+    // ORT's fusion drops the sum output of the final Skip*Norm when nothing else reads it.
+    const producer = index.producer.get(outputName);
+    const node = producer === undefined ? undefined : index.nodes[producer];
+    const lastSum = attentionSums[numLayers - 1];
+    if (node && node.opType.startsWith('Skip') && FUSED_NORMS[node.opType] && lastSum !== undefined && node.input.slice(0, 2).includes(lastSum)) {
+      residual.push(outputName);
+      return { residual, layout, output: outputName, finalNorm: 'fused', source: 'structure', numLayers };
+    }
+    throw unsupportedLayout(`no residual connection around the MLP of block ${numLayers}`);
+  }
   residual.push(last);
   if (last === outputName) return { residual, layout, output: outputName, finalNorm: 'none', source: 'structure', numLayers };
   const final = norms.get(outputName);
