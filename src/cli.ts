@@ -13,6 +13,7 @@ const summaries: Record<string, string> = {
   export: 'export an index to .npy / .h5 / .faiss',
   demo: 'index this repository and run example searches (the main job)',
   sweep: 'find the layer and pooling that retrieve best on a folder\'s own code',
+  merge: 'join the shards of `extract --shard K/N` into one .npy / .h5 / .faiss',
 };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   export: () => import('./cli/export'),
   demo: () => import('./cli/demo'),
   sweep: () => import('./cli/sweep'),
+  merge: () => import('./cli/merge'),
 };
 
 function usage(): string {

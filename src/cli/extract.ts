@@ -10,6 +10,7 @@ import { parseModelDtype } from '../core/model/modelSource';
 import { UserError, type ExtractResult } from '../core/types';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
 import { runAttention } from './attention';
+import { resolveShard, runShard, type ShardRunOptions } from '../core/extract/shard';
 import { nonNegativeInt, outputDType, positiveInt } from './options';
 import { stderrLogger, progressReporter, signalFromSigint } from './terminal';
 
@@ -60,7 +61,15 @@ Attention
   --attention             write attention probabilities instead of vectors, for one text: with
                           --layer <k> (Hugging Face output_attentions numbering: 0 = first encoder
                           layer, -1 = last; also first | middle | last) an array [heads, tokens, tokens],
-                          with --layer all [layers, heads, tokens, tokens]; to .npy (+ manifest) or "-"`;
+                          with --layer all [layers, heads, tokens, tokens]; to .npy (+ manifest) or "-"
+
+Sharding (many processes or machines; join the parts with \`embedding-lens merge\`)
+  --shard <K/N>           embed shard K of N (K = 0…N-1): inputs floor(K·n/N) … floor((K+1)·n/N)-1,
+                          written to <out>.shard-0000K-of-0000N.npy (+ .json manifest, .items.jsonl);
+                          --out must be .npy. A re-run after a kill resumes from the last checkpoint.
+  --shards <N>            with Slurm arrays (SLURM_ARRAY_TASK_ID) or Kubernetes Indexed Jobs
+                          (JOB_COMPLETION_INDEX): the shard number comes from the environment
+  --checkpoint-every <n>  texts per checkpoint (default 1024)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -90,6 +99,9 @@ export async function run(argv: string[]): Promise<number> {
       out: { type: 'string' },
       dtype: { type: 'string', default: 'float32' },
       quiet: { type: 'boolean', default: false },
+      shard: { type: 'string' },
+      shards: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -103,7 +115,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.text && values.input) throw new UserError('Give either --text or --input, not both.');
   if (!values.text && !values.input) throw new UserError('Nothing to embed: give --text "..." or --input <file>.');
   const dtype = outputDType(values.dtype);
-  const format = values.out === '-' ? 'json' : outputFormatOf(values.out);
+  const shard = resolveShard(values.shard, values.shards);
+  if (!shard && values['checkpoint-every']) throw new UserError('--checkpoint-every applies to sharded runs (--shard K/N).');
+  if (shard && values.attention) throw new UserError('--attention writes one text\'s attention; it does not take --shard.');
+  // A shard always writes .npy (checked by runShard, which names the flag); merge picks the final format.
+  const format = values.out === '-' ? 'json' : shard ? 'npy' : outputFormatOf(values.out);
 
   if (values.attention) {
     const texts = values.text ?? (await readTexts(values.input!, values.field!));
@@ -160,6 +176,11 @@ export async function run(argv: string[]): Promise<number> {
     const preparing = performance.now();
     await extractor.prepare(recipe);
     logger.info(`ONNX session for layer spec "${recipe.layer}" ready in ${((performance.now() - preparing) / 1000).toFixed(2)} s`);
+    if (shard) {
+      return await runShardCommand(extractor, { texts, recipe, spec: shard, out: values.out, dtype, prefix: values.prefix, truncate: values.truncate,
+        windowOverlap: nonNegativeInt(values['window-overlap'], '--window-overlap'), checkpointEvery: positiveInt(values['checkpoint-every'], '--checkpoint-every'),
+        signal, logger }, values.quiet);
+    }
     const progress = progressReporter(values.quiet, 'texts');
     const started = performance.now();
     let result: ExtractResult;
@@ -194,6 +215,24 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await extractor.dispose();
   }
+}
+
+async function runShardCommand(extractor: Extractor, options: ShardRunOptions, quiet: boolean): Promise<number> {
+  const progress = progressReporter(quiet, 'texts');
+  const started = performance.now();
+  let r;
+  try {
+    r = await runShard(extractor, { ...options, onProgress: progress.update });
+  } finally {
+    progress.stop();
+  }
+  if (!r.alreadyComplete) {
+    const secs = (performance.now() - started) / 1000;
+    const fresh = r.rows - r.resumedRows;
+    options.logger?.info(`shard ${options.spec.index}/${options.spec.count}: ${r.rows} rows in ${r.file}` +
+      (r.resumedRows ? ` (${r.resumedRows} from the interrupted run, ${fresh} now)` : '') + `; ${fresh} texts in ${secs.toFixed(2)} s (${(fresh / secs).toFixed(1)} texts/s)`);
+  }
+  return 0;
 }
 
 function toJson(result: ExtractResult) {

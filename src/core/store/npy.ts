@@ -159,8 +159,20 @@ export interface NpyArray {
   data: Float32Array;
 }
 
-/** Parse a .npy holding little-endian float32/float16 in C order (what we write; enough for export and tests). */
-export function parseNpy(buf: Uint8Array, source = '.npy'): NpyArray {
+/** The preamble (magic, version, header) of a C-order 2-D or 1-D array, for writers that place rows themselves. */
+export function npyPreamble(dtype: OutputDType, shape: number[]): Uint8Array {
+  return buildPreamble(descrOf(dtype), shape);
+}
+
+export interface NpyHeader {
+  shape: number[];
+  dtype: OutputDType;
+  /** Byte offset of the first value. */
+  dataOffset: number;
+}
+
+/** Parse the preamble of a .npy (little-endian float32/float16, C order); `buf` needs only the first bytes. */
+export function parseNpyHeader(buf: Uint8Array, source = '.npy'): NpyHeader {
   const bad = (why: string) => new UserError(`${source}: not a readable .npy file (${why})`);
   if (buf.length < 10 || !MAGIC.every((b, i) => buf[i] === b)) throw bad('bad magic');
   const major = buf[6];
@@ -190,9 +202,15 @@ export function parseNpy(buf: Uint8Array, source = '.npy'): NpyArray {
   if (descr === '<f4') dtype = 'float32';
   else if (descr === '<f2') dtype = 'float16';
   else throw bad(`dtype ${descr} (only <f4 and <f2 are read)`);
+  return { shape, dtype, dataOffset: prefix + headerLen };
+}
+
+/** Parse a .npy holding little-endian float32/float16 in C order (what we write; enough for export and tests). */
+export function parseNpy(buf: Uint8Array, source = '.npy'): NpyArray {
+  const bad = (why: string) => new UserError(`${source}: not a readable .npy file (${why})`);
+  const { shape, dtype, dataOffset: start } = parseNpyHeader(buf, source);
   const count = shape.reduce((a, b) => a * b, 1);
   const itemSize = dtype === 'float16' ? 2 : 4;
-  const start = prefix + headerLen;
   if (buf.length - start < count * itemSize) throw bad(`truncated data: ${count} values announced`);
   const bytes = new Uint8Array(buf.subarray(start, start + count * itemSize)); // a copy: aligned, own buffer (Buffer#slice would share)
   const data =
