@@ -7,7 +7,8 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 // Native / runtime-loaded packages that must not be bundled.
-const external = ['vscode', 'onnxruntime-node', 'onnxruntime-common', 'hnswlib-node', 'tokenizers'];
+// pg-native: pg's optional native binding (never used: pg's pure-JS client is).
+const external = ['vscode', 'onnxruntime-node', 'onnxruntime-common', 'hnswlib-node', 'tokenizers', 'pg-native'];
 
 /** @type {import('esbuild').BuildOptions} */
 const nodeOptions = {

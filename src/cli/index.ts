@@ -15,6 +15,7 @@ import { MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
 import { UserError, type TextEmbedder } from '../core/types';
 import { signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
+import { checkConnection, indexPostgres, postgresStore, STORE_HELP } from './postgres';
 
 export const summary = 'Index a folder for semantic search (only new and changed files are embedded)';
 
@@ -152,7 +153,9 @@ Files
   --show-skipped          list every skipped file with its reason
   --rebuild               embed every file again into a fresh index for this recipe (for a damaged
                           index, or after changing how files are chunked)
-  --json                  print the summary as JSON on stdout`;
+  --json                  print the summary as JSON on stdout
+${STORE_HELP}
+  --add-recipe            with --store: create this recipe's index beside another one in the database`;
 
 export function formatSummary(s: RefreshSummary, showSkipped: boolean): string {
   const byReason = new Map<SkipReason, number>();
@@ -216,6 +219,8 @@ export async function run(argv: string[]): Promise<number> {
       'show-skipped': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      store: { type: 'string' },
+      'add-recipe': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -228,8 +233,23 @@ export async function run(argv: string[]): Promise<number> {
   if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`Folder "${positionals[0]}" does not exist or is not a folder.`);
   const logger = stderrLogger(values.quiet);
   const maxKiB = positiveInt(values['max-file-size'], '--max-file-size');
+  const pgUrl = postgresStore(values.store);
+  if (values['add-recipe'] && !pgUrl) throw new UserError('--add-recipe applies to a shared index (--store postgres://…).');
+  if (pgUrl) await checkConnection(pgUrl);
   const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
   try {
+    if (pgUrl) {
+      if (values.rebuild) throw new UserError('--rebuild applies to the local index; for a shared index, drop its tables (see README) and index again.');
+      const result = await indexPostgres(pgUrl, folder, embedder, {
+        chunkTokens: positiveInt(values['chunk-tokens'], '--chunk-tokens') ?? chunkTokens,
+        discovery: { include: values.include, exclude: values.exclude, useGitignore: !values['no-gitignore'], ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}) },
+        textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
+        allowNewRecipe: values['add-recipe'],
+      }, logger, signalFromSigint());
+      if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');
+      return 0;
+    }
     const storageDir = storageFor(folder, values.storage);
     if (values.rebuild) {
       const removed = await clearStorage(storageDir, embedder.identity);

@@ -6,6 +6,7 @@ import { SEARCH_MODES, WorkspaceSearch, type SearchHit, type SearchMode } from '
 import { UserError } from '../core/types';
 import { loadModel, MODEL_HELP, MODEL_OPTIONS, storageFor } from './index';
 import { positiveInt } from './options';
+import { checkConnection, postgresStore, searchPostgres, STORE_HELP } from './postgres';
 import { stderrLogger } from './terminal';
 
 export const summary = 'Search an indexed folder by meaning, by exact words, or both';
@@ -22,7 +23,8 @@ Searches the index built by \`embedding-lens index <folder>\` (use the same mode
   --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>)
   --json                  print [{ path, startLine, endLine, score, preview }] on stdout
 
-${MODEL_HELP}`;
+${MODEL_HELP}
+${STORE_HELP}`;
 
 export function formatHits(hits: SearchHit[]): string {
   if (!hits.length) return 'No results.';
@@ -42,6 +44,15 @@ function parseRange(spec: string): { path: string; startLine: number; endLine: n
   return { path: m[1]!.split(path.sep).join('/'), startLine, endLine: m[3] ? Number(m[3]) : startLine };
 }
 
+function printHits(hits: SearchHit[], json: boolean): void {
+  if (json) {
+    const out = hits.map(({ path: p, startLine, endLine, score, preview }) => ({ path: p, startLine, endLine, score, preview }));
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    process.stdout.write(formatHits(hits) + '\n');
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -54,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       preview: { type: 'string', default: '4' },
       similar: { type: 'string' },
       json: { type: 'boolean', default: false },
+      store: { type: 'string' },
     },
     strict: true,
   });
@@ -69,8 +81,18 @@ export async function run(argv: string[]): Promise<number> {
   if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown --mode "${values.mode}".`, 'Use vector, lexical or hybrid.');
   const folder = path.resolve(folderArg);
   const logger = stderrLogger(values.quiet);
+  const pgUrl = postgresStore(values.store);
+  if (pgUrl && values.similar) throw new UserError('--similar is not available with --store yet.', 'Search the shared index with a query text.');
+  if (pgUrl) await checkConnection(pgUrl);
   const { extractor, embedder } = await loadModel(values, logger);
   try {
+    if (pgUrl) {
+      const hits = await searchPostgres(pgUrl, folder, embedder, query, {
+        mode, k: positiveInt(values.k, '-k'), perFile: positiveInt(values['per-file'], '--per-file'), previewLines: positiveInt(values.preview, '--preview'),
+      });
+      printHits(hits, values.json);
+      return 0;
+    }
     const search = await WorkspaceSearch.open({ root: folder, storageDir: storageFor(folder, values.storage), embedder });
     const status = search.status();
     if (!status.complete) logger.warn('the index is incomplete (an indexing run was interrupted); run `embedding-lens index` again to finish it.');
@@ -82,12 +104,7 @@ export async function run(argv: string[]): Promise<number> {
     const hits = values.similar
       ? await search.similar(parseRange(values.similar), options)
       : await search.search(query, { ...options, mode });
-    if (values.json) {
-      const out = hits.map(({ path: p, startLine, endLine, score, preview }) => ({ path: p, startLine, endLine, score, preview }));
-      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    } else {
-      process.stdout.write(formatHits(hits) + '\n');
-    }
+    printHits(hits, values.json);
     return 0;
   } finally {
     await extractor.dispose();

@@ -86,7 +86,7 @@ export interface RefreshSummary {
 export { recipeKey, prepareStorage, STORAGE_FORMAT_VERSION } from '../workspace/layout';
 
 /** Fixed samples to calibrate the chunker's token estimate against the model's tokenizer. */
-const CALIBRATION_SAMPLES = [
+export const CALIBRATION_SAMPLES = [
   'export async function loadConfig(path: string): Promise<Config> {\n  const raw = await fs.readFile(path, "utf8");\n  return JSON.parse(raw) as Config;\n}',
   'def parse_http_url(url):\n    """Split a URL into scheme, host and path."""\n    scheme, rest = url.split("://", 1)\n    host, _, path = rest.partition("/")\n    return scheme, host, "/" + path',
   'for (let i = 0; i < rows.length; i++) { sum += rows[i] * weights[i % dims]; }',

@@ -50,14 +50,30 @@ export interface LexicalHit {
   score: number;
 }
 
+/** The processed terms of a query, in order, duplicates kept (each is scored; matches count once). */
+export function queryTerms(query: string): string[] {
+  return tokenizeCode(query).flatMap((t) => expandTerm(t)).filter((t) => !!t);
+}
+
+/**
+ * BM25+ of one term in one field (0 text, 1 path) of one document, with the field boost: `matching`
+ * documents of `n` have the term in that field; `length` is the document's field length.
+ * Shared with the PostgreSQL store (src/core/store/postgresLexical.ts), so both rank alike.
+ */
+export function bm25FieldScore(field: number, tf: number, matching: number, n: number, length: number, avgLength: number): number {
+  const idf = Math.log(1 + (n - matching + 0.5) / (matching + 0.5));
+  return FIELD_BOOST[field] * idf * (BM25.d + (tf * (BM25.k + 1)) / (tf + BM25.k * (1 - BM25.b + (BM25.b * length) / avgLength)));
+}
+
 /** A document not yet in a segment: field lengths and term frequencies per field. */
-interface PendingDoc {
+export interface PendingDoc {
   path: string;
   lengths: [number, number];
   tf: Map<string, [number, number]>;
 }
 
-function analyze(path: string, text: string): PendingDoc {
+/** Field lengths (distinct words of the text and of the path) and term frequencies of one chunk. */
+export function analyze(path: string, text: string): PendingDoc {
   const tf = new Map<string, [number, number]>();
   const lengths: [number, number] = [0, 0];
   [text, path].forEach((value, field) => {
@@ -353,7 +369,7 @@ export class LexicalIndex {
 
   search(query: string, limit: number): LexicalHit[] {
     if (!query.trim() || this.docs === 0) return [];
-    const terms = tokenizeCode(query).flatMap((t) => expandTerm(t)).filter((t) => !!t);
+    const terms = queryTerms(query);
     const avg = [this.lengthTotals[0] / this.docs, this.lengthTotals[1] / this.docs];
     const n = this.docs;
     // Results keyed by segment and row (pending documents: segment -1, keyed by id).
@@ -377,12 +393,10 @@ export class LexicalIndex {
       for (let field = 0; field < 2; field++) {
         const matching = matches.reduce((c, m) => c + (m.tf[field] > 0 ? 1 : 0), 0);
         if (matching === 0) continue;
-        const idf = Math.log(1 + (n - matching + 0.5) / (matching + 0.5));
         for (const m of matches) {
           const tf = m.tf[field];
           if (tf === 0) continue;
-          const raw = idf * (BM25.d + (tf * (BM25.k + 1)) / (tf + BM25.k * (1 - BM25.b + (BM25.b * m.len[field]) / avg[field])));
-          const score = FIELD_BOOST[field] * raw;
+          const score = bm25FieldScore(field, tf, matching, n, m.len[field], avg[field]);
           const r = results.get(m.key);
           if (r) {
             r.score += score;

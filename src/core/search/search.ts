@@ -59,7 +59,7 @@ export interface IndexStatus {
 /** Reciprocal rank fusion constant (Cormack et al. 2009): damps the weight of the very top ranks. */
 const RRF_K = 60;
 
-interface Candidate {
+export interface Candidate {
   rec: ChunkRecord;
   score: number;
   vectorScore?: number;
@@ -119,7 +119,7 @@ export class WorkspaceSearch {
     if ('text' in target) {
       text = target.text;
     } else {
-      const lines = await this.readLines(target.path);
+      const lines = await readLinesUnder(this.root, target.path);
       if (!lines) throw new UserError(`Cannot read ${target.path} under ${this.root}.`);
       if (target.startLine < 1 || target.endLine < target.startLine || target.startLine > lines.length) {
         throw new UserError(`Lines ${target.startLine}-${target.endLine} are outside ${target.path} (${lines.length} lines).`);
@@ -158,34 +158,39 @@ export class WorkspaceSearch {
     return out;
   }
 
-  private async finish(ranked: Candidate[], k: number, perFile: number, previewLines: number): Promise<SearchHit[]> {
-    const picked = groupPerFile(ranked, k, perFile);
-    const files = new Map<string, Promise<string[] | null>>();
-    return Promise.all(picked.map(async (c) => {
-      let lines = files.get(c.rec.path);
-      if (!lines) files.set(c.rec.path, (lines = this.readLines(c.rec.path)));
-      const all = await lines;
-      const range = all ? all.slice(c.rec.startLine - 1, c.rec.endLine) : [];
-      const stale = !all || hashText(range.join('\n')) !== c.rec.contentHash;
-      const hit: SearchHit = {
-        path: c.rec.path, startLine: c.rec.startLine, endLine: c.rec.endLine, score: c.score,
-        preview: range.slice(0, previewLines).join('\n'),
-      };
-      if (c.vectorScore !== undefined) hit.vectorScore = c.vectorScore;
-      if (c.lexicalScore !== undefined) hit.lexicalScore = c.lexicalScore;
-      if (stale) hit.stale = true;
-      return hit;
-    }));
+  private finish(ranked: Candidate[], k: number, perFile: number, previewLines: number): Promise<SearchHit[]> {
+    return hitsWithPreview(this.root, groupPerFile(ranked, k, perFile), previewLines);
   }
+}
 
-  private async readLines(rel: string): Promise<string[] | null> {
-    const abs = path.resolve(this.root, rel);
-    if (!abs.startsWith(this.root + path.sep) && abs !== this.root) return null;
-    try {
-      return (await fs.readFile(abs, 'utf8')).split(/\r?\n/);
-    } catch {
-      return null;
-    }
+/** Search hits with the files' current lines as previews (`stale` when the chunk's content changed since indexing). */
+export async function hitsWithPreview(root: string, picked: Candidate[], previewLines: number): Promise<SearchHit[]> {
+  const files = new Map<string, Promise<string[] | null>>();
+  return Promise.all(picked.map(async (c) => {
+    let lines = files.get(c.rec.path);
+    if (!lines) files.set(c.rec.path, (lines = readLinesUnder(root, c.rec.path)));
+    const all = await lines;
+    const range = all ? all.slice(c.rec.startLine - 1, c.rec.endLine) : [];
+    const stale = !all || hashText(range.join('\n')) !== c.rec.contentHash;
+    const hit: SearchHit = {
+      path: c.rec.path, startLine: c.rec.startLine, endLine: c.rec.endLine, score: c.score,
+      preview: range.slice(0, previewLines).join('\n'),
+    };
+    if (c.vectorScore !== undefined) hit.vectorScore = c.vectorScore;
+    if (c.lexicalScore !== undefined) hit.lexicalScore = c.lexicalScore;
+    if (stale) hit.stale = true;
+    return hit;
+  }));
+}
+
+/** Lines of a file under `root` (null when unreadable or outside it). */
+async function readLinesUnder(root: string, rel: string): Promise<string[] | null> {
+  const abs = path.resolve(root, rel);
+  if (!abs.startsWith(root + path.sep) && abs !== root) return null;
+  try {
+    return (await fs.readFile(abs, 'utf8')).split(/\r?\n/);
+  } catch {
+    return null;
   }
 }
 

@@ -1,0 +1,233 @@
+// The shared index in a real PostgreSQL + pgvector (a throwaway server started here; skipped with the
+// reason when the server binaries or pgvector are missing). Compared against the local store on the
+// same folder and model: same chunks, top-10 vector overlap, identical lexical ranking.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { Extractor } from '../../src/core/extract/extractor';
+import { openIndexParts, WorkspaceIndexer } from '../../src/core/index/indexer';
+import { PostgresStore } from '../../src/core/store/postgres';
+import { PostgresSearch, refreshPostgres } from '../../src/core/store/postgresIndex';
+import type { TextEmbedder } from '../../src/core/types';
+import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+import { findPostgres, startPostgres, type PgServer } from '../helpers/pgServer';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
+const install = findPostgres();
+const skip = 'skip' in install ? install.skip : !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) ? 'dist/cli.js missing: run `npm run build` first' : false;
+
+const WORDS = 'user name parse http url request retry socket cache token vector index query store layer model config load save file path error timeout client server queue lock read write stream buffer batch'.split(' ');
+
+/** A folder of code-like files with a seeded generator (deterministic). */
+function writeWorkspace(dir: string, files: number): void {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const word = () => WORDS[Math.floor(rnd() * WORDS.length)]!;
+  const ident = () => word() + word()[0]!.toUpperCase() + word().slice(1);
+  for (let f = 0; f < files; f++) {
+    const lines: string[] = [`// module ${f}: ${word()} ${word()} ${word()}`];
+    for (let fn = 0; fn < 4; fn++) {
+      lines.push(`export function ${ident()}(${word()}: string, ${word()}_${word()}: number) {`);
+      for (let l = 0; l < 3 + Math.floor(rnd() * 5); l++) lines.push(`  const ${ident()} = ${word()}.${ident()}(${word()}, "${word()} ${word()}");`);
+      lines.push(`  return ${word()};`, '}', '');
+    }
+    const sub = path.join(dir, f % 3 === 0 ? 'src' : f % 3 === 1 ? 'lib' : 'tools');
+    fs.mkdirSync(sub, { recursive: true });
+    fs.writeFileSync(path.join(sub, `m${f}_${word()}.ts`), lines.join('\n'));
+  }
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function listTree(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
+}
+
+const QUERIES = ['parse http url', 'retry request timeout', 'cache token', 'vector index query', 'socket server client', 'load config file',
+  'stream buffer batch', 'userName', 'write_lock', 'queue read error', 'store layer model', 'save path', 'module 12', 'http', 'lock'];
+
+describe('PostgreSQL + pgvector store', { skip }, () => {
+  let server: PgServer;
+  let tmp: string;
+  let model: string;
+  let extractor: Extractor;
+  let embedder: TextEmbedder;
+  let ws: string;
+
+  before(async () => {
+    ensureFixtureModels();
+    model = fixtureModelDir('bert-tiny');
+    server = await startPostgres(install as { bin: string });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'el-pgtest-'));
+    ws = path.join(tmp, 'ws');
+    writeWorkspace(ws, 40);
+    extractor = await Extractor.load({ model });
+    embedder = extractor.embedder({ layer: 'last', pool: 'mean', normalize: true });
+  });
+  after(async () => {
+    await extractor?.dispose();
+    server?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Local index of `ws` in a fresh storage folder, and the shared one, compared query by query. */
+  async function compareWithLocal(url: string, label: string) {
+    const storage = fs.mkdtempSync(path.join(tmp, 'local-'));
+    const local = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder });
+    await local.refresh();
+    const parts = await openIndexParts(storage, embedder.identity, false);
+    const search = await PostgresSearch.open({ root: ws, url, embedder });
+    try {
+      const pgRecords = await search.store.records();
+      const localIds = parts.store.paths().flatMap((p) => parts.store.recordsOfPath(p).map((r) => r.id)).sort();
+      assert.deepEqual(pgRecords.map((r) => r.id).sort(), localIds, `${label}: same chunks`);
+      let overlap = 0;
+      for (const q of QUERIES) {
+        const v = await embedder.embed([q]);
+        const a = parts.store.query(v, 10).map((h) => h.id);
+        const b = (await search.store.queryVector(v, 10)).map((h) => h.id);
+        overlap += a.filter((id) => b.includes(id)).length / a.length;
+        const la = parts.lexical.search(q, 10);
+        const lb = await search.store.queryLexical(q, 10);
+        assert.equal(lb.length, la.length, `${label}: lexical hits for "${q}"`);
+        la.forEach((h, i) => {
+          assert.ok(Math.abs(h.score - lb[i]!.score) <= 1e-9 * Math.max(1, h.score), `${label} "${q}" #${i}: BM25 ${h.score} vs ${lb[i]!.score}`);
+          assert.equal(lb[i]!.id, h.id, `${label} "${q}" #${i}`);
+        });
+      }
+      overlap /= QUERIES.length;
+      assert.ok(overlap >= 0.95, `${label}: mean top-10 vector overlap ${overlap}`);
+      return { overlap, chunks: localIds.length };
+    } finally {
+      await search.close();
+    }
+  }
+
+  test('index, search, edit / delete / rename one file, re-index: equal to the local store', async () => {
+    server.createDatabase('main');
+    const url = server.url('main');
+    const first = await refreshPostgres({ root: ws, url, embedder });
+    assert.equal(first.filesIndexed, 40);
+    assert.ok(first.chunksEmbedded > 100, `${first.chunksEmbedded} chunks`);
+    const c1 = await compareWithLocal(url, 'initial');
+    assert.equal(first.chunksTotal, c1.chunks);
+
+    const s = await PostgresSearch.open({ root: ws, url, embedder });
+    const hits = await s.search('parse http url', { k: 5, mode: 'hybrid' });
+    await s.close();
+    assert.equal(hits.length, 5);
+    assert.ok(hits.every((h) => h.preview.length > 0 && !h.stale));
+
+    const src = path.join(ws, 'src');
+    const files = fs.readdirSync(src).sort();
+    fs.appendFileSync(path.join(src, files[0]!), '\nexport const addedLine = "retry socket timeout";\n');
+    fs.rmSync(path.join(src, files[1]!));
+    fs.renameSync(path.join(src, files[2]!), path.join(ws, 'lib', `renamed_${files[2]}`));
+    const second = await refreshPostgres({ root: ws, url, embedder });
+    assert.equal(second.filesIndexed, 2, 'the edited file and the renamed one');
+    assert.equal(second.filesRemoved, 2, 'the deleted file and the old name');
+    assert.equal(second.filesUnchanged, 37);
+    assert.ok(second.chunksReused >= 4, `renamed file's chunks reuse their vectors (${second.chunksReused})`);
+    assert.ok(second.walBytes > 0 && second.walBytes < first.walBytes / 4, `one-file update WAL ${second.walBytes} vs full ${first.walBytes}`);
+    await compareWithLocal(url, 'after edit/delete/rename');
+
+    const third = await refreshPostgres({ root: ws, url, embedder });
+    assert.equal(third.filesIndexed + third.filesRemoved + third.chunksEmbedded, 0);
+    assert.equal(third.walBytes, 0, 'nothing to do writes nothing');
+  });
+
+  test('two indexers at once: one waits, no duplicates; SIGKILL mid-update leaves the previous state', async () => {
+    server.createDatabase('concurrent');
+    const url = server.url('concurrent');
+    const args = ['index', ws, '--model', model, '--store', url];
+    const run = () => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    const n = listTree(ws).filter((f) => f.endsWith('.ts')).length;
+    const [a, b] = await Promise.all([run(), run()]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const both = a.stderr + b.stderr;
+    assert.match(both, new RegExp(`Found ${n} files: ${n} new or changed`));
+    assert.match(both, new RegExp(`waiting for another indexer[^\n]*\nFound ${n} files: 0 new or changed, ${n} unchanged`));
+    const store = await PostgresStore.open(url, embedder.identity, { create: false });
+    const before = await store.records();
+    const counts = await store.counts();
+    assert.equal(new Set(before.map((r) => r.id)).size, before.length, 'no duplicate chunks');
+    assert.equal(counts.chunks, before.length, 'BM25 document count equals the rows');
+
+    // Hold the statistics row so the next writer blocks on its last statement, mid-transaction; kill it there.
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM embedding_lens_recipes WHERE key = $1 FOR UPDATE', [store.prefix]);
+    for (const f of fs.readdirSync(path.join(ws, 'tools')).slice(0, 5)) fs.appendFileSync(path.join(ws, 'tools', f), '\n// changed for the kill test\n');
+    fs.writeFileSync(path.join(ws, 'tools', 'new_file.ts'), 'export const fresh = "a new file";\n');
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+    let blocked = false;
+    for (let i = 0; i < 600 && !blocked; i++) {
+      const r = await store.client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'embedding-lens index' AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL`);
+      blocked = r.rows[0].n > 0;
+      if (!blocked) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(blocked, 'the writer reached its last statement with its changes written');
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+    // Readers see the previous state, complete.
+    const mid = await store.records();
+    assert.deepEqual(mid, before);
+    assert.deepEqual((await store.counts()).chunks, counts.chunks);
+    const lex = await store.queryLexical('fresh', 5);
+    assert.equal(lex.length, 0, 'the killed update is not visible');
+    // A re-run completes the update.
+    const again = cli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`Found ${n + 1} files: 6 new or changed, ${n - 5} unchanged`));
+    const after = await store.records();
+    assert.ok(after.some((r) => r.path === 'tools/new_file.ts'));
+    assert.equal((await store.counts()).chunks, after.length);
+    assert.equal((await store.queryLexical('fresh', 5))[0]?.path, 'tools/new_file.ts');
+    await store.close();
+  });
+
+  test('recipe mismatch refused naming the field; wrong password and unreachable server named, nothing written locally', () => {
+    server.createDatabase('errors');
+    const url = server.url('errors');
+    const ok = cli(['index', ws, '--model', model, '--store', url, '--quiet']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const treeBefore = listTree(ws);
+
+    let r = cli(['index', ws, '--model', model, '--layer', '-2', '--store', url]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /holds no index for .*layer -2.*\n.*\n\s+differs in layer: database last, this run -2/);
+    assert.match(r.stderr, /--add-recipe/);
+    r = cli(['search', ws, 'http', '--model', model, '--pool', 'max', '--store', url]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /differs in pooling: database mean, this run max/);
+
+    r = cli(['index', ws, '--model', model, '--store', server.url('errors', 'not-the-password')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${server.port} refused the password for user "postgres"`));
+    assert.doesNotMatch(r.stderr, /not-the-password/);
+
+    r = cli(['search', ws, 'http', '--model', model, '--store', 'postgres://postgres@127.0.0.1:1/x']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Cannot reach PostgreSQL at 127\.0\.0\.1:1: connection refused/);
+    assert.deepEqual(listTree(ws), treeBefore, 'nothing written in the folder');
+    assert.ok(!fs.existsSync(path.join(ws, '.embedding-lens')));
+  });
+});
