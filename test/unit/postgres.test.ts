@@ -204,20 +204,21 @@ describe('PostgreSQL + pgvector store', { skip }, () => {
     await store.close();
   });
 
-  test('recipe mismatch refused naming the field; wrong password and unreachable server named, nothing written locally', () => {
+  test('recipe mismatch refused naming the field; wrong password and unreachable server named, nothing written locally', async () => {
     server.createDatabase('errors');
     const url = server.url('errors');
-    const ok = cli(['index', ws, '--model', model, '--store', url, '--quiet']);
-    assert.equal(ok.code, 0, ok.stderr);
+    await refreshPostgres({ root: ws, url, embedder });
     const treeBefore = listTree(ws);
 
-    let r = cli(['index', ws, '--model', model, '--layer', '-2', '--store', url]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /holds no index for .*layer -2.*\n.*\n\s+differs in layer: database last, this run -2/);
-    assert.match(r.stderr, /--add-recipe/);
-    r = cli(['search', ws, 'http', '--model', model, '--pool', 'max', '--store', url]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /differs in pooling: database mean, this run max/);
+    const other = extractor.embedder({ layer: '-2', pool: 'mean', normalize: true });
+    await assert.rejects(refreshPostgres({ root: ws, url, embedder: other }), /holds no index for .*layer -2.*\n.*\n\s+differs in layer: database last, this run -2[^]*--add-recipe/);
+    const maxPool = extractor.embedder({ layer: 'last', pool: 'max', normalize: true });
+    await assert.rejects(PostgresSearch.open({ root: ws, url, embedder: maxPool }), /differs in pooling: database mean, this run max/);
+    // Asked for, a second recipe's tables go beside the first.
+    const second = await refreshPostgres({ root: ws, url, embedder: other, allowNewRecipe: true });
+    assert.equal(second.filesIndexed, listTree(ws).filter((f) => f.endsWith('.ts')).length);
+
+    let r: ReturnType<typeof cli>;
 
     r = cli(['index', ws, '--model', model, '--store', server.url('errors', 'not-the-password')]);
     assert.equal(r.code, 1);
