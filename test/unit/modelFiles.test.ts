@@ -95,10 +95,10 @@ describe('model dtype variants', () => {
   });
 
   test('a dtype the folder lacks: the message lists the ones present', async () => {
-    assert.deepEqual(availableDtypes(fixtureModelDir('qwen3-tiny')), ['fp32', 'fp16']);
+    assert.deepEqual(availableDtypes(fixtureModelDir('qwen3-tiny')), ['fp32', 'fp16', 'q8']);
     await assert.rejects(
       Extractor.load({ model: fixtureModelDir('qwen3-tiny'), modelDtype: 'q4' }),
-      /has no onnx\/model_q4\.onnx \(the q4 ONNX graph\)[\s\S]*It has: fp32 \(onnx\/model\.onnx\), fp16 \(onnx\/model_fp16\.onnx\)\. Ask for one of these model dtypes/,
+      /has no onnx\/model_q4\.onnx \(the q4 ONNX graph\)[\s\S]*It has: fp32 \(onnx\/model\.onnx\), fp16 \(onnx\/model_fp16\.onnx\), q8 \(onnx\/model_quantized\.onnx\)\. Ask for one of these model dtypes/,
     );
   });
 
@@ -135,6 +135,32 @@ describe('model dtype variants', () => {
       assert.ok(pooled.data.every(Number.isFinite));
     } finally {
       await ex.dispose();
+    }
+  });
+});
+
+describe('a dynamically quantized (q8) decoder', () => {
+  test('every layer found in the int8 graph; token vectors close to fp32 by cosine (int8 is compared by cosine, not abs error)', async () => {
+    const dir = fixtureModelDir('qwen3-tiny');
+    const q = await Extractor.load({ model: dir, modelDtype: 'q8', maxTokensPerBatch: 4096 });
+    const f = await Extractor.load({ model: dir, maxTokensPerBatch: 4096 });
+    try {
+      assert.equal(q.info.modelFile, path.join('onnx', 'model_quantized.onnx'));
+      let worst = 1;
+      for (const layer of ['1', '2', '3', 'output']) {
+        const a = await q.extract(TEXTS, { layer, pool: 'none', normalize: true });
+        const b = await f.extract(TEXTS, { layer, pool: 'none', normalize: true });
+        for (let r = 0; r < a.rows; r++) {
+          let dot = 0;
+          for (let d = 0; d < a.dims; d++) dot += a.data[r * a.dims + d] * b.data[r * b.dims + d];
+          worst = Math.min(worst, dot);
+        }
+      }
+      console.log(`# q8 qwen3-tiny, smallest token cosine to fp32: ${worst.toFixed(4)}`);
+      assert.ok(worst > 0.95, `min cosine ${worst}`);
+    } finally {
+      await q.dispose();
+      await f.dispose();
     }
   });
 });

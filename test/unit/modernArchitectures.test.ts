@@ -140,6 +140,11 @@ for (const c of CASES) {
       }
     });
 
+    test('the graph is cut after the deepest layer asked for', async () => {
+      const counts = await Promise.all(['0', '1', 'last', 'output'].map((l) => ex.nodeCount(l)));
+      assert.ok(counts[0] < counts[1] && counts[1] < counts[2] && counts[2] <= counts[3], counts.join(' < '));
+    });
+
     test('a text alone and in the padded batch give the same vectors', async () => {
       const batch = await ex.extract(TEXTS, { layer: 'output', pool: 'last' });
       const alone = await ex.extract([TEXTS[0]], { layer: 'output', pool: 'last' });
