@@ -1,10 +1,12 @@
 // Indexing benchmark: this repository's tracked files plus TypeScript's lib.*.d.ts, indexed with the
 // MiniLM-shaped fixture (npm run fixtures -- --minilm). Reports files/s, chunks/s, the share of time in
-// the model, peak RSS, then a re-index after changing one file and after touching one.
+// the model, peak RSS, then a re-index after changing one file (time, bytes written against the store's
+// size) and after touching one, and the re-index after an edit as a whole CLI process.
 // Everything is copied to a temporary folder first, so nothing of the repository is touched.
 //
 //   tsx bench/index.ts [--model <folder>] [--quick] [--threads n]
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +16,15 @@ import { WorkspaceIndexer, type RefreshSummary } from '../src/core/index/indexer
 import { WorkspaceSearch } from '../src/core/search/search';
 
 const REPO = path.resolve(__dirname, '..');
+
+/** Bytes this process has passed to write(2) so far (/proc/self/io), to count what a refresh writes. */
+function wchar(): number {
+  const m = /wchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+function dirBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, n) => sum + statSync(path.join(dir, n)).size, 0);
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -60,12 +71,28 @@ async function main(): Promise<void> {
     // Re-index after changing one file's content (one function's worth of lines appended).
     const changed = path.join(corpus, 'repo/src/core/index/files.ts');
     await fs.appendFile(changed, '\n// benchmark edit\nexport const BENCH_EDIT = 1;\n');
+    const w0 = wchar();
     const afterEdit = await indexer.refresh();
+    const editBytesWritten = wchar() - w0;
+    const storeBytes = dirBytes(indexer.storeDir);
     // Re-index after touching one file (mtime only).
     const later = new Date(Date.now() + 10_000);
     await fs.utimes(path.join(corpus, 'repo/README.md'), later, later).catch(() => fs.utimes(changed, later, later));
     const afterTouch = await indexer.refresh();
     const noChange = await indexer.refresh();
+
+    // The same edit as a whole CLI process (start, model load, folder walk, re-index, save, exit).
+    const cliFile = path.join(corpus, 'repo/src/core/index/chunk.ts');
+    await fs.appendFile(cliFile, '\n// benchmark edit (CLI)\nexport const BENCH_CLI_EDIT = 2;\n');
+    const tc = performance.now();
+    const cli = spawnSync(process.execPath, [path.join(REPO, 'bin/embedding-lens.js'), 'index', corpus, '--storage', storage, '--model', model, '--quiet', '--json',
+      ...(values.threads ? ['--threads', values.threads] : [])], { encoding: 'utf8' });
+    const cliReindexMs = performance.now() - tc;
+    if (cli.status !== 0) throw new Error(`CLI index failed: ${cli.stderr}`);
+    const cliSummary = JSON.parse(cli.stdout) as RefreshSummary;
+    const te = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    const emptyNodeMs = performance.now() - te;
 
     const search = await WorkspaceSearch.open({ root: corpus, storageDir: storage, embedder });
     const q0 = performance.now();
@@ -98,6 +125,15 @@ async function main(): Promise<void> {
         skippedReasons: first.skipped.reduce<Record<string, number>>((acc, k) => ((acc[k.reason] = (acc[k.reason] ?? 0) + 1), acc), {}),
       },
       reindex: [row('one file edited', afterEdit), row('one file touched', afterTouch), row('nothing changed', noChange)],
+      edit: {
+        bytesWritten: editBytesWritten,
+        storeBytes,
+        shareOfStore: +(editBytesWritten / storeBytes).toFixed(5),
+        cliProcessMs: Math.round(cliReindexMs),
+        cliChunksEmbedded: cliSummary.chunksEmbedded,
+        cliRefreshMs: Math.round(cliSummary.ms),
+        emptyNodeProcessMs: Math.round(emptyNodeMs),
+      },
       searchMsPerQuery: +searchMs.toFixed(1),
       peakRssMiB: Math.round((process.resourceUsage().maxRSS * 1024) / 1024 / 1024),
     };

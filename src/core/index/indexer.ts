@@ -316,26 +316,21 @@ export class WorkspaceIndexer {
       catalog.set(file.path, file.entry);
     };
 
-    const flush = async () => {
-      if (!pending.length) return;
-      const batch = pending;
-      const toEmbed = batch.flatMap((f) => f.embed);
-      if (toEmbed.length) {
-        const t0 = performance.now();
-        const base = summary.chunksEmbedded;
-        const data = await this.options.embedder.embed(toEmbed.map((c) => c.text), {
-          signal,
-          prefix: this.prefixes.passage || undefined,
-          onProgress: (e) => onProgress?.({ phase: 'index', filesDone, filesTotal: todo.length, chunksEmbedded: base + e.itemsDone }),
-        });
-        this.modelMs += performance.now() - t0;
+    // Overlap: while the model embeds one batch, the loop reads and chunks the files of the next. At most
+    // one model call is in flight; its results are committed (upsert, catalog, checkpoint) by the loop
+    // itself before the next call starts, so nothing else writes while a checkpoint saves.
+    let inflight: { batch: Pending[]; toEmbed: Chunk[]; data: Promise<Float32Array | null> } | null = null;
+    const settle = async () => {
+      if (!inflight) return;
+      const { batch, toEmbed, data } = inflight;
+      inflight = null;
+      const vectors = await data;
+      if (vectors) {
         const records: ChunkRecord[] = toEmbed.map((c) => ({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash }));
-        store.upsert(records, data);
+        store.upsert(records, vectors);
         summary.chunksEmbedded += toEmbed.length;
         sinceCheckpoint += toEmbed.length;
       }
-      pending = [];
-      pendingTexts = 0;
       batch.forEach(commit);
       if (sinceCheckpoint >= checkpointChunks || performance.now() - lastCheckpoint >= checkpointMs) {
         onProgress?.({ phase: 'save', filesDone, filesTotal: todo.length, chunksEmbedded: summary.chunksEmbedded });
@@ -343,6 +338,29 @@ export class WorkspaceIndexer {
         sinceCheckpoint = 0;
         lastCheckpoint = performance.now();
       }
+    };
+    const flush = async () => {
+      if (!pending.length) return;
+      const batch = pending;
+      pending = [];
+      pendingTexts = 0;
+      await settle();
+      const toEmbed = batch.flatMap((f) => f.embed);
+      let data: Promise<Float32Array | null> = Promise.resolve(null);
+      if (toEmbed.length) {
+        const t0 = performance.now();
+        const base = summary.chunksEmbedded;
+        data = this.options.embedder.embed(toEmbed.map((c) => c.text), {
+          signal,
+          prefix: this.prefixes.passage || undefined,
+          onProgress: (e) => onProgress?.({ phase: 'index', filesDone, filesTotal: todo.length, chunksEmbedded: base + e.itemsDone }),
+        }).then((v) => {
+          this.modelMs += performance.now() - t0;
+          return v;
+        });
+        data.catch(() => undefined); // awaited by settle(); this only keeps a failure from being "unhandled" meanwhile
+      }
+      inflight = { batch, toEmbed, data };
     };
 
     const skip = (p: string, reason: SkippedFile['reason'], detail: string | undefined, size: number, mtimeMs: number) => {
@@ -407,6 +425,7 @@ export class WorkspaceIndexer {
         if (pendingTexts >= embedBatch) await flush();
       }
       await flush();
+      await settle();
 
       // Removals last: files gone from the folder, then every stored chunk the catalog no longer names.
       for (const p of catalog.paths()) {
