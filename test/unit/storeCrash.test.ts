@@ -124,6 +124,31 @@ describe('vector store crash safety', () => {
     assert.ok(landed.COMPACTING > 0, 'no kill landed during a compaction: the test did not test anything');
   });
 
+  it('a reader opening while another process commits deltas and compactions always gets a committed generation', { timeout: 120_000 }, async () => {
+    // Probabilistic: an open that overlaps a commit's sweep is what this catches (how often one does
+    // depends on the machine's load); it fails whenever a reader reports a generation's files as damage.
+    const dir = path.join(tmp, 'readers');
+    const script = path.join(tmp, 'writer.ts');
+    fs.writeFileSync(script, childScript(dir));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    try {
+      while (!/COMPACTED/.test(out)) await new Promise((r) => setTimeout(r, 20));
+      const generations = new Set<number>();
+      for (let i = 0; i < 80; i++) {
+        const store = await VectorStore.open(dir, recipe); // a sweep of the generation being read is retried, never reported
+        generations.add(store.generation);
+        const snap = store.snapshot();
+        assert.equal(new Set(snap.records.map((r) => r.id)).size, store.count);
+      }
+      console.log(`concurrent readers: 80 opens saw ${generations.size} generations`);
+      assert.ok(generations.size > 1, 'the writer did not commit while the reader opened: the test did not test anything');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('a short write during a compaction (file-size limit, as on a full disk) keeps the previous generation and says so', async (t) => {
     if (process.platform === 'win32') return t.skip('needs ulimit');
     const dir = path.join(tmp, 'limited');

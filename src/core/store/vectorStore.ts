@@ -480,7 +480,21 @@ export class VectorStore {
    * files it covered) instead of refusing the store; the next save commits the store without it.
    */
   static async open(dir: string, expected?: RecipeIdentity, options: { repair?: boolean } = {}): Promise<VectorStore> {
-    const manifest = await VectorStore.readManifest(dir);
+    // A writer (another process) may commit a new generation while we read and then delete the files of
+    // the one we started from: when the manifest moved on meanwhile, read again instead of reporting damage.
+    for (let attempt = 0; ; attempt++) {
+      const manifest = await VectorStore.readManifest(dir);
+      try {
+        return await VectorStore.openGeneration(dir, manifest, expected, options);
+      } catch (err) {
+        const now = await VectorStore.readManifest(dir).catch(() => manifest);
+        if (attempt < 3 && now.generation !== manifest.generation) continue;
+        throw err;
+      }
+    }
+  }
+
+  private static async openGeneration(dir: string, manifest: StoreManifest, expected: RecipeIdentity | undefined, options: { repair?: boolean }): Promise<VectorStore> {
     if (expected) assertSameRecipe(manifest.recipe, expected, 'the requested recipe');
     const dims = manifest.recipe.dims;
     const indexPath = path.join(dir, manifest.files.index.name);
