@@ -63,8 +63,8 @@ function joinNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const next = argv[i + 1];
-    if (argv[i].startsWith('--') && !argv[i].includes('=') && next !== undefined && /^-\d[\d.,\s-]*$/.test(next)) {
-      out.push(`${argv[i]}=${next}`);
+    if ((argv[i].startsWith('--') || argv[i] === '-k') && !argv[i].includes('=') && next !== undefined && /^-\d[\d.,\s-]*$/.test(next)) {
+      out.push(`${argv[i] === '-k' ? '--k' : argv[i]}=${next}`);
       i++;
     } else {
       out.push(argv[i]);

@@ -2,12 +2,11 @@
 // default model (downloaded once into the cache) or --model <folder>, then run a few example searches.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { WorkspaceIndexer } from '../core/index/indexer';
-import { WorkspaceSearch } from '../core/search/search';
 import { UserError } from '../core/types';
-import { formatSummary, indexFolder, loadModel, MODEL_HELP, MODEL_OPTIONS, storageFor } from './index';
+import { Workspace } from '../core/workspace/workspace';
+import { formatSummary, indexFolder, loadModel, MODEL_HELP, MODEL_OPTIONS } from './index';
 import { formatHits } from './search';
-import { stderrLogger } from './terminal';
+import { selfCommand, stderrLogger } from './terminal';
 
 export const summary = 'Index this repository and run a few example searches (the main job, end to end)';
 
@@ -44,18 +43,16 @@ export async function run(argv: string[]): Promise<number> {
   logger.info(`Model: ${values.model}${values.model === MODEL_OPTIONS.model.default ? ' (default; downloaded once into the cache)' : ''}`);
   const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
   try {
-    const storageDir = storageFor(folder, values.storage);
-    const indexer = await WorkspaceIndexer.open({ root: folder, storageDir, embedder, chunkTokens, logger });
+    const workspace = Workspace.at(folder, { storageDir: values.storage, logger });
     logger.info(`Indexing ${folder} …`);
-    const result = await indexFolder(indexer, values.quiet);
+    const result = await indexFolder({ refresh: (o) => workspace.refresh(embedder, { chunkTokens, ...o }) }, values.quiet);
     process.stdout.write(formatSummary(result, false) + '\n');
-    const search = await WorkspaceSearch.open({ root: folder, storageDir, embedder });
     const k = Number(values.k) || 3;
     for (const query of DEMO_QUERIES) {
       process.stdout.write(`\n=== ${query}\n\n`);
-      process.stdout.write(formatHits(await search.search(query, { k, mode: 'hybrid', previewLines: 3 })) + '\n');
+      process.stdout.write(formatHits(await workspace.search(query, { embedder }, { k, mode: 'hybrid', previewLines: 3 }), 'hybrid') + '\n');
     }
-    process.stdout.write(`\nTry your own: embedding-lens search ${path.relative(process.cwd(), folder) || '.'} "<query>"` +
+    process.stdout.write(`\nTry your own: ${selfCommand()} search ${path.relative(process.cwd(), folder) || '.'} "<query>"` +
       (values.model !== MODEL_OPTIONS.model.default ? ` --model ${values.model}` : '') + '\n');
     return 0;
   } finally {

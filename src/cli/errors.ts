@@ -1,34 +1,38 @@
 // The CLI's words for the engine's error codes (core/errors.ts): core says what is wrong, this file
 // says which command or flag fixes it — and only names commands and flags that exist.
 import { errorCode, UserError } from '../core/errors';
+import { selfCommand } from './terminal';
 
 /** Where the failing command was run: the folder argument, when the command has one. */
 export interface CliContext {
   command?: string;
   folder?: string;
+  /** How to run the CLI (default: as it was started, see selfCommand). */
+  cli?: string;
 }
 
 /** The command line that fixes an error, or undefined when core's own hint is all there is to say. */
 export function cliAdvice(err: UserError, ctx: CliContext = {}): string | undefined {
   const folder = quote(ctx.folder ?? err.facts.root ?? '<folder>');
+  const cli = ctx.cli ?? selfCommand();
   switch (errorCode(err)) {
     case 'INDEX_DAMAGED':
-      if (err.facts.repair === 'refresh') return `Index it again (only the damaged part is redone): embedding-lens index ${folder}`;
-      return `Rebuild it: embedding-lens index ${folder} --rebuild`;
+      if (err.facts.repair === 'refresh') return `Index it again (only the damaged part is redone): ${cli} index ${folder}`;
+      return `Rebuild it: ${cli} index ${folder} --rebuild`;
     case 'INDEX_NEWER':
-      return `Rebuild it: embedding-lens index ${folder} --rebuild`;
+      return `Rebuild it: ${cli} index ${folder} --rebuild`;
     case 'RECIPE_MISMATCH':
-      return `Use the options the index was built with, or rebuild it with these: embedding-lens index ${folder} --rebuild (same --model, --layer, --pool).`;
+      return `Use the options the index was built with, or rebuild it with these: ${cli} index ${folder} --rebuild (same --model, --layer, --pool).`;
     case 'INDEX_MISSING':
       return err.facts.others?.length
-        ? `Build an index for these options: embedding-lens index ${folder} (same --model, --layer, --pool), or search with the options of an existing one.`
-        : `Build it first: embedding-lens index ${folder}`;
+        ? `Build an index for these options: ${cli} index ${folder} (same --model, --layer, --pool), or search with the options of an existing one.`
+        : `Build it first: ${cli} index ${folder}`;
     case 'MODEL_UNAVAILABLE':
       if (!/^[\w.-]+\/[\w.-]+$/.test(err.facts.model ?? '')) return 'Give --model an existing model folder (config.json, tokenizer.json, onnx/model.onnx) or a Hugging Face id.';
       return 'No other model is used in its place. Give --model a local model folder (config.json, tokenizer.json, onnx/model.onnx), ' +
         'or allow one download by leaving out --offline. Without network, the MiniLM-shaped fixture this repository generates works offline:\n' +
         '  npm run fixtures -- --minilm\n' +
-        `  ${offlineExample(ctx, folder)}\n` +
+        `  ${offlineExample(ctx, folder, cli)}\n` +
         '(its weights are random: it exercises the pipeline, its results are not meaningful).';
     default:
       return undefined;
@@ -41,10 +45,10 @@ export function cliMessage(err: UserError, ctx: CliContext = {}): string {
   return advice ? `${err.statement}\n${advice}` : err.message;
 }
 
-function offlineExample(ctx: CliContext, folder: string): string {
+function offlineExample(ctx: CliContext, folder: string, cli: string): string {
   if (ctx.command === 'demo') return 'npm run demo -- --model bench/models/minilm-l6';
-  if (ctx.command === 'extract') return 'embedding-lens extract --model bench/models/minilm-l6 --text "..." --out -';
-  return `embedding-lens ${ctx.command ?? 'index'} ${folder} --model bench/models/minilm-l6`;
+  if (ctx.command === 'extract') return `${cli} extract --model bench/models/minilm-l6 --text "..." --out -`;
+  return `${cli} ${ctx.command ?? 'index'} ${folder} --model bench/models/minilm-l6`;
 }
 
 function quote(s: string): string {

@@ -8,11 +8,12 @@ import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, isWordPooling, POOLING_
 import { describeModelRecipe } from '../core/model/modelRecipe';
 import { parseModelDtype } from '../core/model/modelSource';
 import { UserError, type ExtractResult } from '../core/types';
+import { checkText, SKIP_REASON_TEXT } from '../core/index/files';
 import { writeExtraction, outputFormatOf } from '../core/outputs';
 import { runAttention } from './attention';
 import { resolveShard, runShard, type ShardRunOptions } from '../core/extract/shard';
 import { nonNegativeInt, outputDType, positiveInt } from './options';
-import { stderrLogger, progressReporter, signalFromSigint } from './terminal';
+import { count, stderrLogger, progressReporter, signalFromSigint } from './terminal';
 
 export const summary = 'Embed texts with any layer and pooling; write .npy, .h5, .faiss or JSON';
 
@@ -125,6 +126,11 @@ export async function run(argv: string[]): Promise<number> {
     const texts = values.text ?? (await readTexts(values.input!, values.field!));
     return runAttention({ ...values, model: values.model, out: values.out, layer: values.layer ?? DEFAULT_RECIPE.layer, texts, dtype, format });
   }
+  if (values.out !== '-') {
+    const dir = path.dirname(path.resolve(values.out));
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) throw new UserError(`Cannot write --out ${values.out}: the folder ${dir} does not exist.`, 'Create the folder first, or write somewhere else.');
+  }
   if (values.normalize && values['no-normalize']) throw new UserError('Give --normalize or --no-normalize, not both.');
   // The recipe is checked before the input is read and the model loaded.
   const pool = values.pool;
@@ -207,9 +213,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     const tokens = result.items.reduce((a, i) => a + i.tokenCount, 0);
     logger.info(
-      `${texts.length} texts, ${tokens} tokens in ${seconds.toFixed(2)} s (${(texts.length / seconds).toFixed(1)} texts/s)` +
-        (windowed ? `; ${windowed} long texts split into windows` : '') +
-        (truncated ? `; ${truncated} texts TRUNCATED to ${extractor.info.maxLength} tokens (--truncate)` : ''),
+      `${count(texts.length, 'text')}, ${count(tokens, 'token')} in ${seconds.toFixed(2)} s (${(texts.length / seconds).toFixed(1)} texts/s)` +
+        (windowed ? `; ${count(windowed, 'long text')} split into windows` : '') +
+        (truncated ? `; ${count(truncated, 'text')} TRUNCATED to ${extractor.info.maxLength} tokens (--truncate)` : ''),
     );
     return 0;
   } finally {
@@ -242,18 +248,29 @@ function toJson(result: ExtractResult) {
 }
 
 async function readTexts(input: string, field: string): Promise<string[]> {
-  let content: string;
+  let buffer: Buffer;
   if (input === '-') {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    content = Buffer.concat(chunks).toString('utf8');
+    buffer = Buffer.concat(chunks);
   } else {
     try {
-      content = fs.readFileSync(input, 'utf8');
+      buffer = fs.readFileSync(input);
     } catch (err) {
-      throw new UserError(`Cannot read --input ${input}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserError(`Cannot read --input ${input}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (err as Error).message}`);
     }
   }
+  // Binary or undecodable input is refused as the indexer refuses such files (no size or line-length
+  // limit here: a long list of texts is fine).
+  const check = checkText(buffer, { maxFileBytes: Infinity, maxLineLength: Infinity, maxAverageLineLength: Infinity });
+  if (!check.ok && (check.reason === 'binary' || check.reason === 'undecodable')) {
+    throw new UserError(
+      `--input ${input} is not text: ${SKIP_REASON_TEXT[check.reason]}${check.detail ? ` (${check.detail})` : ''}.`,
+      'Give a UTF-8 .txt file with one text per line, or a .jsonl file with one JSON object per line.',
+    );
+  }
+  const content = buffer.toString('utf8');
   const lines = content.split(/\r?\n/);
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const name = input === '-' ? 'stdin' : path.basename(input);

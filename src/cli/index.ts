@@ -7,13 +7,15 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { Extractor } from '../core/extract/extractor';
 import { SKIP_REASON_TEXT, type SkipReason } from '../core/index/files';
-import { WorkspaceIndexer, type RefreshSummary } from '../core/index/indexer';
-import { clearStorage, storageFor } from '../core/workspace/layout';
-import { DEFAULT_RECIPE, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS } from '../core/recipe';
+import type { RefreshOptions, RefreshSummary } from '../core/index/indexer';
+import { hasCode } from '../core/errors';
+import { storageFor } from '../core/workspace/layout';
+import { chunkTokensFor, Workspace, type RefreshRequest } from '../core/workspace/workspace';
+import { DEFAULT_RECIPE, describeIdentity, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS } from '../core/recipe';
 import { describeModelRecipe, type ModelRecipe, type RecipeChoice } from '../core/model/modelRecipe';
 import { MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
 import { UserError, type TextEmbedder } from '../core/types';
-import { signalFromSigint, stderrLogger, type CliLogger } from './terminal';
+import { count, signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
 import { checkConnection, indexPostgres, postgresStore, STORE_HELP } from './postgres';
 
@@ -132,7 +134,7 @@ export async function loadModel(values: ModelValues, logger: CliLogger): Promise
   // Which recipe, and why: the person's choice, the model's own files, or the engine's default.
   logger.info(`Recipe: ${describeModelRecipe(modelRecipe).join('; ')}`);
   const embedder = extractor.embedder(modelRecipe.recipe, modelRecipe.prefixes);
-  return { extractor, embedder, chunkTokens: Math.max(16, Math.min(256, extractor.info.maxLength - 2)), modelRecipe };
+  return { extractor, embedder, chunkTokens: chunkTokensFor(extractor.info.maxLength), modelRecipe };
 }
 
 export { storageFor };
@@ -140,7 +142,10 @@ export { storageFor };
 const HELP = `Usage: embedding-lens index <folder> [options]
 
 Indexes the text and code files of <folder> (respecting .gitignore) for \`embedding-lens search\`.
-Run it again to refresh: only new or changed files are embedded, deleted ones are removed.
+Run it again to refresh: only new or changed files are embedded, deleted ones are removed; without
+--model / --layer / --pool it keeps the recipe of the folder's index. It also repairs a damaged index:
+what a refresh can redo is redone, anything else is rebuilt beside the old index, which stays until
+the new one is complete (--rebuild does that on request).
 Ctrl+C stops after the current batch and keeps what is done.
 
 ${MODEL_HELP}
@@ -151,8 +156,8 @@ Files
   --max-file-size <KiB>   skip larger files (default 1024)
   --chunk-tokens <n>      token budget of one chunk (default: min(256, model window))
   --show-skipped          list every skipped file with its reason
-  --rebuild               embed every file again into a fresh index for this recipe (for a damaged
-                          index, or after changing how files are chunked)
+  --rebuild               embed every file again into a fresh index for this recipe, built beside
+                          the old one (which stays until the new one is complete)
   --json                  print the summary as JSON on stdout
 ${STORE_HELP}
   --add-recipe            with --store: create this recipe's index beside another one in the database`;
@@ -162,13 +167,13 @@ export function formatSummary(s: RefreshSummary, showSkipped: boolean): string {
   for (const k of s.skipped) byReason.set(k.reason, (byReason.get(k.reason) ?? 0) + 1);
   const secs = s.ms / 1000;
   const lines = [
-    `Found ${s.filesSeen} files: ${s.filesIndexed} new or changed, ${s.filesUnchanged} unchanged, ${s.filesRemoved} removed.`,
+    `Found ${count(s.filesSeen, 'file')}: ${s.filesIndexed} new or changed, ${s.filesUnchanged} unchanged, ${s.filesRemoved} removed.`,
     `Chunks: ${s.chunksTotal} in the index; ${s.chunksEmbedded} embedded now, ${s.chunksReused} reused, ${s.chunksRemoved} removed.`,
     `Time: ${secs.toFixed(1)} s (model ${(s.modelMs / 1000).toFixed(1)} s)` +
       (s.chunksEmbedded ? `, ${(s.chunksEmbedded / Math.max(1e-3, s.modelMs / 1000)).toFixed(1)} chunks/s in the model.` : '.'),
   ];
   if (s.skipped.length) {
-    lines.push(`Skipped ${s.skipped.length} files: ${[...byReason].map(([r, n]) => `${n} ${SKIP_REASON_TEXT[r]}`).join(', ')}.`);
+    lines.push(`Skipped ${count(s.skipped.length, 'file')}: ${[...byReason].map(([r, n]) => `${SKIP_REASON_TEXT[r]} (${n})`).join(', ')}.`);
     const list = showSkipped ? s.skipped : s.skipped.slice(0, 5);
     for (const k of list) lines.push(`  ${k.path}: ${SKIP_REASON_TEXT[k.reason]}${k.detail ? ` (${k.detail})` : ''}`);
     if (!showSkipped && s.skipped.length > list.length) lines.push(`  … ${s.skipped.length - list.length} more (--show-skipped lists them)`);
@@ -179,7 +184,7 @@ export function formatSummary(s: RefreshSummary, showSkipped: boolean): string {
 }
 
 /** Runs one refresh with a progress bar on a TTY; Ctrl+C stops after the current batch. */
-export async function indexFolder(indexer: WorkspaceIndexer, quiet: boolean): Promise<RefreshSummary> {
+export async function indexFolder(indexer: { refresh(options: RefreshOptions): Promise<RefreshSummary> }, quiet: boolean): Promise<RefreshSummary> {
   const tty = !quiet && process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar(
@@ -211,6 +216,8 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
+      // No default model: an existing index's recipe is used unless one is given.
+      model: { type: 'string' },
       include: { type: 'string', multiple: true },
       exclude: { type: 'string', multiple: true },
       'no-gitignore': { type: 'boolean', default: false },
@@ -232,16 +239,35 @@ export async function run(argv: string[]): Promise<number> {
   const folder = path.resolve(positionals[0]!);
   if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`Folder "${positionals[0]}" does not exist or is not a folder.`);
   const logger = stderrLogger(values.quiet);
+  // Every option is checked before the model loads.
   const maxKiB = positiveInt(values['max-file-size'], '--max-file-size');
+  const chunkTokensOption = positiveInt(values['chunk-tokens'], '--chunk-tokens');
+  searchRecipe(values);
+  positiveInt(values.threads, '--threads');
   const pgUrl = postgresStore(values.store);
   if (values['add-recipe'] && !pgUrl) throw new UserError('--add-recipe applies to a shared index (--store postgres://…).');
+  if (pgUrl && values.rebuild) throw new UserError('--rebuild applies to the local index; for a shared index, drop its tables (see README) and index again.');
   if (pgUrl) await checkConnection(pgUrl);
-  const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
+  const workspace = Workspace.at(folder, { storageDir: values.storage, logger });
+  // Without model or recipe options, a folder that has an index is indexed again with its recipe
+  // (so `index <folder>` and `index <folder> --rebuild` need nothing else); else the defaults.
+  const given = values.model !== undefined || values.layer !== undefined || values.pool !== undefined || values['no-normalize'];
+  let recipeValues: typeof values = values;
+  if (!given && !pgUrl) {
+    const existing = await workspace.indexedRecipe({}, 'Choose one with --model, --layer and --pool.').catch((err: unknown) => {
+      if (hasCode(err, 'INDEX_MISSING', 'INDEX_DAMAGED')) return undefined;
+      throw err;
+    });
+    if (existing) {
+      recipeValues = { ...values, model: existing.model, layer: existing.layer, pool: existing.pooling, 'no-normalize': !existing.normalize };
+      logger.info(`Recipe of the existing index: ${describeIdentity(existing)}`);
+    }
+  }
+  const { extractor, embedder, chunkTokens } = await loadModel(recipeValues, logger);
   try {
     if (pgUrl) {
-      if (values.rebuild) throw new UserError('--rebuild applies to the local index; for a shared index, drop its tables (see README) and index again.');
       const result = await indexPostgres(pgUrl, folder, embedder, {
-        chunkTokens: positiveInt(values['chunk-tokens'], '--chunk-tokens') ?? chunkTokens,
+        chunkTokens: chunkTokensOption ?? chunkTokens,
         discovery: { include: values.include, exclude: values.exclude, useGitignore: !values['no-gitignore'], ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}) },
         textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
         allowNewRecipe: values['add-recipe'],
@@ -250,16 +276,9 @@ export async function run(argv: string[]): Promise<number> {
       else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');
       return 0;
     }
-    const storageDir = storageFor(folder, values.storage);
-    if (values.rebuild) {
-      const removed = await clearStorage(storageDir, embedder.identity);
-      if (removed.length) logger.info(`rebuild: removed ${removed.join(', ')}`);
-    }
-    const indexer = await WorkspaceIndexer.open({
-      root: folder,
-      storageDir,
-      embedder,
-      chunkTokens: positiveInt(values['chunk-tokens'], '--chunk-tokens') ?? chunkTokens,
+    const request: RefreshRequest = {
+      rebuild: values.rebuild,
+      chunkTokens: chunkTokensOption ?? chunkTokens,
       discovery: {
         include: values.include,
         exclude: values.exclude,
@@ -267,13 +286,12 @@ export async function run(argv: string[]): Promise<number> {
         ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}),
       },
       textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
-      logger,
-    });
-    const result = await indexFolder(indexer, values.quiet);
+    };
+    const result = await indexFolder({ refresh: (o) => workspace.refresh(embedder, { ...request, ...o }) }, values.quiet);
     if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');
     // After the report: fold the delta segments into a new base when they passed their share.
-    if (await indexer.compactIfNeeded()) logger.info('Compacted the index (its delta segments were folded into a new base).');
+    if (await workspace.compactIfNeeded(embedder.identity)) logger.info('Compacted the index (its delta segments were folded into a new base).');
     return 0;
   } finally {
     await extractor.dispose();

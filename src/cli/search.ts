@@ -2,35 +2,59 @@
 // `embedding-lens index`; prints `path:start-end  score` and preview lines, or JSON with --json.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SEARCH_MODES, WorkspaceSearch, type SearchHit, type SearchMode } from '../core/search/search';
+import { assertSameRecipe, type VectorPooling } from '../core/recipe';
+import { SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
 import { UserError } from '../core/types';
-import { loadModel, MODEL_HELP, MODEL_OPTIONS, storageFor } from './index';
+import { Workspace } from '../core/workspace/workspace';
+import { loadModel, MODEL_OPTIONS, searchRecipe } from './index';
 import { positiveInt } from './options';
 import { checkConnection, postgresStore, searchPostgres, STORE_HELP } from './postgres';
-import { stderrLogger } from './terminal';
+import { selfCommand, stderrLogger } from './terminal';
 
 export const summary = 'Search an indexed folder by meaning, by exact words, or both';
 
 const HELP = `Usage: embedding-lens search <folder> "<query>" [options]
        embedding-lens search <folder> --similar <file>:<start>-<end> [options]
 
-Searches the index built by \`embedding-lens index <folder>\` (use the same model, layer and pooling).
+Searches the index built by \`embedding-lens index <folder>\`, with the model, layer and pooling
+it was built with (read from the index; no option needed). A keyword search (--mode lexical) loads
+no model at all.
 
   -k <n>                  results (default 10)
   --mode <m>              vector | lexical | hybrid (default hybrid: both, fused by reciprocal rank)
   --per-file <n>          at most n results from one file (default 2)
   --preview <n>           preview lines per result (default 4)
-  --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>)
-  --json                  print [{ path, startLine, endLine, score, preview }] on stdout
+  --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>), by vectors
+  --json                  print [{ path, startLine, endLine, score, scoreKind, preview }] on stdout
 
-${MODEL_HELP}
+Scores: vector = cosine similarity (−1…1), lexical = BM25 (unbounded, higher is better),
+hybrid = reciprocal-rank fusion (about 0.01–0.03; only the order means something).
+
+Choosing an index (when the folder has several, or to check the model)
+  --model <id|folder>     the model to embed the query with; refused unless it has the index's weights
+  --layer <spec>, --pool <mode>, --no-normalize
+                          pick the index built with this recipe
+  --offline, --cache-dir <dir>, --threads <n>, --storage <dir>   as for \`index\`
 ${STORE_HELP}`;
 
-export function formatHits(hits: SearchHit[]): string {
+function printHits(hits: SearchHit[], json: boolean, kind: SearchMode | 'similar'): void {
+  if (json) {
+    const out = hits.map(({ path: p, startLine, endLine, score, preview }) => ({ path: p, startLine, endLine, score, scoreKind: SCORE_KINDS[kind], preview }));
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    process.stdout.write(formatHits(hits, kind) + '\n');
+  }
+}
+
+/** What a score means, by search mode (they are on different scales). */
+export const SCORE_KINDS: Readonly<Record<SearchMode | 'similar', string>> = { vector: 'cosine', similar: 'cosine', lexical: 'BM25', hybrid: 'RRF' };
+
+export function formatHits(hits: SearchHit[], mode: SearchMode | 'similar' = 'hybrid'): string {
   if (!hits.length) return 'No results.';
+  const kind = SCORE_KINDS[mode];
   return hits
     .map((h) => {
-      const head = `${h.path}:${h.startLine}-${h.endLine}  ${h.score.toFixed(4)}${h.stale ? '  (file changed since indexing)' : ''}`;
+      const head = `${h.path}:${h.startLine}-${h.endLine}  ${kind} ${h.score.toFixed(mode === 'lexical' ? 2 : 4)}${h.stale ? '  (file changed since indexing)' : ''}`;
       const preview = h.preview.split('\n').map((l) => `    ${l}`).join('\n');
       return `${head}\n${preview}`;
     })
@@ -41,16 +65,10 @@ function parseRange(spec: string): { path: string; startLine: number; endLine: n
   const m = /^(.*):(\d+)(?:-(\d+))?$/.exec(spec);
   if (!m) throw new UserError(`--similar expects <file>:<start>-<end>, got "${spec}".`);
   const startLine = Number(m[2]);
-  return { path: m[1]!.split(path.sep).join('/'), startLine, endLine: m[3] ? Number(m[3]) : startLine };
-}
-
-function printHits(hits: SearchHit[], json: boolean): void {
-  if (json) {
-    const out = hits.map(({ path: p, startLine, endLine, score, preview }) => ({ path: p, startLine, endLine, score, preview }));
-    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-  } else {
-    process.stdout.write(formatHits(hits) + '\n');
-  }
+  const endLine = m[3] ? Number(m[3]) : startLine;
+  if (startLine < 1) throw new UserError(`--similar ${spec}: lines count from 1.`);
+  if (endLine < startLine) throw new UserError(`--similar ${spec}: the range ends before it starts.`, `Give the first line, then the last: ${m[1]}:${endLine}-${startLine}.`);
+  return { path: m[1]!.split(path.sep).join('/'), startLine, endLine };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -59,8 +77,12 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
+      // No defaults: the index's own recipe is used unless these are given.
+      model: { type: 'string' },
+      layer: { type: 'string' },
+      pool: { type: 'string' },
       k: { type: 'string', short: 'k', default: '10' },
-      mode: { type: 'string', default: 'hybrid' },
+      mode: { type: 'string' },
       'per-file': { type: 'string', default: '2' },
       preview: { type: 'string', default: '4' },
       similar: { type: 'string' },
@@ -73,40 +95,59 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // Every option is checked before anything is opened or loaded.
   const [folderArg, ...queryParts] = positionals;
   if (!folderArg) throw new UserError('Give the indexed folder and a query.', 'Usage: embedding-lens search <folder> "<query>"');
   const query = queryParts.join(' ');
+  if (values.similar && query.trim()) throw new UserError('Give either a query or --similar, not both.');
   if (!values.similar && !query.trim()) throw new UserError('The search query is empty.', 'Usage: embedding-lens search <folder> "<query>"');
-  const mode = values.mode as SearchMode;
+  const mode = (values.mode ?? 'hybrid') as SearchMode;
   if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown --mode "${values.mode}".`, 'Use vector, lexical or hybrid.');
+  if (values.similar && values.mode && values.mode !== 'vector') {
+    throw new UserError(`--similar finds chunks by vector similarity; --mode ${values.mode} does not apply to it.`, 'Leave out --mode (or give --mode vector), or search for words with a query instead.');
+  }
+  const target = values.similar ? parseRange(values.similar) : undefined;
+  const options = {
+    k: positiveInt(values.k, '-k'),
+    perFile: positiveInt(values['per-file'], '--per-file'),
+    previewLines: positiveInt(values.preview, '--preview'),
+  };
+  positiveInt(values.threads, '--threads');
+  if (values.pool !== undefined) searchRecipe(values);
   const folder = path.resolve(folderArg);
   const logger = stderrLogger(values.quiet);
   const pgUrl = postgresStore(values.store);
   if (pgUrl && values.similar) throw new UserError('--similar is not available with --store yet.', 'Search the shared index with a query text.');
-  if (pgUrl) await checkConnection(pgUrl);
-  const { extractor, embedder } = await loadModel(values, logger);
-  try {
-    if (pgUrl) {
-      const hits = await searchPostgres(pgUrl, folder, embedder, query, {
-        mode, k: positiveInt(values.k, '-k'), perFile: positiveInt(values['per-file'], '--per-file'), previewLines: positiveInt(values.preview, '--preview'),
-      });
-      printHits(hits, values.json);
+  if (pgUrl) {
+    await checkConnection(pgUrl);
+    const { extractor, embedder } = await loadModel(values, logger);
+    try {
+      printHits(await searchPostgres(pgUrl, folder, embedder, query, { ...options, mode }), values.json, mode);
       return 0;
+    } finally {
+      await extractor.dispose();
     }
-    const search = await WorkspaceSearch.open({ root: folder, storageDir: storageFor(folder, values.storage), embedder });
-    const status = search.status();
-    if (!status.complete) logger.warn('the index is incomplete (an indexing run was interrupted); run `embedding-lens index` again to finish it.');
-    const options = {
-      k: positiveInt(values.k, '-k'),
-      perFile: positiveInt(values['per-file'], '--per-file'),
-      previewLines: positiveInt(values.preview, '--preview'),
-    };
-    const hits = values.similar
-      ? await search.similar(parseRange(values.similar), options)
-      : await search.search(query, { ...options, mode });
-    printHits(hits, values.json);
-    return 0;
-  } finally {
-    await extractor.dispose();
   }
+  const workspace = Workspace.at(folder, { storageDir: values.storage, logger });
+  const identity = await workspace.indexedRecipe(
+    { layer: values.layer, pooling: values.pool as VectorPooling | undefined, ...(values['no-normalize'] ? { normalize: false } : {}) },
+    'Choose one with --layer and --pool (and --model).',
+  );
+  const status = await workspace.status(identity);
+  if (!status.complete) logger.warn(`the index is incomplete (an indexing run was interrupted); index the folder again to finish it: ${selfCommand()} index ${folderArg}`);
+  let hits: SearchHit[];
+  if (!target && mode === 'lexical') {
+    hits = await workspace.search(query, { identity }, { ...options, mode });
+  } else {
+    // The model the index was built with, unless --model names another copy of the same weights.
+    const { extractor, embedder } = await loadModel({ ...values, model: values.model ?? identity.model, layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger);
+    try {
+      assertSameRecipe(identity, embedder.identity, values.model ? `--model ${values.model}` : 'the model it names');
+      hits = target ? await workspace.similar(target, embedder, options) : await workspace.search(query, { embedder }, { ...options, mode });
+    } finally {
+      await extractor.dispose();
+    }
+  }
+  printHits(hits, values.json, target ? 'similar' : mode);
+  return 0;
 }

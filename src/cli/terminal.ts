@@ -1,6 +1,7 @@
 // Terminal helpers shared by CLI commands: a stderr logger, a progress bar (cli-progress) that only
 // draws on a TTY, and Ctrl+C turned into an AbortSignal so a long run stops between batches.
 import cliProgress from 'cli-progress';
+import * as path from 'node:path';
 import type { Logger, ProgressEvent } from '../core/types';
 
 export interface CliLogger extends Logger {
@@ -42,4 +43,24 @@ export function signalFromSigint(): AbortSignal {
     process.once('SIGINT', () => process.exit(130));
   });
   return controller.signal;
+}
+
+/**
+ * How to run this CLI again from here, for messages that print a command line: `embedding-lens` when
+ * it was started through an installed bin (npm link / npm install -g), else `node <path to the launcher>`
+ * (a fresh clone has no `embedding-lens` on PATH).
+ */
+export function selfCommand(): string {
+  const script = process.argv[1] ?? '';
+  if (path.basename(script) === 'embedding-lens') return 'embedding-lens';
+  if (/embedding-lens\.js$|[\\/]cli\.js$/.test(script)) {
+    const rel = path.relative(process.cwd(), script);
+    return `node ${rel.includes(' ') ? `"${rel}"` : rel}`;
+  }
+  return 'embedding-lens';
+}
+
+/** `1 text`, `2 texts` (`plural` for irregular words). */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }

@@ -26,8 +26,19 @@ export interface WriteOptions {
   texts?: string[];
 }
 
-/** Returns the paths written. */
+/** Returns the paths written. A file-system failure (no such folder, permissions, a full disk) is an IO_FAILED error. */
 export async function writeExtraction(file: string, result: ExtractResult, options: WriteOptions = {}): Promise<string[]> {
+  try {
+    return await writeExtractionUnchecked(file, result, options);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof UserError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err;
+    const why: Record<string, string> = { ENOENT: 'the folder does not exist', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'the disk is full', EROFS: 'the file system is read-only', EISDIR: 'it is a folder' };
+    throw new UserError(`Cannot write ${file}: ${why[code] ?? (err as Error).message}.`, undefined, { code: 'IO_FAILED', file });
+  }
+}
+
+async function writeExtractionUnchecked(file: string, result: ExtractResult, options: WriteOptions): Promise<string[]> {
   const format = outputFormatOf(file);
   const dtype = options.dtype ?? 'float32';
   const manifest = { ...result.manifest, dtype: format === 'faiss' ? 'float32' : dtype, format };

@@ -6,12 +6,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Extractor } from '../core/extract/extractor';
 import { discoverFiles, readIndexableText } from '../core/index/files';
-import { WorkspaceIndexer, type IndexProgress, type RefreshSummary } from '../core/index/indexer';
-import { describeIdentity, requireVectorPooling } from '../core/recipe';
-import { clearStorage, describeStored, storeDirFor } from '../core/workspace/layout';
+import type { IndexProgress, RefreshSummary } from '../core/index/indexer';
+import { requireVectorPooling } from '../core/recipe';
+import { clearStorage } from '../core/workspace/layout';
+import { chunkTokensFor, sampleIndices, Workspace } from '../core/workspace/workspace';
 import { outputFormatOf, writeExtraction } from '../core/outputs';
-import { WorkspaceSearch, type SearchHit } from '../core/search/search';
-import { VectorStore } from '../core/store/vectorStore';
+import type { SearchHit } from '../core/search/search';
 import { writeFileAtomic } from '../core/store/atomicFile';
 import { minePairs } from '../core/sweep/pairs';
 import { runSweep, type SweepResult } from '../core/sweep/sweep';
@@ -67,28 +67,13 @@ export interface Engine {
 
 export { clearStorage };
 
-/** There is no index of this folder for this recipe (`others`: the recipes it does have). */
-function indexMissing(root: string, identity: RecipeIdentity, others: string[]): Error {
-  return new UserError(
-    others.length
-      ? `The index of ${path.basename(root)} was built with another recipe (${others.join('; ')}), not ${describeIdentity(identity)}.`
-      : `${path.basename(root)} has no index yet for ${describeIdentity(identity)}.`,
-    others.length ? 'Rebuild the index for the current recipe, or change the recipe back.' : 'Index the folder first.',
-    { code: 'INDEX_MISSING', root, others },
-  );
-}
-
 function wireHit(h: SearchHit): WireSearchHit {
   const hit: WireSearchHit = { path: h.path, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview };
   if (h.stale) hit.stale = true;
   return hit;
 }
 
-/** Evenly spaced sample of `limit` indices out of `n` (all of them when n ≤ limit). */
-export function sampleIndices(n: number, limit: number): number[] {
-  if (n <= limit) return Array.from({ length: n }, (_, i) => i);
-  return Array.from({ length: limit }, (_, i) => Math.floor((i * n) / limit));
-}
+export { sampleIndices };
 
 /** Whether the engine can be used in this build; reported by the worker's `status` request. */
 export const engineAvailability: { available: boolean; reason?: string } = { available: true };
@@ -134,30 +119,15 @@ export async function openEngine(
     log.warn(`engine: ${info.ownRecipeProblem}`);
   }
   log.info(`engine: loaded ${i.model} (${i.modelType}, ${i.numLayers} layers, ${i.hiddenSize} wide, hidden states: ${i.hiddenStateSource}) in ${info.loadMs.toFixed(0)} ms`);
-  // Chunk budget as the CLI uses it: the model's window without its special tokens, at most 256.
-  const chunkTokens = Math.max(16, Math.min(256, i.maxLength - 2));
-
-  // Open searches by store folder, reused across queries (a search-as-you-type list asks many times);
-  // dropped whenever that store is written or removed.
-  const searches = new Map<string, Promise<WorkspaceSearch>>();
-  const forget = (storeDir?: string) => {
-    if (storeDir === undefined) searches.clear();
-    else searches.delete(storeDir);
+  // One Workspace per indexed folder and storage folder: it owns the layout, the lock and the open searches.
+  const workspaces = new Map<string, Workspace>();
+  const workspace = (t: { root: string; storageDir: string }): Workspace => {
+    const key = `${path.resolve(t.root)}\u0000${path.resolve(t.storageDir)}`;
+    let w = workspaces.get(key);
+    if (!w) workspaces.set(key, (w = Workspace.at(t.root, { storageDir: t.storageDir, logger: log })));
+    return w;
   };
-  async function openSearch(t: IndexTarget): Promise<WorkspaceSearch> {
-    const embedder = extractor.embedder(t.recipe);
-    const storeDir = await storeDirFor(path.resolve(t.storageDir), embedder.identity);
-    let s = searches.get(storeDir);
-    if (!s) {
-      s = (async () => {
-        if (!(await VectorStore.isStore(storeDir))) throw indexMissing(t.root, embedder.identity, await describeStored(t.storageDir));
-        return WorkspaceSearch.open({ root: t.root, storageDir: t.storageDir, embedder });
-      })();
-      searches.set(storeDir, s);
-      s.catch(() => searches.delete(storeDir));
-    }
-    return s;
-  }
+  const forget = () => workspaces.forEach((w) => w.forget());
 
   return {
     info,
@@ -180,82 +150,41 @@ export async function openEngine(
     dropOpenIndexes: () => forget(),
     async index(p, run) {
       const embedder = extractor.embedder(p.recipe);
-      const storeDir = await storeDirFor(path.resolve(p.storageDir), embedder.identity);
-      forget(storeDir);
-      if (p.rebuild) {
-        const removed = await clearStorage(p.storageDir, embedder.identity);
-        if (removed.length) log.info(`rebuild: removed ${removed.join(', ')}`);
-      }
-      try {
-        const indexer = await WorkspaceIndexer.open({
-          root: p.root,
-          storageDir: p.storageDir,
-          embedder,
-          chunkTokens,
-          discovery: {
-            include: p.include?.length ? p.include : undefined,
-            exclude: p.exclude,
-            ...(p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : {}),
-          },
-          textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
-          ...(p.checkpointMs ? { checkpointMs: p.checkpointMs } : {}),
-          logger: log,
-        });
-        // A search while indexing reads the store as of the last checkpoint: after each one, the open
-        // search is dropped so that the next query sees the files saved since.
-        let saving = false;
-        const summary = await indexer.refresh({
-          signal: run.signal,
-          onProgress: (e) => {
-            if (saving && e.phase !== 'save') forget(storeDir);
-            saving = e.phase === 'save';
-            run.onProgress(e);
-          },
-        });
-        // Off the edit path: the answer goes out first, then the delta segments are folded if due.
-        setImmediate(() => {
-          indexer.compactIfNeeded().catch((err) => log.warn(`Compacting the index failed (the previous version stays): ${err instanceof Error ? err.message : String(err)}`));
-        });
-        return summary;
-      } finally {
-        forget(storeDir);
-      }
+      const ws = workspace(p);
+      const result = await ws.refresh(embedder, {
+        rebuild: p.rebuild,
+        chunkTokens: chunkTokensFor(i.maxLength),
+        discovery: {
+          include: p.include?.length ? p.include : undefined,
+          exclude: p.exclude,
+          ...(p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : {}),
+        },
+        textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
+        ...(p.checkpointMs ? { checkpointMs: p.checkpointMs } : {}),
+        signal: run.signal,
+        onProgress: run.onProgress,
+      });
+      if (result.rebuilt) log.info(`index: rebuilt ${result.storeDir} (${result.rebuilt})`);
+      // Off the edit path: the answer goes out first, then the delta segments are folded if due.
+      setImmediate(() => {
+        ws.compactIfNeeded(embedder.identity).catch((err) => log.warn(`Compacting the index failed (the previous version stays): ${err instanceof Error ? err.message : String(err)}`));
+      });
+      return result;
     },
     async search(p, signal) {
-      const search = await openSearch(p);
-      const hits = await search.search(p.query, { mode: p.mode, k: p.k, previewLines: 4, signal });
+      const hits = await workspace(p).search(p.query, { embedder: extractor.embedder(p.recipe) }, { mode: p.mode, k: p.k, previewLines: 4, signal });
       return hits.map(wireHit);
     },
     async similar(p, signal) {
-      const search = await openSearch(p);
       const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
-      const hits = await search.similar(target, { k: p.k ?? 10, previewLines: 4, signal });
+      const hits = await workspace(p).similar(target, extractor.embedder(p.recipe), { k: p.k ?? 10, previewLines: 4, signal });
       return hits.map(wireHit);
     },
     async indexStatus(t) {
-      const embedder = extractor.embedder(t.recipe);
-      const storeDir = await storeDirFor(path.resolve(t.storageDir), embedder.identity);
-      if (!(await VectorStore.isStore(storeDir))) return { exists: false, others: await describeStored(t.storageDir) };
-      const s = (await openSearch(t)).status();
-      return { exists: true, complete: s.complete, files: s.files, chunks: s.chunks, others: [] };
+      return workspace(t).indexStatus(extractor.embedder(t.recipe).identity);
     },
     async indexPoints(p) {
-      const embedder = extractor.embedder(p.recipe);
-      const storeDir = await storeDirFor(path.resolve(p.storageDir), embedder.identity);
-      if (!(await VectorStore.isStore(storeDir))) throw indexMissing(p.root, embedder.identity, await describeStored(p.storageDir));
-      const snap = (await VectorStore.open(storeDir)).snapshot();
-      const dims = embedder.identity.dims;
-      const picked = sampleIndices(snap.records.length, Math.max(0, Math.floor(p.limit)));
-      const vectors = new Float32Array(picked.length * dims);
-      const lines = new Map<string, Promise<string[]>>();
-      const records = await Promise.all(picked.map(async (idx, row) => {
-        vectors.set(snap.vectors.subarray(idx * dims, (idx + 1) * dims), row * dims);
-        const r = snap.records[idx]!;
-        let file = lines.get(r.path);
-        if (!file) lines.set(r.path, (file = fs.readFile(path.join(p.root, r.path), 'utf8').then((t) => t.split(/\r?\n/), () => [])));
-        const preview = (await file).slice(r.startLine - 1, Math.min(r.endLine, r.startLine + 2)).join('\n');
-        return { path: r.path, startLine: r.startLine, endLine: r.endLine, preview };
-      }));
+      const { vectors, dims, records } = await workspace(p).sample(extractor.embedder(p.recipe).identity, p.limit);
       return { vectors, dims, records };
     },
     async extractToFile(p, run) {

@@ -139,9 +139,9 @@ describe('typed errors', () => {
   test('the CLI names its own command for each code; core names no flag', () => {
     const damaged = new UserError('lexical.json is truncated.', 'Rebuild the index.', { code: 'INDEX_DAMAGED' });
     assert.doesNotMatch(damaged.message, /--|embedding-lens /);
-    assert.equal(cliMessage(damaged, { command: 'search', folder: 'my repo' }), "lexical.json is truncated.\nRebuild it: embedding-lens index 'my repo' --rebuild");
+    assert.equal(cliMessage(damaged, { command: 'search', folder: 'my repo', cli: 'embedding-lens' }), "lexical.json is truncated.\nRebuild it: embedding-lens index 'my repo' --rebuild");
     const missing = new UserError('No index.', 'Build the index first.', { code: 'INDEX_MISSING' });
-    assert.match(cliMessage(missing, { command: 'search', folder: 'src' }), /embedding-lens index src$/);
+    assert.match(cliMessage(missing, { command: 'search', folder: 'src', cli: 'embedding-lens' }), /embedding-lens index src$/);
     assert.equal(cliMessage(new UserError('Bad value.', 'Use 3.')), 'Bad value.\nUse 3.');
   });
 });

@@ -177,7 +177,7 @@ describe('vector store crash safety', () => {
     // ulimit -f counts 1024-byte blocks: room for the old generation's size, not for the new one.
     const blocks = Math.ceil((size * 2) / 1024);
     const r = spawnSync('bash', ['-c', `ulimit -f ${blocks} && exec "${process.execPath}" --import tsx "${script}"`], { encoding: 'utf8' });
-    console.log(`size-limit save: ${r.stdout.trim().split('\n')[0]}`);
+    console.log(`size-limit save (a refusal is the expected outcome): ${r.stdout.trim().split("\n")[0]!.replace(/^ERROR /, "refused: ")}`);
     assert.match(r.stdout, /ERROR Saving the index in .* failed .*previous version \(generation \d+\) is intact/, r.stdout + r.stderr);
     const again = await VectorStore.open(dir);
     assert.equal(again.generation, gen);

@@ -1,9 +1,6 @@
 // The workspace indexer: discovery → read → chunk → embed only what is new → vector store + lexical
-// index + catalog. One store per recipe under a storage folder:
-//
-//   <storage>/embedding-lens.json          storage format marker (a newer one is refused, not guessed)
-//   <storage>/.gitignore                   `*`, so a storage folder inside a repository stays out of git
-//   <storage>/stores/<recipe key>/         vectors (VectorStore files), catalog.json, lexical.json
+// index + catalog, in one store folder per recipe (the layout: core/workspace/layout.ts; the object a
+// front end uses: core/workspace/workspace.ts).
 //
 // Consistency: vectors and the lexical index are saved before the catalog at every checkpoint, and
 // removals happen last, as a sweep of whatever the catalog does not reference. So after a cancel or a
@@ -11,13 +8,13 @@
 // vectors were saved before the crash (same id or same content hash) are not embedded again.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../store/atomicFile';
 import { VectorStore, type ChunkRecord } from '../store/vectorStore';
 import { LexicalIndex } from '../search/lexical';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
 import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '../types';
 import { describeIdentity, sameRecipe } from '../recipe';
-import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, storeDirFor } from '../workspace/layout';
+import { hasCode } from '../errors';
+import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, STORE_MANIFEST, storeDirFor, storeState } from '../workspace/layout';
 import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
 import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
@@ -27,8 +24,10 @@ import { acquireWriterLock } from './writerLock';
 export interface IndexerOptions {
   /** The folder to index. */
   root: string;
-  /** Folder holding the stores of every recipe (see the layout above). */
+  /** Folder holding the stores of every recipe (see core/workspace/layout.ts). */
   storageDir: string;
+  /** The store folder, when not the layout's (a rebuild builds beside the old store, then swaps). */
+  storeDir?: string;
   embedder: TextEmbedder;
   discovery?: Omit<DiscoverOptions, 'signal' | 'logger'>;
   textChecks?: TextCheckOptions;
@@ -102,11 +101,22 @@ interface OpenState {
   lexical: LexicalIndex;
 }
 
-/** Opens the parts of an existing index for a recipe (read side, used by search). */
-export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string, logger?: Logger): Promise<OpenState> {
+/**
+ * Opens the parts of an index for a recipe. Read side (`create` false, used by search): any damage is
+ * an INDEX_DAMAGED error. Writer side (`create` true, the indexer): what a refresh can rebuild cheaply
+ * is repaired here — a damaged delta segment, catalog or keyword index is left out and its files are
+ * redone — and damage only a rebuild can fix is an INDEX_DAMAGED error (Workspace.refresh rebuilds).
+ * `storeDir` overrides the layout's folder (a rebuild builds beside the old store, then swaps).
+ */
+export async function openIndexParts(storageDir: string, identity: RecipeIdentity, create: boolean, chunking?: ChunkingParams, root?: string, logger?: Logger, storeDirOverride?: string): Promise<OpenState> {
   await prepareStorage(storageDir, create);
-  const storeDir = await storeDirFor(storageDir, identity);
-  const exists = await VectorStore.isStore(storeDir);
+  const storeDir = storeDirOverride ?? (await storeDirFor(storageDir, identity));
+  const state = await storeState(storeDir);
+  if (state === 'damaged') await VectorStore.readManifest(storeDir); // throws the precise INDEX_DAMAGED error
+  if (state === 'leftovers') {
+    throw new UserError(`The index in ${storeDir} is damaged: its manifest is missing.`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', dir: storeDir, file: path.join(storeDir, STORE_MANIFEST) });
+  }
+  const exists = state === 'store';
   if (!exists && !create) {
     throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Build the index with the same model, layer and pooling first.', { code: 'INDEX_MISSING', storageDir });
   }
@@ -168,7 +178,7 @@ export class WorkspaceIndexer {
       overlapLines: options.overlapLines ?? 2,
       scale: Math.round(scale * 1000) / 1000,
     };
-    const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root, options.logger);
+    const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root, options.logger, options.storeDir);
     return new WorkspaceIndexer(options, root, state, chunking.scale);
   }
 

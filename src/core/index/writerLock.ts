@@ -48,13 +48,14 @@ export async function acquireWriterLock(dir: string): Promise<() => Promise<void
         throw new UserError(
           `Another Embedding Lens process (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is updating the index in ${dir}.`,
           'Wait for it to finish (or stop it), then run the command again.',
+          { code: 'INDEX_BUSY', dir, pid: holder.pid, host: holder.host },
         );
       }
       if (holder?.pid === process.pid) {
-        throw new UserError(`This index (${dir}) is already being updated by this process.`, 'Wait for the running refresh to finish.');
+        throw new UserError(`This index (${dir}) is already being updated by this process.`, 'Wait for the running refresh to finish.', { code: 'INDEX_BUSY', dir, pid: process.pid });
       }
       await fs.rm(file, { force: true }); // stale: its owner is gone
     }
   }
-  throw new UserError(`Could not lock the index in ${dir}.`, 'Another process keeps taking it: run the command again.');
+  throw new UserError(`Could not lock the index in ${dir}.`, 'Another process keeps taking it: run the command again.', { code: 'INDEX_BUSY', dir });
 }

@@ -7,6 +7,7 @@ import { hashText } from '../index/files';
 import { openIndexParts } from '../index/indexer';
 import type { Catalog } from '../index/catalog';
 import type { ChunkRecord, VectorStore } from '../store/vectorStore';
+import type { RecipeIdentity } from '../recipe';
 import { UserError, type TextEmbedder } from '../types';
 import type { LexicalIndex } from './lexical';
 import { prefixesForModel, type TextPrefixes } from './prefixes';
@@ -71,21 +72,28 @@ export class WorkspaceSearch {
 
   private constructor(
     readonly root: string,
-    private readonly embedder: TextEmbedder,
+    /** Absent for a keyword-only search (no model loaded). */
+    private readonly embedder: TextEmbedder | undefined,
+    readonly identity: RecipeIdentity,
     private readonly store: VectorStore,
     private readonly catalog: Catalog,
     private readonly lexical: LexicalIndex,
     readonly storeDir: string,
     prefixes?: TextPrefixes,
   ) {
-    this.prefixes = prefixes ?? embedder.prefixes ?? prefixesForModel(embedder.identity.model);
+    this.prefixes = prefixes ?? embedder?.prefixes ?? prefixesForModel(identity.model);
   }
 
-  /** Opens the index of `root` for the embedder's recipe (it must exist: run the indexer first). */
-  static async open(options: { root: string; storageDir: string; embedder: TextEmbedder; prefixes?: TextPrefixes }): Promise<WorkspaceSearch> {
+  /**
+   * Opens the index of `root` for the embedder's recipe (it must exist: run the indexer first). Without
+   * an embedder, `identity` names the index and only keyword search works (no model is loaded).
+   */
+  static async open(options: { root: string; storageDir: string; embedder?: TextEmbedder; identity?: RecipeIdentity; prefixes?: TextPrefixes }): Promise<WorkspaceSearch> {
     const root = path.resolve(options.root);
-    const parts = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, false, undefined, root);
-    return new WorkspaceSearch(root, options.embedder, parts.store, parts.catalog, parts.lexical, parts.storeDir, options.prefixes);
+    const identity = options.embedder?.identity ?? options.identity;
+    if (!identity) throw new Error('WorkspaceSearch.open needs an embedder or an identity');
+    const parts = await openIndexParts(path.resolve(options.storageDir), identity, false, undefined, root);
+    return new WorkspaceSearch(root, options.embedder, identity, parts.store, parts.catalog, parts.lexical, parts.storeDir, options.prefixes);
   }
 
   status(): IndexStatus {
@@ -121,7 +129,10 @@ export class WorkspaceSearch {
     } else {
       const lines = await readLinesUnder(this.root, target.path);
       if (!lines) throw new UserError(`Cannot read ${target.path} under ${this.root}.`);
-      if (target.startLine < 1 || target.endLine < target.startLine || target.startLine > lines.length) {
+      if (target.endLine < target.startLine) {
+        throw new UserError(`The line range ${target.startLine}-${target.endLine} ends before it starts.`, `Give the first line, then the last (e.g. ${target.endLine}-${target.startLine}).`);
+      }
+      if (target.startLine < 1 || target.startLine > lines.length) {
         throw new UserError(`Lines ${target.startLine}-${target.endLine} are outside ${target.path} (${lines.length} lines).`);
       }
       text = lines.slice(target.startLine - 1, target.endLine).join('\n');
@@ -141,6 +152,7 @@ export class WorkspaceSearch {
   }
 
   private async embedQuery(text: string, prefix: string, signal?: AbortSignal): Promise<Float32Array> {
+    if (!this.embedder) throw new Error('This search was opened without a model: only keyword (lexical) search is possible.');
     const v = await this.embedder.embed([text], { signal, prefix: prefix || undefined });
     return v.subarray(0, this.store.dims);
   }

@@ -60,17 +60,40 @@ export async function storeDirFor(storageDir: string, identity: RecipeIdentity):
   const stores = storesDirOf(storageDir);
   const exact = path.join(stores, recipeKey(identity));
   if (await exists(exact)) return exact;
-  const names = (await fs.readdir(stores).catch(() => [] as string[])).sort();
+  const names = (await fs.readdir(stores).catch(() => [] as string[])).filter((n) => !isTransient(n)).sort();
   const legacy = names.find((n) => matchesKey(n, identity));
   return legacy ? path.join(stores, legacy) : exact;
+}
+
+/**
+ * What is in a store folder: nothing (`absent`), a store whose manifest reads (`store`), a manifest
+ * that does not read (`damaged`), or store files without a manifest (`leftovers`: damaged too).
+ */
+export async function storeState(storeDir: string): Promise<'absent' | 'store' | 'damaged' | 'leftovers'> {
+  const names = (await fs.readdir(storeDir).catch(() => [] as string[])).filter((n) => !n.startsWith('.') && n !== 'writer.lock');
+  if (!names.length) return 'absent';
+  if (!names.includes(STORE_MANIFEST)) return 'leftovers';
+  try {
+    const m = JSON.parse(await fs.readFile(path.join(storeDir, STORE_MANIFEST), 'utf8')) as { format?: unknown };
+    return m?.format === 'embedding-lens-store' ? 'store' : 'damaged';
+  } catch {
+    return 'damaged';
+  }
+}
+
+/** A store being rebuilt beside the old one (`<key>.rebuild`) or an old one being removed (`<key>.old-<pid>`). */
+function isTransient(name: string): boolean {
+  return name.endsWith('.rebuild') || /\.old-\d+$/.test(name);
 }
 
 export interface StoredIndex {
   /** The store folder. */
   dir: string;
   name: string;
-  /** The recipe its manifest records; undefined when the manifest cannot be read (damaged). */
+  /** The recipe its manifest records (or its catalog, when the manifest does not read); undefined when neither reads. */
   recipe?: RecipeIdentity;
+  /** The manifest does not read. */
+  damaged?: boolean;
   /** Vectors the manifest counts. */
   count?: number;
 }
@@ -78,15 +101,25 @@ export interface StoredIndex {
 /** Every store folder under a storage folder, with the recipe its manifest names (if readable). */
 export async function listStores(storageDir: string): Promise<StoredIndex[]> {
   const stores = storesDirOf(storageDir);
-  const names = (await fs.readdir(stores, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = (await fs.readdir(stores, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isDirectory() && !isTransient(e.name))
+    .map((e) => e.name)
+    .sort();
   return Promise.all(names.map(async (name): Promise<StoredIndex> => {
     const dir = path.join(stores, name);
     try {
       const m = JSON.parse(await fs.readFile(path.join(dir, STORE_MANIFEST), 'utf8')) as { recipe?: RecipeIdentity; count?: number };
-      return { dir, name, recipe: m.recipe, count: m.count };
+      if (m.recipe) return { dir, name, recipe: m.recipe, count: m.count };
     } catch {
-      return { dir, name };
+      // the manifest does not read: the catalog names the recipe too
     }
+    try {
+      const catalog = JSON.parse(await fs.readFile(path.join(dir, CATALOG_FILE), 'utf8')) as { identity?: RecipeIdentity };
+      if (catalog.identity) return { dir, name, recipe: catalog.identity, damaged: true };
+    } catch {
+      // neither reads
+    }
+    return { dir, name, damaged: true };
   }));
 }
 
@@ -116,7 +149,7 @@ export async function prepareStorage(storageDir: string, create: boolean): Promi
         await writeMarker(storageDir);
         return;
       }
-      throw new UserError(`${marker} is corrupt (not valid JSON).`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', storageDir, file: marker });
+      throw new UserError(`${marker} is corrupt (not valid JSON).`, 'Index the folder again: that writes it anew.', { code: 'INDEX_DAMAGED', storageDir, file: marker, repair: 'refresh' });
     }
     if (typeof version !== 'number' || version > STORAGE_FORMAT_VERSION) {
       throw new UserError(
