@@ -1,7 +1,7 @@
 // Shared types of the engine. Plain data only: no vscode, no native modules.
 // The extractor produces these; the stores, the indexer, the CLI and the host consume them.
 
-import type { PoolingMode, WordPooling, Recipe, RecipeIdentity, TextPrefixes } from './recipe';
+import type { PoolingMode, WordPooling, RecipeIdentity, TextPrefixes } from './recipe';
 
 // The recipe's vocabulary lives in ./recipe, errors in ./errors; re-exported here for existing imports.
 export type { PoolingMode, WordPooling, VectorPooling, Recipe, RecipeIdentity } from './recipe';

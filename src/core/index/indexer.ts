@@ -13,7 +13,6 @@ import { LexicalIndex } from '../search/lexical';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
 import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '../types';
 import { describeIdentity, sameRecipe } from '../recipe';
-import { hasCode } from '../errors';
 import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, STORE_MANIFEST, storeDirFor, storeState } from '../workspace/layout';
 import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
 import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
