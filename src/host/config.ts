@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { DEFAULT_RECIPE, POOLING_MODES, WORD_POOLINGS, type PoolingMode, type Recipe, type WordPooling } from '../core/recipe';
 import { UserError } from '../core/errors';
-import type { EngineLoadOptions } from '../protocol/worker';
+import type { EngineLoadOptions, LoadedModelInfo } from '../protocol/worker';
 
 export const SECTION = 'embeddingLens';
 
@@ -92,12 +92,27 @@ function isSet(c: vscode.WorkspaceConfiguration, key: string): boolean {
   return !!i && [i.globalValue, i.workspaceValue, i.workspaceFolderValue].some((v) => v !== undefined);
 }
 
+/** The loaded model's own recipe (LoadedModelInfo.ownRecipe), set by EngineAccess when a model loads. */
+let loadedOwnRecipe: { model: string; recipe: NonNullable<LoadedModelInfo['ownRecipe']> } | undefined;
+
+export function setLoadedOwnRecipe(model: string | undefined, recipe: LoadedModelInfo['ownRecipe']): void {
+  loadedOwnRecipe = model !== undefined && recipe ? { model, recipe } : undefined;
+}
+
+/**
+ * The recipe of the settings: each of layer / pooling / normalize the person set, and for the others
+ * the model's own recipe once that model is loaded (its sentence-transformers files), else the defaults.
+ * Every reader (index, search, status bar, extraction) goes through here, so they never disagree.
+ */
 export function recipeOf(cfg: ExtensionConfig): Recipe {
+  const own = loadedOwnRecipe?.model === cfg.model ? loadedOwnRecipe.recipe : undefined;
+  const layer = own && !cfg.explicit.layer ? own.layer : cfg.layer;
+  const pool = own && !cfg.explicit.pooling ? own.pool : cfg.pooling;
   return {
-    layer: cfg.layer,
-    pool: cfg.pooling,
-    wordPool: cfg.pooling === 'words' ? cfg.wordPooling : undefined,
-    normalize: cfg.normalize,
+    layer,
+    pool,
+    wordPool: pool === 'words' ? cfg.wordPooling : undefined,
+    normalize: own && !cfg.explicit.normalize ? own.normalize : cfg.normalize,
   };
 }
 

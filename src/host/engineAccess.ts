@@ -10,7 +10,7 @@ import { hasCode, UserError } from '../core/errors';
 import { storesDirOf } from '../core/workspace/layout';
 import type { IndexTarget, LoadedModelInfo } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
-import { engineLoadOptions, readConfig, recipeOf, SECTION, type ExtensionConfig } from './config';
+import { engineLoadOptions, readConfig, recipeOf, SECTION, setLoadedOwnRecipe, type ExtensionConfig } from './config';
 import type { EngineClient } from './engineClient';
 
 /**
@@ -60,6 +60,7 @@ export class EngineAccess {
   /** The engine was told to drop its model (settings changed). */
   forgetLoaded(): void {
     this.loadedInfo = undefined;
+    setLoadedOwnRecipe(undefined, undefined);
     this.loadedEmitter.fire(undefined);
   }
 
@@ -79,6 +80,7 @@ export class EngineAccess {
         signal,
         onDownloadProgress: (p) => progress?.report({ message: `downloading ${p.file}${p.total ? ` ${Math.round((100 * p.loaded) / p.total)}%` : ''}` }),
       });
+      setLoadedOwnRecipe(info.model, info.ownRecipe);
       if (this.loadedInfo?.model !== info.model || this.loadedInfo.folder !== info.folder) {
         this.loadedInfo = info;
         this.loadedEmitter.fire(info);
@@ -107,8 +109,7 @@ export class EngineAccess {
   /** Root, storage and recipe of a folder's index, from that folder's settings. */
   targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig; exclude: string[] } {
     const cfg = readConfig(folder.uri);
-    const own = this.loadedInfo && this.loadedInfo.model === cfg.model ? this.loadedInfo.ownRecipe : undefined;
-    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg, own), cfg, exclude: excludeGlobs(cfg) };
+    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg, exclude: excludeGlobs(cfg) };
   }
 
   /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
@@ -125,17 +126,8 @@ export class EngineAccess {
  * The recipe an index is built with: the settings' layer and pooling. Per-token poolings (none, words)
  * give no single vector per chunk, so they are refused for indexing with a message that says so.
  */
-export function searchRecipe(cfg: ExtensionConfig, own?: LoadedModelInfo['ownRecipe']): Recipe {
-  // The model's own recipe for every setting the person has not set (the settings' defaults otherwise).
-  const base = recipeOf(cfg);
-  const recipe: Recipe = own
-    ? {
-      ...base,
-      layer: cfg.explicit.layer ? base.layer : own.layer,
-      pool: cfg.explicit.pooling ? base.pool : own.pool,
-      normalize: cfg.explicit.normalize ? base.normalize : own.normalize,
-    }
-    : base;
+export function searchRecipe(cfg: ExtensionConfig): Recipe {
+  const recipe = recipeOf(cfg);
   if (!isVectorPooling(recipe.pool)) {
     throw new SettingsError(
       `Pooling "${recipe.pool}" gives one vector per token or word, which an index cannot search.`,
