@@ -108,6 +108,10 @@ function wchar(): number {
 function dirBytes(dir: string): number {
   return fs.readdirSync(dir).reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
 }
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -222,6 +226,8 @@ async function childStep(impl: string, step: string, dir: string): Promise<void>
     out.editMs = performance.now() - tEdit;
     out.bytesWritten = wchar() - before;
   }
+  const cpu = process.cpuUsage();
+  out.processCpuMs = (cpu.user + cpu.system) / 1000;
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -279,8 +285,10 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
 
     // Open in process.
     const to = performance.now();
+    const co = process.cpuUsage();
     await openAll(p, dir);
     const openMs = performance.now() - to;
+    const openCpuMs = cpuMsSince(co);
     // Cold search as a process (twice; the second number is kept: the first also warms tsx's cache).
     spawnStep(impl, 'search', dir);
     const search = spawnStep(impl, 'search', dir);
@@ -290,9 +298,11 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
     const live = await openAll(p, dir);
     const we = wchar();
     const te = performance.now();
+    const ce = process.cpuUsage();
     const changedChunks = applyEdit(live, Math.floor(N / PER_FILE / 2));
     await saveAll(impl, dir, live);
     const editMs = performance.now() - te;
+    const editCpuMs = cpuMsSince(ce);
     const editBytes = wchar() - we;
     const bytesAfterEdit = dirBytes(dir);
     // ...and as a process: the same kind of edit to another file, on the saved state.
@@ -328,6 +338,7 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
       buildMBWritten: +(buildBytesWritten / 1e6).toFixed(1),
       bytesOnDisk,
       openMs: +openMs.toFixed(0),
+      openCpuMs: +openCpuMs.toFixed(0),
       searchProcessMs: +search.wallMs.toFixed(0),
       searchProcessInside: search.result,
       edit: {
@@ -335,6 +346,7 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
         bytesWritten: editBytes,
         shareOfStore: +(editBytes / bytesAfterEdit).toFixed(5),
         inProcessMs: +editMs.toFixed(0),
+        inProcessCpuMs: +editCpuMs.toFixed(0),
         processMs: +editProcess.wallMs.toFixed(0),
         processInside: editProcess.result,
       },
@@ -351,13 +363,15 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
 function table(rows: Record<string, any>[]): string {
   const lines: string[] = [];
   const row = (cells: (string | number)[]) => lines.push('| ' + cells.join(' | ') + ' |');
-  row(['store', 'n×d', 'build s', 'MB on disk', 'open ms', 'cold search process ms', 'edit: bytes written', 'share of store', 'edit ms (in process)', 'edit process ms', 'p50 / p99 ms (ef 100)', 'recall@10 (ef 50 / 100)', 'peak RSS MiB']);
+  row(['store', 'n×d', 'build s', 'MB on disk', 'open ms (CPU ms)', 'cold search process ms (CPU ms)', 'edit: bytes written', 'share of store', 'edit ms in process (CPU ms)', 'edit process ms (CPU ms)', 'p50 / p99 ms (ef 100)', 'recall@10 (ef 50 / 100)', 'peak RSS MiB']);
   row(Array(13).fill('---'));
   for (const r of rows) {
     const e100 = r.query.efs.find((e: { ef: number }) => e.ef === 100);
     const e50 = r.query.efs.find((e: { ef: number }) => e.ef === 50);
-    row([r.impl, `${r.n}×${r.dims}`, r.buildS, (r.bytesOnDisk / 1e6).toFixed(1), r.openMs, r.searchProcessMs, r.edit.bytesWritten.toLocaleString('en'),
-      `${(r.edit.shareOfStore * 100).toFixed(2)}%`, r.edit.inProcessMs, r.edit.processMs, `${e100.p50ms} / ${e100.p99ms}`, `${e50.recallAt10} / ${e100.recallAt10}`, r.peakRssMiB]);
+    const cpu = (v: number | undefined) => (v === undefined ? '' : ` (${Math.round(v)})`);
+    row([r.impl, `${r.n}×${r.dims}`, r.buildS, (r.bytesOnDisk / 1e6).toFixed(1), `${r.openMs}${cpu(r.openCpuMs)}`, `${r.searchProcessMs}${cpu(r.searchProcessInside.processCpuMs)}`,
+      r.edit.bytesWritten.toLocaleString('en'), `${(r.edit.shareOfStore * 100).toFixed(2)}%`, `${r.edit.inProcessMs}${cpu(r.edit.inProcessCpuMs)}`,
+      `${r.edit.processMs}${cpu(r.edit.processInside.processCpuMs)}`, `${e100.p50ms} / ${e100.p99ms}`, `${e50.recallAt10} / ${e100.recallAt10}`, r.peakRssMiB]);
   }
   return lines.join('\n');
 }
