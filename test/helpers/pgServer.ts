@@ -57,7 +57,8 @@ export interface PgServer {
   stop(): void;
 }
 
-export async function startPostgres(install: PgInstall): Promise<PgServer> {
+/** Starts a server; `serverOptions` are extra `-c name=value` settings (benchmarks). */
+export async function startPostgres(install: PgInstall, serverOptions = ''): Promise<PgServer> {
   const root = process.getuid?.() === 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-pg-'));
   const password = `pw-${Math.random().toString(36).slice(2)}`;
@@ -71,7 +72,7 @@ export async function startPostgres(install: PgInstall): Promise<PgServer> {
   const data = path.join(dir, 'data');
   as(path.join(install.bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${path.join(dir, 'pw')}`, '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  as(path.join(install.bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=200`, 'start']);
+  as(path.join(install.bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=200 ${serverOptions}`, 'start']);
   const psql = fs.existsSync(path.join(install.bin, 'psql')) ? path.join(install.bin, 'psql') : 'psql';
   const server: PgServer = {
     port,

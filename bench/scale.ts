@@ -1,0 +1,301 @@
+// Benchmarks of issue 16 (numbers, not pass/fail): sharded extraction, merge, and the PostgreSQL store
+// beside the local HNSW store on the same vectors.
+//
+//   tsx bench/scale.ts extract  [--texts 256] [--model <folder>]   N = 1 vs 2 shard processes (2 cores)
+//   tsx bench/scale.ts merge    [--rows 1000000] [--dims 384] [--shards 4]   synthetic shards → merge
+//   tsx bench/scale.ts postgres [--n 100000] [--dims 384] [--queries 200]   needs PostgreSQL + pgvector
+//
+// Every part prints a table and writes bench/results-scale-<part>.json. Wall time beside CPU seconds
+// (user + system of the measured processes), since this machine is shared.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SHARD_FORMAT, SHARD_FORMAT_VERSION, shardFileName, shardRange, type ShardManifest } from '../src/core/extract/shard';
+import { digestFile } from '../src/core/store/atomicFile';
+import { exactSearch } from '../src/core/store/exact';
+import { npyPreamble } from '../src/core/store/npy';
+import { PostgresStore, type PgFileUpdate } from '../src/core/store/postgres';
+import { VectorStore, type ChunkRecord } from '../src/core/store/vectorStore';
+import { seededRandom } from '../src/core/random';
+import type { RecipeIdentity } from '../src/core/types';
+import { findPostgres, startPostgres } from '../test/helpers/pgServer';
+
+const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
+const [part, ...args] = process.argv.slice(2);
+const opt = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const optStr = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : def;
+};
+
+interface Measured { wallS: number; cpuS: number; maxRssMB: number; code: number | null; stderr: string }
+
+/** Runs node + args under /usr/bin/time -f: wall, CPU (user + sys) and peak RSS of the process. */
+function timed(nodeArgs: string[]): Promise<Measured> {
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/time', ['-f', 'TIME %e %U %S %M', process.execPath, ...nodeArgs], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => {
+      const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
+      resolve({ wallS: Number(m?.[1]), cpuS: Number(m?.[2]) + Number(m?.[3]), maxRssMB: Number(m?.[4]) / 1024, code, stderr });
+    });
+  });
+}
+
+function save(name: string, result: unknown): void {
+  fs.writeFileSync(path.join(ROOT, 'bench', `results-scale-${name}.json`), JSON.stringify(result, null, 2) + '\n');
+}
+
+function gaussian(r: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+/** n × dims points around 300 Gaussian centres (as bench/store.ts), L2-normalized. */
+function clustered(n: number, dims: number, seed: number): Float32Array {
+  const rc = seededRandom(42);
+  const centres = Float32Array.from({ length: 300 * dims }, () => rc() * 2 - 1);
+  const r = seededRandom(seed);
+  const g = gaussian(r);
+  const out = new Float32Array(n * dims);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(r() * 300);
+    let s = 0;
+    for (let j = 0; j < dims; j++) {
+      const v = centres[c * dims + j]! + 0.35 * g();
+      out[i * dims + j] = v;
+      s += v * v;
+    }
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < dims; j++) out[i * dims + j]! *= inv;
+  }
+  return out;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function benchExtract(): Promise<void> {
+  const n = opt('texts', 256);
+  const real = path.resolve(ROOT, '..', 'shared', 'models', 'all-MiniLM-L6-v2');
+  const model = optStr('model', fs.existsSync(path.join(real, 'onnx')) ? real : path.join(ROOT, 'bench', 'models', 'minilm-l6'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'el-bench-shard-'));
+  const words = 'parse the http request and retry with a timeout when the socket closes before the response arrives in the queue'.split(' ');
+  const r = seededRandom(3);
+  const texts = Array.from({ length: n }, (_, i) => `${i} ` + Array.from({ length: 20 + Math.floor(r() * 100) }, () => words[Math.floor(r() * words.length)]).join(' '));
+  const input = path.join(tmp, 'in.txt');
+  fs.writeFileSync(input, texts.join('\n') + '\n');
+  const common = ['extract', '--model', model, '--input', input, '--quiet'];
+  const one = await timed([BIN, ...common, '--out', path.join(tmp, 'one.npy'), '--shard', '0/1']);
+  if (one.code !== 0) throw new Error(one.stderr);
+  const started = performance.now();
+  const two = await Promise.all([0, 1].map((k) => timed([BIN, ...common, '--threads', '1', '--out', path.join(tmp, 'two.npy'), '--shard', `${k}/2`])));
+  const twoWall = (performance.now() - started) / 1000;
+  two.forEach((t) => { if (t.code !== 0) throw new Error(t.stderr); });
+  const merged = await timed([BIN, 'merge', '--quiet', '--out', path.join(tmp, 'merged.npy'), shardFileName(path.join(tmp, 'two.npy'), { index: 0, count: 2 }), shardFileName(path.join(tmp, 'two.npy'), { index: 1, count: 2 })]);
+  const result = {
+    model, texts: n, cores: os.cpus().length,
+    n1: { wallS: one.wallS, cpuS: one.cpuS, textsPerS: n / one.wallS },
+    n2: { wallS: twoWall, cpuS: two.reduce((s, t) => s + t.cpuS, 0), textsPerS: n / twoWall, perProcessWallS: two.map((t) => t.wallS) },
+    ratio: one.wallS / twoWall,
+    mergeS: merged.wallS,
+  };
+  console.log(`extraction, ${n} texts, ${path.basename(model)}, ${result.cores} cores (wall includes model load)
+  N=1 (one process, ORT threads = cores): ${one.wallS.toFixed(1)} s wall, ${one.cpuS.toFixed(1)} CPU s, ${result.n1.textsPerS.toFixed(1)} texts/s
+  N=2 (two processes, --threads 1 each):  ${twoWall.toFixed(1)} s wall, ${result.n2.cpuS.toFixed(1)} CPU s, ${result.n2.textsPerS.toFixed(1)} texts/s
+  ratio N=2 / N=1 throughput: ${result.ratio.toFixed(2)}×; merge of the 2 shards ${merged.wallS.toFixed(2)} s`);
+  save('extract', result);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Writes `count` synthetic shards of `rows` × `dims` float32 with valid manifests (as `extract --shard` does). */
+async function writeSyntheticShards(dir: string, rows: number, dims: number, count: number): Promise<string[]> {
+  const out = path.join(dir, 'synthetic.npy');
+  const files: string[] = [];
+  const block = 8192;
+  for (let k = 0; k < count; k++) {
+    const spec = { index: k, count };
+    const range = shardRange(rows, spec);
+    const file = shardFileName(out, spec);
+    const fd = fs.openSync(file, 'w');
+    fs.writeSync(fd, npyPreamble('float32', [range.end - range.start, dims]));
+    const items = fs.openSync(`${file}.items.jsonl`, 'w');
+    const r = seededRandom(k + 1);
+    for (let a = range.start; a < range.end; a += block) {
+      const b = Math.min(range.end, a + block);
+      const data = Float32Array.from({ length: (b - a) * dims }, () => r() - 0.5);
+      fs.writeSync(fd, new Uint8Array(data.buffer));
+      let lines = '';
+      for (let i = a; i < b; i++) lines += `{"index":${i},"tokenCount":12,"windows":1,"truncated":false}\n`;
+      fs.writeSync(items, lines);
+    }
+    fs.closeSync(fd);
+    fs.closeSync(items);
+    const recipe = { model: 'synthetic', modelHash: 'synthetic0000000', layer: 'last', layers: [6], pooling: 'mean', normalize: false, excludeSpecialTokens: false, dims, dtype: 'float32' as const, prefix: '', truncate: false, windowOverlap: null };
+    const manifest: ShardManifest = {
+      format: SHARD_FORMAT, formatVersion: SHARD_FORMAT_VERSION, toolVersion: 'bench', shard: spec, input: { count: rows, sha256: 'synthetic' }, range, recipe,
+      manifest: { tool: 'embedding-lens', toolVersion: 'bench', model: 'synthetic', modelHash: 'synthetic0000000', modelFile: 'none', layer: 'last', layers: [6], layerCombine: 'single', pooling: 'mean', normalize: false, excludeSpecialTokens: false, dims, dtype: 'float32' },
+      rows: range.end - range.start, file: await digestFile(file), itemsFile: path.basename(`${file}.items.jsonl`), createdAt: new Date().toISOString(),
+    };
+    fs.writeFileSync(`${file}.json`, JSON.stringify(manifest));
+    files.push(file);
+  }
+  return files;
+}
+
+async function benchMerge(): Promise<void> {
+  const rows = opt('rows', 1_000_000);
+  const dims = opt('dims', 384);
+  const count = opt('shards', 4);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-bench-merge-'));
+  try {
+    const t0 = performance.now();
+    const files = await writeSyntheticShards(dir, rows, dims, count);
+    const genS = (performance.now() - t0) / 1000;
+    const m = await timed([BIN, 'merge', '--quiet', '--out', path.join(dir, 'merged.npy'), ...files]);
+    if (m.code !== 0) throw new Error(m.stderr);
+    const bytes = fs.statSync(path.join(dir, 'merged.npy')).size;
+    const result = { rows, dims, shards: count, dataMB: bytes / 2 ** 20, wallS: m.wallS, cpuS: m.cpuS, maxRssMB: m.maxRssMB, MBperS: bytes / 2 ** 20 / m.wallS, generateS: genS };
+    console.log(`merge ${rows} × ${dims} float32 (${result.dataMB.toFixed(0)} MiB) from ${count} shards: ${m.wallS.toFixed(1)} s wall, ${m.cpuS.toFixed(1)} CPU s, ` +
+      `peak RSS ${m.maxRssMB.toFixed(0)} MiB, ${result.MBperS.toFixed(0)} MiB/s (sha256 of every shard checked on the way)`);
+    save('merge', result);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Files of 10 chunks each, with short synthetic texts (the BM25 rows are part of the load). */
+function syntheticFiles(vectors: Float32Array, dims: number, from: number, to: number, tag = ''): PgFileUpdate[] {
+  const words = 'user name parse http url request retry socket cache token vector index query store layer model config'.split(' ');
+  const files: PgFileUpdate[] = [];
+  for (let f = from; f < to; f += 10) {
+    const p = `src/f${Math.floor(f / 10)}.ts`;
+    const chunks = [];
+    for (let i = f; i < Math.min(to, f + 10); i++) {
+      chunks.push({ id: `${p}:${i}${tag}`, path: p, startLine: (i - f) * 10 + 1, endLine: (i - f) * 10 + 10, contentHash: `h${i}${tag}`, text: `${words[i % words.length]} ${words[(i * 7) % words.length]} ${words[(i * 13) % words.length]} item${i}` });
+    }
+    files.push({ path: p, contentHash: `f${f}${tag}`, chunks, vectors: vectors.subarray(f * dims, (f + chunks.length) * dims) });
+  }
+  return files;
+}
+
+async function benchPostgres(): Promise<void> {
+  const n = opt('n', 100_000);
+  const dims = opt('dims', 384);
+  const Q = opt('queries', 200);
+  const EF = opt('ef', 100);
+  const install = findPostgres();
+  if ('skip' in install) { console.log(`skipped: ${install.skip}`); return; }
+  const data = clustered(n, dims, 1);
+  const queries = clustered(Q, dims, 2);
+  const exact = Array.from({ length: Q }, (_, q) => Array.from(exactSearch(data, dims, queries.subarray(q * dims, (q + 1) * dims), 10, 'cosine').rows));
+  const identity: RecipeIdentity = { model: 'synthetic', modelHash: 'synthetic0000000', layer: 'last', pooling: 'mean', normalize: true, dims };
+  const result: Record<string, unknown> = { n, dims, queries: Q, ef: EF, M: 16, efConstruction: 200 };
+
+  // PostgreSQL: load without the HNSW index (as a first bulk load should), then build it.
+  const server = await startPostgres(install, '-c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c shared_buffers=512MB');
+  try {
+    server.createDatabase('bench');
+    const url = server.url('bench');
+    const store = await PostgresStore.open(url, identity, { create: true, hnsw: { m: 16, efConstruction: 200 } });
+    const idx = await store.client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%hnsw%'`, [`${store.prefix}_chunks`]);
+    await store.client.query(`DROP INDEX "${idx.rows[0]!.indexname}"`);
+    let t = performance.now();
+    const cpu0 = process.cpuUsage();
+    for (let f = 0; f < n; f += 10_000) await store.apply(syntheticFiles(data, dims, f, Math.min(n, f + 10_000)), []);
+    const loadS = (performance.now() - t) / 1000;
+    const clientCpu = process.cpuUsage(cpu0);
+    t = performance.now();
+    await store.client.query(`CREATE INDEX ON "${store.prefix}_chunks" USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)`);
+    const buildS = (performance.now() - t) / 1000;
+    const lat: number[] = [];
+    let hit = 0;
+    for (let q = 0; q < Q; q++) {
+      const t1 = performance.now();
+      const got = await store.queryVector(queries.subarray(q * dims, (q + 1) * dims), 10, EF);
+      lat.push(performance.now() - t1);
+      const want = new Set(exact[q]!.map((row) => `src/f${Math.floor(row / 10)}.ts:${row}`));
+      hit += got.filter((h) => want.has(h.id)).length;
+    }
+    lat.sort((a, b) => a - b);
+    // One file of 10 chunks changed: its rows replaced in one transaction.
+    const fresh = clustered(10, dims, 3);
+    const upd = syntheticFiles(fresh, dims, 0, 10, 'v2').map((f) => ({ ...f, path: 'src/f0.ts', chunks: f.chunks.map((c) => ({ ...c, path: 'src/f0.ts' })) }));
+    t = performance.now();
+    const applied = await store.apply(upd, []);
+    const updateMs = performance.now() - t;
+    const size = await store.client.query<{ bytes: string }>(`SELECT pg_total_relation_size($1)::text AS bytes`, [`${store.prefix}_chunks`]);
+    result.postgres = {
+      loadS, clientCpuS: (clientCpu.user + clientCpu.system) / 1e6, hnswBuildS: buildS, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10),
+      oneFileUpdate: { walBytes: applied.walBytes, ms: updateMs }, chunksTableMB: Number(size.rows[0]!.bytes) / 2 ** 20,
+    };
+    await store.close();
+  } finally {
+    server.stop();
+  }
+
+  // Local store on the same vectors (VectorStore: upserts, then save builds the HNSW graph).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-bench-local-'));
+  try {
+    const local = await VectorStore.create(dir, identity, { M: 16, efConstruction: 200 });
+    const records: ChunkRecord[] = [];
+    for (let i = 0; i < n; i++) records.push({ id: `src/f${Math.floor(i / 10)}.ts:${i}`, path: `src/f${Math.floor(i / 10)}.ts`, startLine: (i % 10) * 10 + 1, endLine: (i % 10) * 10 + 10, contentHash: `h${i}` });
+    let t = performance.now();
+    local.upsert(records, data);
+    await local.save();
+    const buildS = (performance.now() - t) / 1000;
+    const lat: number[] = [];
+    let hit = 0;
+    for (let q = 0; q < Q; q++) {
+      const t1 = performance.now();
+      const got = local.query(queries.subarray(q * dims, (q + 1) * dims), 10, { ef: EF });
+      lat.push(performance.now() - t1);
+      const want = new Set(exact[q]!.map((row) => `src/f${Math.floor(row / 10)}.ts:${row}`));
+      hit += got.filter((h) => want.has(h.id)).length;
+    }
+    lat.sort((a, b) => a - b);
+    const before = new Map(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).mtimeMs]));
+    const fresh = clustered(10, dims, 3);
+    local.deleteByPath('src/f0.ts');
+    local.upsert(Array.from({ length: 10 }, (_, i) => ({ id: `src/f0.ts:${i}v2`, path: 'src/f0.ts', startLine: i * 10 + 1, endLine: i * 10 + 10, contentHash: `h${i}v2` })), fresh);
+    t = performance.now();
+    await local.save();
+    const updateMs = performance.now() - t;
+    let written = 0;
+    for (const f of fs.readdirSync(dir)) {
+      const st = fs.statSync(path.join(dir, f));
+      if (before.get(f) !== st.mtimeMs) written += st.size;
+    }
+    result.local = { buildS, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10), oneFileUpdate: { bytesWritten: written, ms: updateMs }, bytesOnDisk: local.stats().bytesOnDisk };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const pgR = result.postgres as Record<string, any>;
+  const lo = result.local as Record<string, any>;
+  console.log(`${n} × ${dims} clustered, cosine, M=16, efConstruction=200, ef_search=${EF}, ${Q} queries (exact top-10 as truth)
+                         PostgreSQL+pgvector     local HNSW store
+  bulk load              ${pgR.loadS.toFixed(1).padStart(8)} s              (in the build)
+  HNSW build             ${pgR.hnswBuildS.toFixed(1).padStart(8)} s          ${lo.buildS.toFixed(1).padStart(8)} s (upserts + save)
+  query p50 / p99        ${pgR.p50Ms.toFixed(2)} / ${pgR.p99Ms.toFixed(2)} ms      ${lo.p50Ms.toFixed(2)} / ${lo.p99Ms.toFixed(2)} ms
+  recall@10              ${pgR.recallAt10.toFixed(3).padStart(8)}            ${lo.recallAt10.toFixed(3).padStart(8)}
+  one-file update        ${(pgR.oneFileUpdate.walBytes / 1024).toFixed(0)} KiB WAL, ${pgR.oneFileUpdate.ms.toFixed(0)} ms    ${(lo.oneFileUpdate.bytesWritten / 1024).toFixed(0)} KiB written, ${lo.oneFileUpdate.ms.toFixed(0)} ms`);
+  save('postgres', result);
+}
+
+const parts: Record<string, () => Promise<void>> = { extract: benchExtract, merge: benchMerge, postgres: benchPostgres };
+const run = parts[part ?? ''];
+if (!run) {
+  console.error('Usage: tsx bench/scale.ts extract|merge|postgres [options] (see the header of bench/scale.ts)');
+  process.exit(2);
+}
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
