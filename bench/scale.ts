@@ -3,7 +3,7 @@
 //
 //   tsx bench/scale.ts extract  [--texts 256] [--model <folder>]   N = 1 vs 2 shard processes (2 cores)
 //   tsx bench/scale.ts merge    [--rows 1000000] [--dims 384] [--shards 4]   synthetic shards → merge
-//   tsx bench/scale.ts postgres [--n 100000] [--dims 384] [--queries 200]   needs PostgreSQL + pgvector
+//   tsx bench/scale.ts postgres [--n 100000] [--dims 384] [--queries 200] [--only local]   needs PostgreSQL + pgvector
 //
 // Every part prints a table and writes bench/results-scale-<part>.json. Wall time beside CPU seconds
 // (user + system of the measured processes), since this machine is shared.
@@ -200,8 +200,12 @@ async function benchPostgres(): Promise<void> {
   const result: Record<string, unknown> = { n, dims, queries: Q, ef: EF, M: 16, efConstruction: 200 };
 
   // PostgreSQL: load without the HNSW index (as a first bulk load should), then build it.
-  const server = await startPostgres(install, '-c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c shared_buffers=512MB');
-  try {
+  // `--only local` reruns the local side and keeps the PostgreSQL numbers of the last run.
+  const only = optStr('only', '');
+  const previous = path.join(ROOT, 'bench', 'results-scale-postgres.json');
+  if (only === 'local') result.postgres = (JSON.parse(fs.readFileSync(previous, 'utf8')) as Record<string, unknown>).postgres;
+  const server = only === 'local' ? null : await startPostgres(install, '-c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c shared_buffers=512MB');
+  if (server) try {
     server.createDatabase('bench');
     const url = server.url('bench');
     const store = await PostgresStore.open(url, identity, { create: true, hnsw: { m: 16, efConstruction: 200 } });
@@ -249,6 +253,7 @@ async function benchPostgres(): Promise<void> {
     for (let i = 0; i < n; i++) records.push({ id: `src/f${Math.floor(i / 10)}.ts:${i}`, path: `src/f${Math.floor(i / 10)}.ts`, startLine: (i % 10) * 10 + 1, endLine: (i % 10) * 10 + 10, contentHash: `h${i}` });
     let t = performance.now();
     local.upsert(records, data);
+    local.compact(); // the first save builds the HNSW base (otherwise it writes a delta, searched exactly)
     await local.save();
     const buildS = (performance.now() - t) / 1000;
     const lat: number[] = [];
