@@ -102,6 +102,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
       if (!e.affectsConfiguration(SECTION)) return;
       refreshConfig();
       if (['model', 'layer', 'pooling', 'wordPooling', 'normalize'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) index.recipeChanged();
+      if (e.affectsConfiguration(`${SECTION}.engineIdleMinutes`) || e.affectsConfiguration(`${SECTION}.engineMemoryBudgetMB`)) engine.configure(engineProcessConfig());
       if (affectsEngine(e) && engine.started) {
         log.info('engine settings changed: the model will be reloaded on next use');
         access.forgetLoaded();

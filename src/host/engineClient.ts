@@ -63,14 +63,21 @@ export class EngineClient {
   /** The last model loaded, loaded again first thing when a new process starts (after idle or a crash). */
   private lastLoad: EngineLoadOptions | undefined;
   private stderrTail = '';
-  private readonly idleMs: number;
-  private readonly memoryBudgetMb: number;
+  private idleMs: number;
+  private memoryBudgetMb: number;
   /** How many processes were started, and how many of them crashed (tests and the log read these). */
   readonly counts = { started: 0, crashed: 0, idleStops: 0 };
 
   constructor(private readonly workerPath: string, private readonly log: Logger, private readonly options: EngineClientOptions = {}) {
     this.idleMs = options.idleMs ?? ENGINE_DEFAULTS.idleMs;
     this.memoryBudgetMb = options.memoryBudgetMb ?? ENGINE_DEFAULTS.memoryBudgetMb;
+  }
+
+  /** New life-cycle settings: the idle time applies from now on, the heap cap from the next process. */
+  configure(options: { idleMs: number; memoryBudgetMb: number }): void {
+    this.idleMs = options.idleMs;
+    this.memoryBudgetMb = options.memoryBudgetMb;
+    if (!this.pending.size) this.scheduleIdle();
   }
 
   /** Whether an engine process is running now (false until the first request, and after an idle stop). */

@@ -226,6 +226,8 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
   qp.matchOnDetail = false;
 
   let seq = 0;
+  /** The list on show came from an index still being built (or stopped): refresh it when that ends. */
+  let shownPartial = false;
   let running: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
   const runQuery = async (query: string) => {
@@ -242,6 +244,7 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
       const hits = await searchFolders(access, query, mode, controller.signal, options.index);
       if (mine !== seq) return;
       const note = partialNote(options.index);
+      shownPartial = note !== undefined;
       setTitle(note);
       const header: Item[] = note ? [{ label: `partial results: ${note}`, kind: vscode.QuickPickItemKind.Separator }] : [];
       qp.items = hits.length
@@ -274,8 +277,9 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
     };
     const subs = [
       qp.onDidChangeValue((v) => schedule(v)),
-      // Indexing finished (or stopped) while the list is open: ask again, now from the whole index.
-      ...(options.index ? [options.index.onDidChange(() => schedule(qp.value, 0))] : []),
+      // Indexing finished (or stopped) while a partial list is open: ask again, now from the whole index.
+      // A complete list is never replaced under the user's cursor.
+      ...(options.index ? [options.index.onDidChange(() => shownPartial && !partialNote(options.index) && schedule(qp.value, 0))] : []),
       qp.onDidTriggerButton(() => {
         mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
         options.onModeChange?.(mode);
