@@ -391,13 +391,28 @@ async function pickItem(page, text) {
   await row.click();
 }
 
-/** Opens Search Workspace and types a query; returns the widget's title and the first rows' text. */
-async function searchFromPalette(page, query, rowPattern) {
+/**
+ * Opens Search Workspace and types a query; returns the widget's title and the rows' text once a row
+ * matches `rowPattern` (and, with `fresh`, is not flagged "changed since indexing"). The list answers
+ * the query as it was when typed: like a user, it types the query again until the row shows.
+ */
+async function searchFromPalette(page, query, rowPattern, { fresh = false, timeout = 60_000 } = {}) {
   await runCommand(page, 'Embedding Lens: Search Workspace');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(query);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: rowPattern }).first().waitFor({ timeout: 60_000 });
+  const until = Date.now() + timeout;
+  for (;;) {
+    await input.fill(query);
+    let row = page.locator('.quick-input-list .monaco-list-row', { hasText: rowPattern });
+    if (fresh) row = row.filter({ hasNotText: 'changed since indexing' });
+    try {
+      await row.first().waitFor({ timeout: 5000 });
+      break;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await input.fill('');
+    }
+  }
   const title = ((await page.locator('.quick-input-widget .quick-input-title').textContent()) ?? '').trim();
   const rows = await page.locator('.quick-input-list .monaco-list-row').allTextContents();
   return { title, rows };
@@ -454,8 +469,8 @@ async function livingWithTheExtension(page, profile) {
   const bulk = path.join(profile.workspace, 'bulk-browser');
   mkdirSync(bulk, { recursive: true });
   for (let i = 0; i < 600; i++) {
-    // Long enough that a rebuild takes a while (about 3 chunks a file), so that Cancel lands mid-way.
-    const body = Array.from({ length: 40 }, (_, j) => `    value_${j} = request.get("field_${j}_${i}", ${j}) * ${i % 13} + len("padding words for chunk ${j}")\n`).join('');
+    // Long enough that a rebuild takes a while (bert-tiny chunks are 30 tokens: ~9 a file), so that Cancel lands mid-way.
+    const body = Array.from({ length: 8 }, (_, j) => `    value_${j} = request.get("field_${j}_${i}", ${j}) * ${i % 13} + len("padding words for chunk ${j}")\n`).join('');
     writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    \"\"\"Handle request number ${i} and return status ${i % 7}.\"\"\"\n${body}    return {"id": ${i}, "ok": True}\n`);
   }
   await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
@@ -504,7 +519,7 @@ async function livingWithTheExtension(page, profile) {
   await page.keyboard.press('Control+Home');
   await page.keyboard.type('// plughmarker roundtrip save\n');
   await page.keyboard.press('Control+S');
-  const saved = await searchFromPalette(page, 'plughmarker', /server\.go:\d+/);
+  const saved = await searchFromPalette(page, 'plughmarker', /server\.go:\d+/, { fresh: true });
   await shot('search-after-recipe-roundtrip-save');
   log(`recipe round trip then save: "${saved.rows[0]?.slice(0, 80)}" found`);
   await page.keyboard.press('Escape');
@@ -514,7 +529,7 @@ async function livingWithTheExtension(page, profile) {
   // 4. A file rewritten outside the editor.
   const guide = path.join(profile.workspace, 'docs', 'guide.md');
   writeFileSync(guide, `${readFileSync(guide, 'utf8')}\nWibblewomp is written by a generator outside the editor.\n`);
-  const outside = await searchFromPalette(page, 'Wibblewomp', /guide\.md:\d+/);
+  const outside = await searchFromPalette(page, 'Wibblewomp', /guide\.md:\d+/, { fresh: true });
   await shot('search-after-outside-change');
   log(`file rewritten from outside: "${outside.rows[0]?.slice(0, 80)}" found`);
   await page.keyboard.press('Escape');
