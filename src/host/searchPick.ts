@@ -228,6 +228,9 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
   let seq = 0;
   /** The list on show came from an index still being built (or stopped): refresh it when that ends. */
   let shownPartial = false;
+  /** The list on show has hits of files changed since indexing; re-asked once after their refresh. */
+  let shownStale = false;
+  let staleRequeried = false;
   let running: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
   const runQuery = async (query: string) => {
@@ -245,6 +248,7 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
       if (mine !== seq) return;
       const note = partialNote(options.index);
       shownPartial = note !== undefined;
+      shownStale = hits.some((h) => h.stale);
       setTitle(note);
       const header: Item[] = note ? [{ label: `partial results: ${note}`, kind: vscode.QuickPickItemKind.Separator }] : [];
       qp.items = hits.length
@@ -279,7 +283,13 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
       qp.onDidChangeValue((v) => schedule(v)),
       // Indexing finished (or stopped) while a partial list is open: ask again, now from the whole index.
       // A complete list is never replaced under the user's cursor.
-      ...(options.index ? [options.index.onDidChange(() => shownPartial && !partialNote(options.index) && schedule(qp.value, 0))] : []),
+      // Likewise once, when the list showed hits of files changed since indexing (their refresh ran).
+      ...(options.index ? [options.index.onDidChange(() => {
+        if ((shownPartial && !partialNote(options.index)) || (shownStale && !staleRequeried)) {
+          staleRequeried ||= shownStale;
+          schedule(qp.value, 0);
+        }
+      })] : []),
       qp.onDidTriggerButton(() => {
         mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
         options.onModeChange?.(mode);

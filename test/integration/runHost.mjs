@@ -488,6 +488,7 @@ async function livingWithTheExtension(page, profile) {
   if (!(await toastCancel.isVisible())) await runCommand(page, 'Notifications: Show Notifications');
   await page.locator('.notifications-toasts .monaco-button, .notifications-center .monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 20_000 });
   const partial = await waitStatus(page, /partial index/, 60_000);
+  if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
   await page.locator('.part.statusbar').screenshot({ path: path.join(RESULTS, 'user-status-partial.png') });
   await page.locator('.statusbar-item', { hasText: 'EL:' }).first().hover();
   await page.locator('.monaco-hover', { hasText: 'indexing stopped' }).first().waitFor({ timeout: 10_000 });
@@ -538,7 +539,8 @@ async function livingWithTheExtension(page, profile) {
   const before = processMemory(profile);
   if (!before.enginePids.length) throw new Error('no engine process found (it should run in its own process)');
   for (const pid of before.enginePids) process.kill(pid, 'SIGKILL');
-  await page.locator('.notification-toast', { hasText: 'engine process stopped unexpectedly' }).first().waitFor({ timeout: 20_000 });
+  // As a toast, or in the notification center if that is open.
+  await page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item', { hasText: 'engine process stopped unexpectedly' }).first().waitFor({ timeout: 20_000 });
   await shot('engine-killed');
   const again = await searchFromPalette(page, 'send an HTTP request and parse the JSON response', /\.(py|ts|go|rs|md):\d+/);
   const afterKill = processMemory(profile);
