@@ -564,7 +564,7 @@ async function livingWithTheExtension(page, profile) {
   await searchFromPalette(page, '__name__ check compute_value', /long_selection\.py:\d+/);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first();
   await row.locator('.quick-input-list-label-meta').first().hover();
-  const hover = page.locator('.monaco-hover', { hasText: 'compute_value' }).first();
+  const hover = page.locator('.monaco-hover, .workbench-hover', { hasText: 'return alpha' }).first();
   await hover.waitFor({ timeout: 10_000 });
   const hoverInfo = await hover.evaluate((h) => ({ text: h.textContent.replace(/\u200b/g, ''), bold: h.querySelectorAll('strong, b, em, i:not(.codicon)').length }));
   await shot('result-hover-markdown');
