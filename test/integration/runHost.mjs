@@ -585,10 +585,12 @@ async function livingWithTheExtension(page, profile) {
   const settingsBefore = readFileSync(userSettings, 'utf8');
   // One repository, one run: EL_MEMORY_REPO (a folder, e.g. a checkout of flask) is copied into the
   // workspace, then indexed, inspected and swept with the real model; memory is read at each step.
+  // The model first (a background refresh may still be running: the status bar names the model when
+  // it is done), then the repository (not indexed in the background: there is no index for this model).
   const repo = process.env.EL_MEMORY_REPO;
-  if (repo) cpSync(repo, path.join(profile.workspace, 'memory-repo'), { recursive: true, filter: (p) => !/[\\/](\.git|node_modules)([\\/]|$)/.test(p) });
   writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(settingsBefore), 'embeddingLens.model': minilm }, null, 2));
-  await waitStatus(page, /all-MiniLM-L6-v2/, 30_000);
+  await waitStatus(page, /all-MiniLM-L6-v2/, 180_000);
+  if (repo) cpSync(repo, path.join(profile.workspace, 'memory-repo'), { recursive: true, filter: (p) => !/[\\/](\.git|node_modules)([\\/]|$)/.test(p) });
   memory.real = { model: minilm, repository: repo ?? '(the sample workspace)', beforeIndexing: processMemory(profile) };
   const tIndex = performance.now();
   await runCommand(page, 'Embedding Lens: Index Workspace');
