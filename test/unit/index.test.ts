@@ -226,6 +226,33 @@ describe('incremental indexing', () => {
     assert.equal(hits[0]?.path, 'src/math.ts');
   });
 
+  test('a compaction takes the writer lock like a refresh: another process holding it is named, nothing is written', async () => {
+    const ws = await makeWorkspace();
+    cleanup.push(ws);
+    const storage = await tmp();
+    const indexer = await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder, chunkTokens: 64 });
+    await indexer.refresh();
+    indexer.store.compact(); // make one due
+    const generation = indexer.store.generation;
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+      const { acquireWriterLock } = require(${JSON.stringify(path.join(REPO, 'src/core/index/writerLock.ts'))});
+      acquireWriterLock(${JSON.stringify(indexer.storeDir)}).then(() => { console.log('locked'); setTimeout(() => {}, 60000); });
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d) => { if (String(d).includes('locked')) resolve(); });
+        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+      });
+      await assert.rejects(indexer.compactIfNeeded(), (e: unknown) => e instanceof UserError && e.code === 'INDEX_BUSY' && new RegExp(`pid ${child.pid}`).test(e.message));
+      assert.equal(indexer.store.generation, generation, 'nothing committed while another process holds the lock');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    assert.equal(await indexer.compactIfNeeded(), true);
+    assert.equal(indexer.store.generation, generation + 1);
+  });
+
   test('delete removes a file from the store and the results; rename re-embeds nothing', async () => {
     const ws = await makeWorkspace();
     cleanup.push(ws);
