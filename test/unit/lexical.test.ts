@@ -43,7 +43,7 @@ function reference(live: { id: string; path: string; text: string }[]): MiniSear
   return mini;
 }
 
-const QUERIES = ['parse http url', 'loadConfig readFile', 'LRUCache capacity', 'f3', 'const return await', 'user name', 'äpfel', '日本語 weights', 'nothing_here'];
+const QUERIES = [WORDS.join(' ') + ' get_set parse_user load_name x3 y4 z5 w6', 'parse http url', 'loadConfig readFile', 'LRUCache capacity', 'f3', 'const return await', 'user name', 'äpfel', '日本語 weights', 'nothing_here'];
 
 function assertSameScores(index: LexicalIndex, mini: MiniSearch, what: string): void {
   for (const q of QUERIES) {

@@ -203,6 +203,12 @@ function encodeSegment(docs: SegmentDoc[], postings: Map<string, [number, number
   return w.encode(SEGMENT_MAGIC);
 }
 
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
 const packTf = (text: number, p: number) => ((Math.min(text, TF_MAX) << 16) | Math.min(p, TF_MAX)) >>> 0;
 
 export interface LexicalLoadOptions {
@@ -370,46 +376,85 @@ export class LexicalIndex {
   search(query: string, limit: number): LexicalHit[] {
     if (!query.trim() || this.docs === 0) return [];
     const terms = queryTerms(query);
+    const distinct = new Map<string, number>();
+    for (const t of terms) if (!distinct.has(t)) distinct.set(t, distinct.size);
+    const words = Math.ceil(distinct.size / 32) || 1; // bitmask words per document: which distinct terms it matched
     const avg = [this.lengthTotals[0] / this.docs, this.lengthTotals[1] / this.docs];
     const n = this.docs;
-    // Results keyed by segment and row (pending documents: segment -1, keyed by id).
-    const results = new Map<string, { score: number; terms: Set<string>; seg: number; row: number; id?: string }>();
+    // Scores accumulate in typed arrays per segment (allocated when a term hits it); pending documents,
+    // few, in a map. Per term: count the live documents that have it per field (the idf), then add each
+    // field's score in MiniSearch's order (all text scores, then all path scores).
+    const segScores: (Float64Array | null)[] = this.segments.map(() => null);
+    const segMasks: (Uint32Array | null)[] = this.segments.map(() => null);
+    const pendingHits = new Map<string, { score: number; mask: Uint32Array }>();
     for (const term of terms) {
+      const bit = distinct.get(term)!;
       const termKey = Buffer.from(term, 'utf8');
-      const matches: { key: string; seg: number; row: number; id?: string; tf: [number, number]; len: [number, number] }[] = [];
-      this.segments.forEach((seg, s) => {
-        const p = seg.postings(termKey);
-        if (!p) return;
-        for (let i = 0; i < p.docs.length; i++) {
-          const row = p.docs[i];
-          if (seg.dead[row]) continue;
-          matches.push({ key: `${s}:${row}`, seg: s, row, tf: [p.tfs[i] >>> 16, p.tfs[i] & 0xffff], len: [seg.textLen[row], seg.pathLen[row]] });
-        }
-      });
+      const posts = this.segments.map((seg) => seg.postings(termKey));
+      const pend: [string, PendingDoc, [number, number]][] = [];
       for (const [id, doc] of this.pending) {
         const tf = doc.tf.get(term);
-        if (tf) matches.push({ key: `p:${id}`, seg: -1, row: -1, id, tf, len: doc.lengths });
+        if (tf) pend.push([id, doc, tf]);
+      }
+      const matching = [0, 0];
+      posts.forEach((p, s) => {
+        if (!p) return;
+        const dead = this.segments[s].dead;
+        for (let i = 0; i < p.docs.length; i++) {
+          if (dead[p.docs[i]]) continue;
+          if (p.tfs[i] >>> 16) matching[0]++;
+          if (p.tfs[i] & 0xffff) matching[1]++;
+        }
+      });
+      for (const [, , tf] of pend) {
+        if (tf[0]) matching[0]++;
+        if (tf[1]) matching[1]++;
       }
       for (let field = 0; field < 2; field++) {
-        const matching = matches.reduce((c, m) => c + (m.tf[field] > 0 ? 1 : 0), 0);
-        if (matching === 0) continue;
-        for (const m of matches) {
-          const tf = m.tf[field];
-          if (tf === 0) continue;
-          const score = bm25FieldScore(field, tf, matching, n, m.len[field], avg[field]);
-          const r = results.get(m.key);
-          if (r) {
-            r.score += score;
-            r.terms.add(term);
-          } else {
-            results.set(m.key, { score, terms: new Set([term]), seg: m.seg, row: m.row, id: m.id });
+        if (matching[field] === 0) continue;
+        posts.forEach((p, s) => {
+          if (!p) return;
+          const seg = this.segments[s];
+          const scores = (segScores[s] ??= new Float64Array(seg.docs));
+          const masks = (segMasks[s] ??= new Uint32Array(seg.docs * words));
+          const lengths = field === 0 ? seg.textLen : seg.pathLen;
+          for (let i = 0; i < p.docs.length; i++) {
+            const row = p.docs[i];
+            if (seg.dead[row]) continue;
+            const tf = field === 0 ? p.tfs[i] >>> 16 : p.tfs[i] & 0xffff;
+            if (tf === 0) continue;
+            scores[row] += bm25FieldScore(field, tf, matching[field], n, lengths[row], avg[field]);
+            masks[row * words + (bit >> 5)] |= 1 << (bit & 31);
           }
+        });
+        for (const [id, doc, tf] of pend) {
+          if (tf[field] === 0) continue;
+          let h = pendingHits.get(id);
+          if (!h) pendingHits.set(id, (h = { score: 0, mask: new Uint32Array(words) }));
+          h.score += bm25FieldScore(field, tf[field], matching[field], n, doc.lengths[field], avg[field]);
+          h.mask[bit >> 5] |= 1 << (bit & 31);
         }
       }
     }
-    const hits = [...results.values()].map((r) => ({ id: r.id ?? this.segments[r.seg].ids.get(r.row), score: r.score * r.terms.size }));
-    hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return hits.slice(0, limit);
+    // Final score = sum × number of distinct query terms matched (MiniSearch's "quality").
+    const hits: { seg: number; row: number; id?: string; score: number }[] = [];
+    const matched = (masks: Uint32Array, at: number) => {
+      let c = 0;
+      for (let w = 0; w < words; w++) c += popcount(masks[at + w]);
+      return c;
+    };
+    segScores.forEach((scores, s) => {
+      if (!scores) return;
+      const masks = segMasks[s]!;
+      for (let row = 0; row < scores.length; row++) {
+        const q = matched(masks, row * words);
+        if (q > 0) hits.push({ seg: s, row, score: scores[row] * q });
+      }
+    });
+    for (const [id, h] of pendingHits) hits.push({ seg: -1, row: -1, id, score: h.score * matched(h.mask, 0) });
+    const idOf = (h: { seg: number; row: number; id?: string }) => (h.id ??= this.segments[h.seg].ids.get(h.row));
+    hits.sort((a, b) => b.score - a.score || (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0));
+    return hits.slice(0, limit).map((h) => ({ id: idOf(h), score: h.score }));
   }
 
   /** True when merging the segments into one is due: many segments, or many deleted documents. */
