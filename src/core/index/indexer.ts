@@ -272,8 +272,8 @@ export class WorkspaceIndexer {
     // A catalog entry whose chunks are not all in the store and the lexical index is unfinished work.
     // Only an unfinished refresh (a cancel, a crash), a dropped damaged segment or a rebuilt lexical
     // index can leave such entries: the catalog is saved after the store and the lexical index, so after
-    // a complete refresh it claims nothing they lack. Checking every chunk costs a lookup per chunk
-    // (~0.1 s at 37k chunks), which an edit-and-save does not need to pay.
+    // a complete refresh it claims nothing they lack. Checking every chunk costs two lookups per chunk
+    // of the whole index, which an edit-and-save does not need to pay.
     const dirty = new Set<string>();
     const mayLack = !catalog.complete || store.dropped.length > 0 || lexical.dropped.length > 0 || lexical.size < store.count;
     for (const p of mayLack ? catalog.paths() : []) {
