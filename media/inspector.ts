@@ -3,7 +3,6 @@
 // containing `<script>` shows as text. The view state (text, controls, tab) is kept with setState;
 // the host replays its data when the panel is shown again, and re-inspects the text after a reload.
 import type { SweepResult } from '../src/core/sweep/sweep';
-import type { TokenInfo } from '../src/core/types';
 import type {
   FromPanel, HeatmapMetric, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelPooling, PanelView, PanelViewState,
   SweepMetric, TextSource, ToPanel,

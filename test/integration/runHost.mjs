@@ -471,7 +471,7 @@ async function livingWithTheExtension(page, profile) {
   for (let i = 0; i < 600; i++) {
     // Long enough that a rebuild takes a while (bert-tiny chunks are 30 tokens: ~9 a file), so that Cancel lands mid-way.
     const body = Array.from({ length: 8 }, (_, j) => `    value_${j} = request.get("field_${j}_${i}", ${j}) * ${i % 13} + len("padding words for chunk ${j}")\n`).join('');
-    writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    \"\"\"Handle request number ${i} and return status ${i % 7}.\"\"\"\n${body}    return {"id": ${i}, "ok": True}\n`);
+    writeFileSync(path.join(bulk, `module_${i}.py`), `def handler_${i}(request):\n    """Handle request number ${i} and return status ${i % 7}."""\n${body}    return {"id": ${i}, "ok": True}\n`);
   }
   await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
   memory.duringIndexing = processMemory(profile);

@@ -43,7 +43,7 @@ describe('external data (model.onnx + model.onnx_data)', () => {
       // Two cuts of the graph (layer 1, and the full graph), each a session over the same weight file.
       for (const layer of ['1', 'output']) {
         const r = await ex.extract(TEXTS, { layer, pool: 'none' });
-        r.items.forEach((item, i) => {
+        r.items.forEach((item) => {
           const ids = item.tokens!.map((t) => t.id);
           const states = referenceModernStates(ref, ref.config, ids);
           const want = layer === 'output' ? states.output : states.residual[1];
