@@ -15,6 +15,7 @@ import { buildVariant, decodeModel, findResidualStream, loadOnnxModel } from '..
 import { readNpy } from '../../src/core/store/npy';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { loadReferenceModel, referenceAttentions } from '../reference/forward';
+import { suiteRequiring } from '../skip';
 
 const TOL = 1e-4;
 const MINILM = path.resolve(__dirname, '../../../shared/models/all-MiniLM-L6-v2');
@@ -44,7 +45,7 @@ function single(att: TextAttention) {
 
 const TEXTS = ['hello world', 'getUserName returns the user name of the current session', 'def add(a, b): return a + b'];
 
-describe('attention on all-MiniLM-L6-v2 vs its answer key', { skip: !fs.existsSync(MINILM_KEY) && `${MINILM_KEY} is absent: skipped` }, () => {
+suiteRequiring('attention on all-MiniLM-L6-v2 vs its answer key', !fs.existsSync(MINILM_KEY) && `${MINILM_KEY} is absent: skipped`, () => {
   let ex: Extractor;
   let key: AnswerKey;
   before(async () => {

@@ -4,9 +4,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -18,7 +19,7 @@ function cli(args: string[], input?: string) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('embedding-lens extract (CLI)', { skip: !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first' }, () => {
+suiteRequiring('embedding-lens extract (CLI)', !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first', () => {
   let tmp: string;
   let model: string;
   before(() => {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { loadReferenceModel, referenceHiddenStates, type ReferenceModel } from '../reference/forward';
 import { fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const TOL = 1e-4;
 const SHARED_EXPORT = path.resolve(__dirname, '../../../shared/fixtures/hf-bert-export');
@@ -300,7 +301,7 @@ describe('quantized graph', () => {
   });
 });
 
-describe('a real Hugging Face export (torch reference)', { skip: !fs.existsSync(SHARED_EXPORT) && `../shared/fixtures/hf-bert-export is absent: skipped` }, () => {
+suiteRequiring('a real Hugging Face export (torch reference)', !fs.existsSync(SHARED_EXPORT) && `../shared/fixtures/hf-bert-export is absent: skipped`, () => {
   let ex: Extractor;
   let reference: {
     inputs: { text: string; input_ids: number[]; offsets: number[][]; hidden_states: number[][][]; pooled: Record<string, Record<string, number[]>> }[];

@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import { ENGINE_CRASHED, EngineClient } from '../../src/host/engineClient';
 import type { EngineLoadOptions } from '../../src/protocol/worker';
 import { fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const WORKER = path.resolve(__dirname, '../../dist/worker.js');
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
@@ -19,7 +20,7 @@ function loadOptions(): EngineLoadOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('engine process', { skip: !fs.existsSync(WORKER) && 'dist/worker.js missing (npm run build)' }, () => {
+suiteRequiring('engine process', !fs.existsSync(WORKER) && 'dist/worker.js missing (npm run build)', () => {
   test('runs in its own process; a killed engine fails the request in flight with a clear error, the next one works with the same model', async () => {
     const crashes: string[] = [];
     const client = new EngineClient(WORKER, quiet, { idleMs: 0, onCrash: (m) => crashes.push(m) });

@@ -10,6 +10,7 @@ import { before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { describeModelRecipe, resolveModelRecipe } from '../../src/core/model/modelRecipe';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -84,7 +85,7 @@ describe("a model's own recipe", () => {
   });
 });
 
-describe('the CLI prints the recipe it uses and why', { skip: !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first' }, () => {
+suiteRequiring('the CLI prints the recipe it uses and why', !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first', () => {
   test('extract on a CLS model: pooling cls from its 1_Pooling/config.json, unless --pool is given', () => {
     const run = (extra: string[]) => spawnSync(process.execPath, [BIN, 'extract', '--model', fixtureModelDir('modernbert-tiny'), '--text', 'hello world', '--out', '-', ...extra], { encoding: 'utf8', cwd: ROOT });
     const own = run([]);

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { Extractor } from '../../src/core/extract/extractor';
 import { openIndexParts, WorkspaceIndexer } from '../../src/core/index/indexer';
@@ -15,6 +15,7 @@ import { PostgresSearch, refreshPostgres } from '../../src/core/store/postgresIn
 import type { TextEmbedder } from '../../src/core/types';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { findPostgres, startPostgres, type PgServer } from '../helpers/pgServer';
+import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -54,7 +55,7 @@ function listTree(dir: string): string[] {
 const QUERIES = ['parse http url', 'retry request timeout', 'cache token', 'vector index query', 'socket server client', 'load config file',
   'stream buffer batch', 'userName', 'write_lock', 'queue read error', 'store layer model', 'save path', 'module 12', 'http', 'lock'];
 
-describe('PostgreSQL + pgvector store', { skip }, () => {
+suiteRequiring('PostgreSQL + pgvector store', skip, () => {
   let server: PgServer;
   let tmp: string;
   let model: string;

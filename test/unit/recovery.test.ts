@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { Workspace } from '../../src/core/workspace/workspace';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -33,7 +34,7 @@ const FILES: Record<string, string> = {
   'docs/readme.md': '# Notes\n\nThe cache keeps recently used entries and evicts the oldest one.\n',
 };
 
-describe('recovery from a damaged index, with the command the message names', { skip: !built && 'dist/cli.js missing: run `npm run build` first' }, () => {
+suiteRequiring('recovery from a damaged index, with the command the message names', !built && 'dist/cli.js missing: run `npm run build` first', () => {
   let tmp: string;
   let pristine: string;
   let model: string;

@@ -12,6 +12,7 @@ import { mergeShards } from '../../src/core/extract/shardMerge';
 import { readNpy } from '../../src/core/store/npy';
 import { readFaissIndex } from '../../src/core/store/faiss';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -69,7 +70,7 @@ describe('shard ranges and scheduler variables', () => {
   });
 });
 
-describe('sharded extract + merge (CLI processes)', { skip: !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first' }, () => {
+suiteRequiring('sharded extract + merge (CLI processes)', !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js missing: run `npm run build` first', () => {
   let tmp: string;
   let model: string;
   let input: string;

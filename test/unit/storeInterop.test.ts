@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { it, before, after } from 'node:test';
 import type { EmbeddingManifest, RecipeIdentity } from '../../src/core/types';
 import { NpyWriter } from '../../src/core/store/npy';
 import { H5Writer } from '../../src/core/store/hdf5';
@@ -19,6 +19,7 @@ import { exactSearch } from '../../src/core/store/exact';
 import { VectorStore } from '../../src/core/store/vectorStore';
 import { exportStore } from '../../src/core/store/export';
 import { seededRandom as rng } from '../../src/core/random';
+import { suiteRequiring } from '../skip';
 
 const PYTHON = process.env.EMBEDDING_LENS_PYTHON ?? '/usr/bin/python3';
 const INTEROP = path.resolve('test/interop');
@@ -58,7 +59,7 @@ after(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('numpy reads our .npy', { skip: missingModules(['numpy']) }, () => {
+suiteRequiring('numpy reads our .npy', missingModules(['numpy']), () => {
   for (const dtype of ['float32', 'float16'] as const) {
     it(`${dtype}: np.load gives the same values bit for bit`, async () => {
       const rows = 777;
@@ -81,7 +82,7 @@ describe('numpy reads our .npy', { skip: missingModules(['numpy']) }, () => {
   }
 });
 
-describe('h5py reads our .h5', { skip: missingModules(['h5py', 'numpy']) }, () => {
+suiteRequiring('h5py reads our .h5', missingModules(['h5py', 'numpy']), () => {
   const manifest: EmbeddingManifest = {
     tool: 'embedding-lens', toolVersion: '0.1.0', model: 'fixture/tiny-bert', modelHash: '0123456789abcdef', modelFile: 'onnx/model.onnx',
     layer: 'mean(-4..-1)', layers: [3, 4, 5, 6], layerCombine: 'mean', pooling: 'mean', normalize: true, excludeSpecialTokens: false,
@@ -156,7 +157,7 @@ describe('h5py reads our .h5', { skip: missingModules(['h5py', 'numpy']) }, () =
   });
 });
 
-describe('faiss reads our .faiss', { skip: missingModules(['faiss', 'numpy']) }, () => {
+suiteRequiring('faiss reads our .faiss', missingModules(['faiss', 'numpy']), () => {
   const n = 3000;
   const d = 24;
   const k = 10;
@@ -206,10 +207,16 @@ describe('faiss reads our .faiss', { skip: missingModules(['faiss', 'numpy']) },
     assert.equal(out.inner, 'IndexHNSWFlat');
     assert.equal(out.ntotal, s.count);
     assert.equal(out.metric, 'ip');
+    // The reference neighbours come from the INPUT vectors (not from what our export wrote), by label:
+    // label i is the chunk c<i> upserted from row i of `data`.
+    const liveRows = Array.from({ length: n }, (_, i) => i).filter((i) => i % 10 !== 3);
+    for (const i of liveRows) assert.equal(s.recordOfLabel(i)?.id, `c${i}`);
+    const input = new Float32Array(liveRows.length * d);
+    liveRows.forEach((r, j) => input.set(data.subarray(r * d, (r + 1) * d), j * d));
     let hit = 0;
     for (let q = 0; q < 30; q++) {
-      const exact = exactSearch(ours.vectors, d, queries.subarray(q * d, (q + 1) * d), k, 'cosine');
-      const want = new Set(Array.from(exact.rows, (r) => Number(ours.ids![r])));
+      const exact = exactSearch(input, d, queries.subarray(q * d, (q + 1) * d), k, 'cosine');
+      const want = new Set(Array.from(exact.rows, (r) => liveRows[r]!));
       for (const id of out.ids[q]) if (want.has(id)) hit++;
       // and the ids are the store's labels of live chunks
       for (const id of out.ids[q]) assert.notEqual(s.recordOfLabel(id)?.path, 'p3');
