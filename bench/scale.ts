@@ -7,7 +7,7 @@
 //
 // Every part prints a table and writes bench/results-scale-<part>.json. Wall time beside CPU seconds
 // (user + system of the measured processes), since this machine is shared.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
