@@ -384,6 +384,28 @@ async function waitStatus(page, re, timeout = 60_000) {
   return statusBarText(page);
 }
 
+/**
+ * Sets an Embedding Lens setting in the settings editor's User tab, as a user types it there. Returns
+ * the value shown before. The editor stays open (Control+W closes it).
+ */
+async function setInUserTab(page, key, value) {
+  await page.keyboard.press('Escape');
+  await runCommand(page, 'Preferences: Open User Settings');
+  await page.locator('.settings-editor').waitFor({ timeout: 20_000 });
+  await page.locator('.settings-tabs-widget .action-label', { hasText: /^User$/ }).first().click();
+  const search = page.locator('.settings-editor .suggest-input-container textarea, .settings-editor .settings-header input').first();
+  await search.click().catch(() => undefined);
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(`embeddingLens.${key}`);
+  const label = { model: 'Model', engineIdleMinutes: 'Engine Idle Minutes' }[key] ?? key;
+  const input = page.locator('.setting-item-contents', { hasText: label }).first().locator('input').first();
+  await input.waitFor({ timeout: 20_000 });
+  const before = await input.inputValue();
+  await input.fill(String(value));
+  await input.press('Enter');
+  return before;
+}
+
 /** Picks an item of an open QuickPick by its text. */
 async function pickItem(page, text) {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
@@ -581,14 +603,13 @@ async function livingWithTheExtension(page, profile) {
     writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify(memory, null, 2));
     return;
   }
-  const userSettings = path.join(profile.user, 'User', 'settings.json');
-  const settingsBefore = readFileSync(userSettings, 'utf8');
   // One repository, one run: EL_MEMORY_REPO (a folder, e.g. a checkout of flask) is copied into the
   // workspace, then indexed, inspected and swept with the real model; memory is read at each step.
   // The model first (a background refresh may still be running: the status bar names the model when
   // it is done), then the repository (not indexed in the background: there is no index for this model).
   const repo = process.env.EL_MEMORY_REPO;
-  writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(settingsBefore), 'embeddingLens.model': minilm }, null, 2));
+  const modelBefore = await setInUserTab(page, 'model', minilm);
+  await page.keyboard.press('Control+W');
   await waitStatus(page, /all-MiniLM-L6-v2/, 180_000);
   if (repo) cpSync(repo, path.join(profile.workspace, 'memory-repo'), { recursive: true, filter: (p) => !/[\\/](\.git|node_modules)([\\/]|$)/.test(p) });
   memory.real = { model: minilm, repository: repo ?? '(the sample workspace)', beforeIndexing: processMemory(profile) };
@@ -652,12 +673,15 @@ async function livingWithTheExtension(page, profile) {
   await runCommand(page, 'Embedding Lens: Find the Best Layer for This Workspace');
   await frame.locator('[data-testid=sweep-table]').waitFor({ timeout: 600_000 });
   memory.real.afterSweep = processMemory(profile);
-  writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(readFileSync(userSettings, 'utf8')), 'embeddingLens.engineIdleMinutes': 0.1 }, null, 2));
+  await setInUserTab(page, 'engineIdleMinutes', 0.1);
+  await page.keyboard.press('Control+W');
   const idleUntil = Date.now() + 60_000;
   while (processMemory(profile).enginePids.length && Date.now() < idleUntil) await new Promise((r) => setTimeout(r, 1000));
   memory.real.afterIdle = processMemory(profile);
   if (memory.real.afterIdle.enginePids.length) throw new Error('the idle engine process did not stop');
-  writeFileSync(userSettings, settingsBefore);
+  await setInUserTab(page, 'engineIdleMinutes', 5);
+  await setInUserTab(page, 'model', modelBefore);
+  await page.keyboard.press('Control+W');
   writeFileSync(path.join(RESULTS, 'memory.json'), JSON.stringify(memory, null, 2));
   const fmt = (o) => Object.entries(o).filter(([, v]) => v && typeof v === 'object').map(([k, v]) => `${k} ${v.extensionHostMB}/${v.engineMB ?? '-'}`).join(', ');
   log(`memory (MB, extension host / engine): ${fmt(memory)}; real model on ${memory.real.repository}: ${fmt(memory.real)}`);
