@@ -503,7 +503,11 @@ async function livingWithTheExtension(page, profile) {
   log(`search while indexing: "${during.title}"; first row "${during.rows[0]?.slice(0, 80)}"`);
   await page.keyboard.press('Escape');
   await waitStatus(page, /EL:\s\d+\schunks?\s·\sbert-tiny/, 180_000);
-  await runCommand(page, 'Embedding Lens: Rebuild Index');
+  // (A cancelled Rebuild Index keeps the old, complete index: the new one is built beside it. A first
+  // Index Workspace, cancelled, leaves a partial one.)
+  await runCommand(page, 'Embedding Lens: Clear Index');
+  await waitStatus(page, /no index/, 30_000);
+  await runCommand(page, 'Embedding Lens: Index Workspace');
   await waitStatus(page, /indexing\s\d+\/\d+/, 60_000);
   // The progress notification's Cancel: on its toast, or in the notification center when no toast shows.
   const toastCancel = page.locator('.notifications-toasts .monaco-button', { hasText: 'Cancel' }).first();
