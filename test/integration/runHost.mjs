@@ -408,7 +408,9 @@ async function setInUserTab(page, key, value) {
 
 /** Picks an item of an open QuickPick by its text. */
 async function pickItem(page, text) {
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  // By the item's label exactly (details of other items may contain the same words).
+  const exact = new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
   await row.waitFor({ timeout: 20_000 });
   await row.click();
 }
@@ -528,7 +530,7 @@ async function livingWithTheExtension(page, profile) {
   // 3. A recipe round trip through "Choose Layer and Pooling" (User settings), then a save.
   for (const [layer, expect] of [['-2', /index of another recipe/], ['last', /EL:\s(\d+\schunks?|indexed)\s·\sbert-tiny/]]) {
     await runCommand(page, 'Embedding Lens: Choose Layer and Pooling');
-    await pickItem(page, layer === 'last' ? 'the last layer' : 'second-to-last');
+    await pickItem(page, layer);
     await pickItem(page, 'mean');
     await pickItem(page, 'User settings');
     const text = await waitStatus(page, expect, 60_000);
