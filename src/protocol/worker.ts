@@ -8,6 +8,7 @@
 import type { IndexProgress, RefreshSummary } from '../core/index/indexer';
 import type { SearchMode } from '../core/search/search';
 import type { ErrorWire } from '../core/errors';
+import type { VectorPooling } from '../core/recipe';
 import type { SweepProgress, SweepResult } from '../core/sweep/sweep';
 import type { EmbeddingManifest, ItemInfo, OutputDType, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
 
@@ -59,7 +60,7 @@ export interface LoadedModelInfo {
    * The model's own recipe (its sentence-transformers files, else the engine defaults), used for every
    * recipe setting the person has not set; `lines` say where each value came from.
    */
-  ownRecipe?: { layer: string; pool: 'mean' | 'max' | 'cls' | 'last'; normalize: boolean; lines: string[] };
+  ownRecipe?: { layer: string; pool: VectorPooling; normalize: boolean; lines: string[] };
   /** Why the model's own recipe could not be used (a part the engine cannot reproduce). */
   ownRecipeProblem?: string;
 }
