@@ -115,7 +115,7 @@ export function commentText(raw: string): string {
 }
 
 /** The text of a Python string literal without prefix and quotes. */
-function stringLiteralText(raw: string): string {
+export function stringLiteralText(raw: string): string {
   const m = /^[rRuUbBfF]*("""|'''|"|'|`)([\s\S]*)\1$/.exec(raw.trim());
   return m ? m[2]! : raw;
 }
@@ -124,7 +124,7 @@ function stringLiteralText(raw: string): string {
 // Declarations
 
 /** Node types of documented, named things across the grammars we ship. */
-const DECLARATIONS = new Set([
+export const DECLARATIONS = new Set([
   'function_declaration', 'generator_function_declaration', 'function_definition', 'function_item',
   'method_definition', 'method_declaration', 'method', 'singleton_method', 'constructor_declaration',
   'class_declaration', 'abstract_class_declaration', 'class_definition', 'class', 'module',
@@ -145,7 +145,7 @@ interface Candidate extends Pair {
   declaration: string;
 }
 
-function nameOf(node: SyntaxNode): string | null {
+export function nameOf(node: SyntaxNode): string | null {
   const name = node.childForFieldName('name');
   if (!name) return null;
   const text = name.text.trim();
@@ -153,7 +153,7 @@ function nameOf(node: SyntaxNode): string | null {
 }
 
 /** The node whose preceding siblings hold the declaration's comment (export, decorators, `const`). */
-function outerOf(node: SyntaxNode): SyntaxNode {
+export function outerOf(node: SyntaxNode): SyntaxNode {
   let outer = node;
   while (outer.parent && WRAPPERS.has(outer.parent.type)) {
     // `const a = () => 1, b = () => 2`: a comment above belongs to the statement, not to `a`.
@@ -164,7 +164,7 @@ function outerOf(node: SyntaxNode): SyntaxNode {
 }
 
 /** Comment nodes right above `node` (contiguous, decorators allowed in between), top first. */
-function leadingComments(node: SyntaxNode): SyntaxNode[] {
+export function leadingComments(node: SyntaxNode): SyntaxNode[] {
   const out: SyntaxNode[] = [];
   let row = node.startPosition.row;
   let prev = node.previousNamedSibling;
@@ -180,7 +180,7 @@ function leadingComments(node: SyntaxNode): SyntaxNode[] {
 }
 
 /** A Python docstring: the first statement of the body when it is a string. */
-function docstringOf(node: SyntaxNode): SyntaxNode | null {
+export function docstringOf(node: SyntaxNode): SyntaxNode | null {
   const body = node.childForFieldName('body');
   const first = body?.namedChildren[0];
   if (!first || first.type !== 'expression_statement') return null;
