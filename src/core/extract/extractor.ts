@@ -33,6 +33,11 @@ export interface ExtractorOptions extends ModelSourceOptions {
   /** Token budget of one batch (batch size × padded length). */
   maxTokensPerBatch?: number;
   maxBatchSize?: number;
+  /**
+   * Batch texts even when the graph quantises activations dynamically (per tensor): faster, but each
+   * text's vector then depends on its batch mates. Default false (one text per call); benchmarks only.
+   */
+  batchDynamicQuantization?: boolean;
 }
 
 /** Everything the inspector shows for one text: all hidden states of all tokens. */
@@ -80,7 +85,10 @@ export class Extractor {
   private constructor(private readonly encoder: EncoderModel, options: ExtractorOptions) {
     this.limits = {
       maxTokens: options.maxTokensPerBatch ?? DEFAULT_LIMITS.maxTokens,
-      maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
+      // Dynamic (per-tensor) activation quantisation takes its scale over the whole padded batch, so a
+      // text's int8 vector would change with its batch mates (pooled cosine down to 0.980 on MiniLM).
+      // One sequence per call makes every vector independent of the batch.
+      maxBatchSize: encoder.info.dynamicQuantization && !options.batchDynamicQuantization ? 1 : options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
     };
     if (!(this.limits.maxTokens >= 1) || !(this.limits.maxBatchSize >= 1)) {
       throw new UserError('Max tokens per batch and max batch size must be at least 1.');

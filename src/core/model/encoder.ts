@@ -48,6 +48,12 @@ export interface EncoderInfo {
   modelDtype: ModelDtype;
   /** Side the tokenizer pads on (tokenizer_config.json `padding_side`; right when absent). */
   paddingSide: 'left' | 'right';
+  /**
+   * The graph quantises activations at run time with one scale per tensor (DynamicQuantizeLinear):
+   * in a padded batch each text's result would depend on the other texts, so such a model runs one
+   * sequence per call (see Extractor).
+   */
+  dynamicQuantization: boolean;
 }
 
 export interface EncoderOptions {
@@ -273,6 +279,7 @@ export class EncoderModel {
       sentenceIndex,
       modelDtype: resolved.modelDtype,
       paddingSide,
+      dynamicQuantization: proto.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear'),
     };
     options.logger?.info(`Loaded ${resolved.spec} (${path.relative(resolved.folder, resolved.onnxFile)}, ${resolved.modelDtype}): ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
     const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
