@@ -20,7 +20,7 @@ import type { SkipReason } from './files';
 
 export const CATALOG_FORMAT_VERSION = 2;
 /** Bumped when chunking changes in a way that changes chunk boundaries (forces re-chunking). */
-export const CHUNKER_VERSION = 1;
+export const CHUNKER_VERSION = 2;
 const SEGMENT_MAGIC = 'ELCATSG1';
 
 export interface ChunkRef {

@@ -19,8 +19,13 @@ export interface Chunk {
   startLine: number;
   endLine: number;
   text: string;
-  /** hashText(text): equal content gets equal hashes wherever it lives (renames reuse vectors). */
+  /** hashText(text): what the file's lines must hash to for the chunk to be current. */
   contentHash: string;
+  /**
+   * Short header embedded (and keyword-indexed) with the text, never shown: the file path, then the
+   * enclosing declarations (`Class > method`) for code or the heading trail for prose.
+   */
+  context: string;
 }
 
 export type TokenEstimator = (text: string) => number;
@@ -66,15 +71,19 @@ export async function calibrateTokenEstimator(
 export interface ChunkOptions {
   /** Token budget of one chunk (model tokens, special tokens excluded). Default 256. */
   maxTokens?: number;
-  /** Lines repeated when a cut falls inside a declaration. Default 2. */
+  /** Lines repeated when a cut falls inside a structure. Default 0 (overlapping results repeat lines). */
   overlapLines?: number;
   estimateTokens?: TokenEstimator;
   /** Parse code with tree-sitter when a grammar exists. Default true. */
   useTreeSitter?: boolean;
   /** Folder of tree-sitter's .wasm files (see locateTreeSitterWasm). */
   treeSitterDir?: string;
+  /** What the context header holds: `path` (file path + enclosing names, default), `names` (enclosing names only), `none`. */
+  context?: ChunkContext;
   logger?: Logger;
 }
+
+export type ChunkContext = 'path' | 'names' | 'none';
 
 const NO_BREAK = 1000;
 const PROSE_EXTENSIONS = new Set(['md', 'markdown', 'mdx', 'txt', 'rst', 'adoc', 'org', 'text']);
@@ -138,43 +147,105 @@ export function proseBreaks(lines: string[]): number[] {
 }
 
 const COMMENT_TYPES = /comment|decorator|attribute|annotation/;
-/** Added to a break between a comment (or decorator) and the declaration right below it. */
-const GLUED_PENALTY = 6;
-/** Added to a break that would leave the chunk under 40% of its budget (tiny chunks search badly). */
-const SMALL_CHUNK_PENALTY = 3;
 
-/** Break depths from a syntax tree: a node starting a line sets the depth of that line's boundary. */
-export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
-  const depth = indentationBreaks(lines).map((d) => (d === NO_BREAK ? NO_BREAK : 20 + d));
-  const visit = (node: SyntaxNode, level: number): void => {
-    if (level > 8) return;
-    const children = node.namedChildren;
-    for (let k = 0; k < children.length; k++) {
-      const child = children[k];
-      if (!child) continue;
-      const row = child.startPosition.row;
-      const line = lines[row];
-      // Only a node that is the first thing on its line makes a clean boundary.
-      if (line !== undefined && child.startPosition.column <= indentOf(line)) {
-        const prev = k > 0 ? children[k - 1] : null;
-        // A comment or decorator right above a declaration belongs to it: cutting between them is worse.
-        const glued = prev && COMMENT_TYPES.test(prev.type) && prev.endPosition.row >= row - 1 ? GLUED_PENALTY : 0;
-        depth[row] = Math.min(depth[row]!, level * 2 + glued);
-      }
-      if (child.endPosition.row > child.startPosition.row) visit(child, level + 1);
+// Break costs of syntax-aware chunking (lower = a better place to cut). Between declarations is best,
+// the shallower the better; between statements of a module or class body is next; inside a function
+// body is a last resort, taken only when one function alone is over the budget. A comment or decorator
+// run is glued to what follows it (the cut goes above the comment), so a declaration keeps its doc.
+const DECLARATION_TYPES = new Set([
+  'function_declaration', 'generator_function_declaration', 'function_definition', 'function_item',
+  'method_definition', 'method_declaration', 'method', 'singleton_method', 'constructor_declaration',
+  'class_declaration', 'abstract_class_declaration', 'class_definition', 'class', 'module',
+  'interface_declaration', 'enum_declaration', 'struct_declaration', 'record_declaration', 'impl_item',
+  'trait_item', 'struct_item', 'enum_item', 'mod_item', 'type_alias_declaration', 'type_declaration',
+  'namespace_declaration', 'internal_module', 'decorated_definition', 'public_field_definition',
+]);
+/** Nodes that wrap a declaration (export, const = arrow function, ...): the wrapper is the unit. */
+const WRAPPER_TYPES = new Set(['export_statement', 'lexical_declaration', 'variable_declaration', 'ambient_declaration', 'expression_statement']);
+const FUNCTION_TYPES = /function|method|arrow|lambda|constructor/;
+const COST_DECLARATION = 0;
+const COST_STATEMENT = 6;
+const COST_PER_NESTING = 10;
+const COST_IN_FUNCTION = 100;
+const COST_FALLBACK = 300;
+
+function isDeclaration(node: SyntaxNode): boolean {
+  if (DECLARATION_TYPES.has(node.type)) return true;
+  if (!WRAPPER_TYPES.has(node.type)) return false;
+  // `export function f`, `export class C`, `const f = () => {…}`, `module.exports.f = function…`
+  for (const child of node.namedChildren) {
+    if (!child) continue;
+    if (DECLARATION_TYPES.has(child.type)) return true;
+    if (child.type === 'variable_declarator' || child.type === 'assignment_expression') {
+      const value = child.childForFieldName('value') ?? child.childForFieldName('right');
+      if (value && FUNCTION_TYPES.test(value.type)) return true;
     }
-  };
-  visit(root, 0);
-  return depth;
+    if (WRAPPER_TYPES.has(child.type) && isDeclaration(child)) return true;
+  }
+  return false;
 }
 
-/** Packs lines into chunks: the greedy, shallowest-break-in-reach rule described above. */
+/** Break costs from a syntax tree, per line boundary (the cost of starting a chunk at that line). */
+export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
+  // Background: indentation rules, far costlier than any syntax boundary (long literals, odd trees).
+  const cost = indentationBreaks(lines).map((d) => (d === NO_BREAK ? NO_BREAK : COST_FALLBACK + d));
+  const startsLine = (n: SyntaxNode) => {
+    const line = lines[n.startPosition.row];
+    return line !== undefined && n.startPosition.column <= indentOf(line);
+  };
+  const visit = (node: SyntaxNode, nesting: number, inFunction: boolean, depth: number): void => {
+    if (depth > 40) return;
+    const children = node.namedChildren.filter((c): c is SyntaxNode => !!c);
+    for (let k = 0; k < children.length; k++) {
+      const child = children[k]!;
+      const row = child.startPosition.row;
+      if (COMMENT_TYPES.test(child.type)) {
+        // Part of the lead of the next sibling that starts on the next line (or right after): no cut
+        // between them. A comment with nothing below it costs like a statement.
+        const next = children[k + 1];
+        if (next && next.startPosition.row <= child.endPosition.row + 1 && startsLine(child)) {
+          cost[next.startPosition.row] = NO_BREAK;
+          for (let r = row + 1; r <= child.endPosition.row; r++) cost[r] = NO_BREAK;
+        }
+      }
+      // The lead: contiguous comments / decorators above this child (the cut goes above them).
+      let lead = k;
+      while (lead > 0) {
+        const prev = children[lead - 1]!;
+        if (!COMMENT_TYPES.test(prev.type) || !startsLine(prev) || prev.endPosition.row < children[lead]!.startPosition.row - 1) break;
+        lead--;
+      }
+      const leadNode = children[lead]!;
+      const decl = isDeclaration(child);
+      const base = inFunction
+        ? COST_IN_FUNCTION + COST_PER_NESTING * nesting
+        : COST_PER_NESTING * nesting + (decl ? COST_DECLARATION : COST_STATEMENT);
+      if (!COMMENT_TYPES.test(child.type) || lead !== k) {
+        const at = leadNode.startPosition.row;
+        if (startsLine(leadNode) && at > 0) {
+          const blankBefore = !lines[at - 1]!.trim();
+          cost[at] = Math.min(cost[at]!, base + (blankBefore ? 0 : 1));
+        }
+      }
+      if (child.endPosition.row > child.startPosition.row) {
+        const fn = FUNCTION_TYPES.test(child.type) && !/class/.test(child.type);
+        const isDeclNode = DECLARATION_TYPES.has(child.type) && child.type !== 'decorated_definition';
+        visit(child, nesting + (isDeclNode ? 1 : 0), inFunction || fn, depth + 1);
+      }
+    }
+  };
+  visit(root, 0, false, 0);
+  cost[0] = 0;
+  return cost;
+}
+
+/** Packs lines into chunks: grow to the budget, cut at the cheapest break in reach (the latest among equals). */
 export function packLines(
   lines: string[],
   breaks: number[],
   budget: number,
   estimate: TokenEstimator,
-  overlapLines: number,
+  overlapLines = 0,
 ): Array<{ start: number; end: number }> {
   const tokens = lines.map((l) => estimate(l) + 1);
   const ranges: Array<{ start: number; end: number }> = [];
@@ -189,26 +260,19 @@ export function packLines(
     while (reach < lines.length && sum + tokens[reach]! <= budget) sum += tokens[reach++]!;
     let cut = reach; // chunk is [start, cut)
     if (reach < lines.length) {
-      // The cheapest break in reach wins (the latest among equals): cost = depth, plus a penalty for
-      // leaving the chunk small.
       let best = Infinity;
-      let filled = 0;
-      const fill: number[] = [];
-      for (let i = start; i < reach; i++) { filled += tokens[i]!; fill[i - start] = filled; }
       for (let i = reach; i > start; i--) {
         if (breaks[i]! >= NO_BREAK) continue;
-        const cost = breaks[i]! + (fill[i - 1 - start]! < budget * 0.4 ? SMALL_CHUNK_PENALTY : 0);
-        if (cost < best) { best = cost; cut = i; }
+        if (breaks[i]! < best) { best = breaks[i]!; cut = i; }
       }
     }
     let end = cut - 1;
     while (end > start && isBlank(end)) end--;
     ranges.push({ start, end });
     if (cut >= lines.length) break;
-    // Cut inside a structure (not at a top-level boundary): repeat a few lines for context.
-    // Bounded by lines and by 15% of the budget, and never back to where this chunk started.
+    // Optional overlap for line-based text (never used for code: overlapping results repeat lines).
     let next = cut;
-    if ((breaks[cut] ?? NO_BREAK) > 0) {
+    if (overlapLines > 0 && (breaks[cut] ?? NO_BREAK) > 0) {
       let overlapTokens = 0;
       while (next > start + 1 && cut - next < overlapLines && overlapTokens + tokens[next - 1]! <= budget * 0.15) {
         overlapTokens += tokens[--next]!;
@@ -216,19 +280,89 @@ export function packLines(
     }
     start = next;
   }
-  return ranges;
+  return mergeTinyRanges(ranges, lines);
+}
+
+/** Chunks of fewer than MIN_CHUNK_LINES non-blank lines join a neighbour (the smaller one). */
+const MIN_CHUNK_LINES = 3;
+
+function mergeTinyRanges(ranges: Array<{ start: number; end: number }>, lines: string[]): Array<{ start: number; end: number }> {
+  const size = (r: { start: number; end: number }) => lines.slice(r.start, r.end + 1).filter((l) => l.trim()).length;
+  const out = ranges.map((r) => ({ ...r }));
+  for (let i = 0; i < out.length && out.length > 1;) {
+    if (size(out[i]!) >= MIN_CHUNK_LINES || out[i]!.start < (out[i - 1]?.end ?? -1)) { i++; continue; }
+    const prev = out[i - 1];
+    const next = out[i + 1];
+    // Join the following chunk (a small lead-in belongs to what comes after) unless there is none.
+    if (next && (!prev || size(next) <= size(prev) || lines[out[i]!.start]!.search(/\S/) <= lines[next.start]!.search(/\S/))) {
+      next.start = out[i]!.start;
+    } else if (prev) {
+      prev.end = out[i]!.end;
+    } else { i++; continue; }
+    out.splice(i, 1);
+  }
+  return out;
 }
 
 export function chunkId(path: string, startLine: number, endLine: number, contentHash: string): string {
   return `${path}#L${startLine}-L${endLine}@${contentHash}`;
 }
 
-/** Turns 0-based line ranges into chunks. */
-function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>): Chunk[] {
+/** The hash part of a chunk id: of what was embedded (context header + text), so equal hashes mean equal vectors. */
+export function embedHashOfId(id: string): string {
+  return id.slice(id.lastIndexOf('@') + 1);
+}
+
+/** What the model and the keyword index see: the context header, then the chunk's own lines. */
+export function embedTextOf(chunk: Pick<Chunk, 'context' | 'text'>): string {
+  return chunk.context ? `${chunk.context}\n${chunk.text}` : chunk.text;
+}
+
+/** Spans of named declarations (0-based rows), outermost first: the enclosing names of a chunk. */
+interface NamedSpan { start: number; end: number; name: string }
+
+function namedSpans(root: SyntaxNode): NamedSpan[] {
+  const out: NamedSpan[] = [];
+  const visit = (node: SyntaxNode, depth: number) => {
+    if (depth > 40) return;
+    for (const child of node.namedChildren) {
+      if (!child || child.endPosition.row === child.startPosition.row) continue;
+      if (DECLARATION_TYPES.has(child.type) && child.type !== 'decorated_definition') {
+        const name = child.childForFieldName('name')?.text;
+        if (name && name.length <= 80 && !/\s/.test(name)) out.push({ start: child.startPosition.row, end: child.endPosition.row, name });
+      }
+      visit(child, depth + 1);
+    }
+  };
+  visit(root, 0);
+  return out;
+}
+
+/** Markdown heading trail above each line: the headings a reader passed to get there. */
+function headingTrails(lines: string[]): Array<string[]> {
+  const trail: Array<{ level: number; text: string }> = [];
+  const out: Array<string[]> = [];
+  let inFence = false;
+  lines.forEach((line, i) => {
+    const trimmed = line.trim();
+    if (/^(```|~~~)/.test(trimmed)) inFence = !inFence;
+    const m = !inFence && /^(#{1,6})\s+(.+?)\s*#*$/.exec(trimmed);
+    out[i] = trail.map((h) => h.text);
+    if (m) {
+      while (trail.length && trail[trail.length - 1]!.level >= m[1]!.length) trail.pop();
+      trail.push({ level: m[1]!.length, text: m[2]!.replace(/[`*_]/g, '') });
+    }
+  });
+  return out;
+}
+
+/** Turns 0-based line ranges into chunks with their context header. */
+function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>, contextOf: (start: number) => string[], mode: ChunkContext): Chunk[] {
   return ranges.map(({ start, end }) => {
     const text = lines.slice(start, end + 1).join('\n');
     const contentHash = hashText(text);
-    return { id: chunkId(path, start + 1, end + 1, contentHash), path, startLine: start + 1, endLine: end + 1, text, contentHash };
+    const context = (mode === 'none' ? [] : mode === 'names' ? contextOf(start) : [path, ...contextOf(start)]).join(' > ');
+    return { id: chunkId(path, start + 1, end + 1, context ? hashText(`${context}\n${text}`) : contentHash), path, startLine: start + 1, endLine: end + 1, text, contentHash, context };
   });
 }
 
@@ -241,7 +375,7 @@ export class Chunker {
 
   constructor(private readonly options: ChunkOptions = {}) {
     this.maxTokens = options.maxTokens ?? 256;
-    this.overlapLines = options.overlapLines ?? 2;
+    this.overlapLines = options.overlapLines ?? 0;
     this.estimate = options.estimateTokens ?? roughTokenCount;
   }
 
@@ -269,8 +403,12 @@ export class Chunker {
     const lines = text.split(/\r?\n/);
     const strategy = this.strategyFor(path);
     let breaks: number[] | null = null;
-    if (strategy === 'prose') breaks = proseBreaks(lines);
-    else if (strategy.startsWith('syntax:')) {
+    let contextOf: (start: number) => string[] = () => [];
+    if (strategy === 'prose') {
+      breaks = proseBreaks(lines);
+      const trails = headingTrails(lines);
+      contextOf = (start) => trails[start] ?? [];
+    } else if (strategy.startsWith('syntax:')) {
       const grammars = await this.loadGrammars();
       const language = grammars ? await grammars.language(strategy.slice(7)) : null;
       if (grammars && language) {
@@ -278,6 +416,9 @@ export class Chunker {
         if (tree) {
           try {
             breaks = syntaxBreaks(tree.rootNode, lines);
+            const spans = namedSpans(tree.rootNode);
+            // Declarations that started above the chunk and are still open at its first line.
+            contextOf = (start) => spans.filter((s) => s.start < start && s.end >= start).map((s) => s.name);
           } finally {
             tree.delete();
           }
@@ -285,6 +426,9 @@ export class Chunker {
       }
     }
     breaks ??= indentationBreaks(lines);
-    return toChunks(path, lines, packLines(lines, breaks, this.maxTokens, this.estimate, this.overlapLines));
+    // The header is embedded with the chunk: leave room for it in the budget.
+    const mode = this.options.context ?? 'path';
+    const budget = mode === 'none' ? this.maxTokens : Math.max(16, this.maxTokens - (mode === 'path' ? this.estimate(path) : 0) - 8);
+    return toChunks(path, lines, packLines(lines, breaks, budget, this.estimate, this.overlapLines), contextOf, mode);
   }
 }

@@ -15,7 +15,7 @@ import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '
 import { describeIdentity, sameRecipe } from '../recipe';
 import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, STORE_MANIFEST, storeDirFor, storeState } from '../workspace/layout';
 import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
-import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from './chunk';
+import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughTokenCount, type Chunk, type ChunkContext } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
 import { acquireWriterLock } from './writerLock';
 
@@ -33,6 +33,8 @@ export interface IndexerOptions {
   /** Token budget of one chunk. Default 256 (give min(256, model max length − 2)). */
   chunkTokens?: number;
   overlapLines?: number;
+  /** Context header of each chunk (see ChunkOptions.context). Default `path`. */
+  chunkContext?: ChunkContext;
   treeSitterDir?: string;
   /** Query / passage prefixes; default the embedder's (the model's own prompts), else from the model id (prefixesForModel). */
   prefixes?: TextPrefixes;
@@ -158,8 +160,9 @@ export class WorkspaceIndexer {
     this.prefixes = options.prefixes ?? options.embedder.prefixes ?? prefixesForModel(options.embedder.identity.model);
     this.chunker = new Chunker({
       maxTokens: options.chunkTokens ?? 256,
-      overlapLines: options.overlapLines ?? 2,
+      overlapLines: options.overlapLines ?? 0,
       treeSitterDir: options.treeSitterDir,
+      context: options.chunkContext,
       logger: options.logger,
     });
     this.chunker.setTokenEstimator((text) => Math.ceil(roughTokenCount(text) * scale));
@@ -174,7 +177,7 @@ export class WorkspaceIndexer {
     const chunking: ChunkingParams = {
       version: CHUNKER_VERSION,
       maxTokens: options.chunkTokens ?? 256,
-      overlapLines: options.overlapLines ?? 2,
+      overlapLines: options.overlapLines ?? 0,
       scale: Math.round(scale * 1000) / 1000,
     };
     const state = await openIndexParts(path.resolve(options.storageDir), options.embedder.identity, true, chunking, root, options.logger, options.storeDir);
@@ -293,12 +296,12 @@ export class WorkspaceIndexer {
     const wasComplete = catalog.complete;
     catalog.complete = false;
 
-    // Content hash → a stored chunk with that content (renames and moves reuse its vector).
+    // Hash of the embedded text → a stored chunk with it (moved code under the same header reuses its vector).
     let byHash: Map<string, string> | null = null;
     const reusable = (hash: string): Float32Array | undefined => {
       if (!byHash) {
         byHash = new Map();
-        for (const p of store.paths()) for (const r of store.recordsOfPath(p)) byHash.set(r.contentHash, r.id);
+        for (const p of store.paths()) for (const r of store.recordsOfPath(p)) byHash.set(embedHashOfId(r.id), r.id);
       }
       const id = byHash.get(hash);
       return id === undefined ? undefined : store.vectorOf(id);
@@ -321,7 +324,7 @@ export class WorkspaceIndexer {
     const commit = (file: Pending) => {
       const before = catalog.get(file.path);
       if (before?.chunks.length) removedChunks.set(`${file.path}\u0000old`, before.chunks.map((c) => c.id));
-      for (const c of file.chunks) lexical.add(c.id, c.path, c.text);
+      for (const c of file.chunks) lexical.add(c.id, c.path, embedTextOf(c));
       catalog.set(file.path, file.entry);
     };
 
@@ -359,7 +362,7 @@ export class WorkspaceIndexer {
       if (toEmbed.length) {
         const t0 = performance.now();
         const base = summary.chunksEmbedded;
-        data = this.options.embedder.embed(toEmbed.map((c) => c.text), {
+        data = this.options.embedder.embed(toEmbed.map((c) => embedTextOf(c)), {
           signal,
           prefix: this.prefixes.passage || undefined,
           onProgress: (e) => onProgress?.({ phase: 'index', filesDone, filesTotal: todo.length, chunksEmbedded: base + e.itemsDone }),
@@ -410,7 +413,7 @@ export class WorkspaceIndexer {
         const reusedVectors: Float32Array[] = [];
         for (const c of chunks) {
           if (store.has(c.id)) { summary.chunksReused++; continue; }
-          const v = reusable(c.contentHash);
+          const v = reusable(embedHashOfId(c.id));
           if (v) {
             reusedRecords.push({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash });
             reusedVectors.push(v);
