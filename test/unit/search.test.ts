@@ -55,7 +55,9 @@ describe('search', () => {
     assert.equal(hits[0]?.path, 'src/http_client.py');
     const line = await lineOf('src/http_client.py', 'def parse_http_url');
     assert.ok(hits[0]!.startLine <= line && hits[0]!.endLine >= line);
-    assert.deepEqual(expandTerm('parseHTTPUrl').sort(), ['http', 'parse', 'parsehttpurl', 'url'].sort());
+    assert.deepEqual(expandTerm('parseHTTPUrl').sort(), ['http', 'pars', 'parsehttpurl', 'url'].sort());
+    assert.deepEqual(expandTerm('where'), [], 'stop words are dropped');
+    assert.deepEqual(expandTerm('parsing'), expandTerm('parses').map((t) => (t === 'parses' ? 'parsing' : t)), 'parsing and parses share a stem');
   });
 
   test('vector: a chunk\'s own text is its nearest neighbour', async () => {

@@ -21,7 +21,8 @@ import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '
 import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
 import { indexDamaged, UserError } from '../errors';
 
-export const LEXICAL_FORMAT_VERSION = 2;
+// 3: stop words dropped and terms stemmed (expandTerm); older indexes are rebuilt from the chunks.
+export const LEXICAL_FORMAT_VERSION = 3;
 const LEXICAL_FORMAT = 'embedding-lens-lexical';
 const SEGMENT_MAGIC = 'ELLEXSG1';
 const BM25 = { k: 1.2, b: 0.7, d: 0.5 };
@@ -34,15 +35,47 @@ export function tokenizeCode(text: string): string[] {
   return text.match(/[\p{L}\p{N}_$]+/gu) ?? [];
 }
 
-/** One word → the lowercased word plus its camelCase / snake_case parts (2+ chars). */
+/**
+ * English function words: in a question ("where do we …", "how is … handled") they match nearly every
+ * chunk and drown the words that matter. Dropped on both sides (documents and queries).
+ */
+const STOP_WORDS = new Set(('a an and are as at be been by can could did do does doing done for from had has have how i if ' +
+  'in into is it its me my of on or our so than that the their them then there these they this those to us was we were what ' +
+  'when where which while who whom why will with would you your').split(' '));
+
+/**
+ * A light suffix stripper (a small subset of Porter's rules), so `parses`, `parsed`, `parsing` and
+ * `parse` meet: plural -s/-es/-ies, -ing, -ed, then a final -e. Short words are left alone.
+ * Hand-written because the rules needed are a few lines and the registry's stemmers are natural-
+ * language packages far larger than this.
+ */
+export function stem(word: string): string {
+  let w = word;
+  if (w.length <= 3 || /\d/.test(w)) return w;
+  if (w.endsWith('ies') && w.length > 4) w = w.slice(0, -3) + 'y';
+  else if (w.endsWith('sses')) w = w.slice(0, -2);
+  else if (/(x|z|ch|sh|ss)es$/.test(w)) w = w.slice(0, -2);
+  else if (w.endsWith('s') && !w.endsWith('ss') && !w.endsWith('us') && !w.endsWith('is')) w = w.slice(0, -1);
+  if (w.endsWith('ing') && w.length > 6) w = w.slice(0, -3);
+  else if (w.endsWith('ed') && w.length > 4) w = w.slice(0, -2);
+  else if (w.endsWith('e') && w.length > 3) w = w.slice(0, -1);
+  // running → runn → run
+  if (w.length > 3 && /([bdfgmnprt])\1$/.test(w)) w = w.slice(0, -1);
+  return w;
+}
+
+/** One word → the lowercased word plus the stems of its camelCase / snake_case parts (2+ chars); stop words give nothing. */
 export function expandTerm(term: string): string[] {
   const lower = term.toLowerCase();
+  if (STOP_WORDS.has(lower)) return [];
   const parts = term
     .split(/[_$]+/)
     .flatMap((p) => p.split(/(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-zA-Z])(?=[0-9])/))
     .map((p) => p.toLowerCase())
-    .filter((p) => p.length >= 2 && p !== lower);
-  return lower.length >= 2 || parts.length ? [...new Set([lower, ...parts])].filter((t) => t.length >= 1) : [];
+    .filter((p) => p.length >= 2 && !STOP_WORDS.has(p))
+    .map(stem);
+  if (lower.length < 2 && !parts.length) return [];
+  return [...new Set([lower, ...parts])];
 }
 
 export interface LexicalHit {
@@ -262,7 +295,7 @@ export class LexicalIndex {
       if (typeof m.formatVersion === 'number' && m.formatVersion > LEXICAL_FORMAT_VERSION) {
         throw new UserError(`The lexical index ${file} was written by a newer Embedding Lens (format ${m.formatVersion}).`, 'Update Embedding Lens, or rebuild the index with this version.', { code: 'INDEX_NEWER', file });
       }
-      return null; // format 1 (one MiniSearch JSON): rebuilt from the chunks by the next index run
+      return null; // formats 1-2 (MiniSearch JSON; terms before stemming): rebuilt from the chunks by the next index run
     }
     const index = new LexicalIndex();
     index.generation = m.generation;
