@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { assertSameRecipe, type VectorPooling } from '../core/recipe';
 import { SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
+import { parseKinds } from '../core/search/kinds';
 import { UserError } from '../core/types';
 import { Workspace } from '../core/workspace/workspace';
 import { loadModel, MODEL_OPTIONS, searchRecipe } from './index';
@@ -23,6 +24,7 @@ no model at all.
   -k <n>                  results (default 10)
   --mode <m>              vector | lexical | hybrid (default hybrid: both, fused by reciprocal rank)
   --per-file <n>          at most n results from one file (default 2)
+  --kind <k,...>          only code, docs and/or tests (by path; default all), e.g. --kind code
   --preview <n>           preview lines per result (default 4)
   --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>), by vectors
   --json                  print [{ path, startLine, endLine, score, scoreKind, preview }] on stdout
@@ -86,6 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       'per-file': { type: 'string', default: '2' },
       preview: { type: 'string', default: '4' },
       similar: { type: 'string' },
+      kind: { type: 'string' },
       json: { type: 'boolean', default: false },
       store: { type: 'string' },
     },
@@ -111,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     k: positiveInt(values.k, '-k'),
     perFile: positiveInt(values['per-file'], '--per-file'),
     previewLines: positiveInt(values.preview, '--preview'),
+    ...(values.kind !== undefined ? { kinds: parseKinds(values.kind) } : {}),
   };
   positiveInt(values.threads, '--threads');
   if (values.pool !== undefined) searchRecipe(values);

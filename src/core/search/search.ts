@@ -10,6 +10,7 @@ import type { ChunkRecord, VectorStore } from '../store/vectorStore';
 import type { RecipeIdentity } from '../recipe';
 import { UserError, type TextEmbedder } from '../types';
 import type { LexicalIndex } from './lexical';
+import { kindOfPath, type ChunkKind } from './kinds';
 import { prefixesForModel, type TextPrefixes } from './prefixes';
 
 export type SearchMode = 'vector' | 'lexical' | 'hybrid';
@@ -26,6 +27,10 @@ export interface SearchOptions {
   previewLines?: number;
   /** HNSW search breadth (default: the store's). */
   ef?: number;
+  /** How hybrid merges its two lists (default DEFAULT_FUSION). */
+  fusion?: Fusion;
+  /** Only chunks of these kinds (by path: code, docs, tests). Default: all. */
+  kinds?: readonly ChunkKind[];
   signal?: AbortSignal;
 }
 
@@ -57,8 +62,27 @@ export interface IndexStatus {
   storeDir: string;
 }
 
-/** Reciprocal rank fusion constant (Cormack et al. 2009): damps the weight of the very top ranks. */
-const RRF_K = 60;
+/**
+ * How hybrid search merges the vector and the keyword list.
+ *  - `rrf`: reciprocal rank fusion (Cormack et al. 2009), Σ w / (k + rank), lexical list weighted by `lexicalWeight`.
+ *  - `score`: each list's scores min–max scaled to [0, 1] over its candidates, then (1 − w)·vector + w·lexical.
+ */
+export type Fusion = { method: 'rrf'; k: number; lexicalWeight: number } | { method: 'score'; lexicalWeight: number };
+
+export const DEFAULT_FUSION: Fusion = { method: 'rrf', k: 60, lexicalWeight: 1 };
+
+/** `rrf:60:0.5` / `score:0.3` → a Fusion (bench and CLI spelling). */
+export function parseFusion(spec: string): Fusion {
+  const [method, a, b] = spec.split(':');
+  const num = (v: string | undefined, what: string) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new UserError(`Fusion "${spec}": ${what} must be a non-negative number.`, 'Write rrf:<k>:<lexical weight> (e.g. rrf:60:1) or score:<lexical weight> (e.g. score:0.3).');
+    return n;
+  };
+  if (method === 'rrf') return { method, k: num(a, 'k'), lexicalWeight: b === undefined ? 1 : num(b, 'the lexical weight') };
+  if (method === 'score') return { method, lexicalWeight: num(a, 'the lexical weight') };
+  throw new UserError(`Unknown fusion "${spec}".`, 'Write rrf:<k>:<lexical weight> (e.g. rrf:60:1) or score:<lexical weight> (e.g. score:0.3).');
+}
 
 export interface Candidate {
   rec: ChunkRecord;
@@ -107,17 +131,17 @@ export class WorkspaceSearch {
     if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
     const k = Math.max(1, Math.floor(options.k ?? 10));
     const perFile = Math.max(1, options.perFile ?? 2);
-    // Fetch deeper than k: grouping per file and fusion both drop candidates.
-    const depth = Math.max(50, k * perFile * 4);
+    // Fetch deeper than k: grouping per file, fusion and a kind filter all drop candidates.
+    const depth = Math.max(50, k * perFile * 4) * (options.kinds ? 4 : 1);
     let ranked: Candidate[];
     if (mode === 'lexical') {
       ranked = this.lexicalCandidates(query, depth);
     } else {
       const vector = await this.embedQuery(query, this.prefixes.query, options.signal);
       const vec = this.vectorCandidates(vector, depth, options.ef);
-      ranked = mode === 'vector' ? vec : fuse(vec, this.lexicalCandidates(query, depth));
+      ranked = mode === 'vector' ? vec : fuse(vec, this.lexicalCandidates(query, depth), options.fusion ?? DEFAULT_FUSION);
     }
-    return this.finish(ranked, k, perFile, options.previewLines ?? 6);
+    return this.finish(ofKinds(ranked, options.kinds), k, perFile, options.previewLines ?? 6);
   }
 
   /** Chunks similar to a text or to a range of an indexed file (the range itself is left out). */
@@ -143,7 +167,7 @@ export class WorkspaceSearch {
     const perFile = Math.max(1, options.perFile ?? 2);
     // Passage-to-passage similarity: the text is embedded the way indexed chunks were.
     const vector = await this.embedQuery(text, this.prefixes.passage, options.signal);
-    let ranked = this.vectorCandidates(vector, Math.max(50, k * perFile * 4) + 8, options.ef);
+    let ranked = ofKinds(this.vectorCandidates(vector, (Math.max(50, k * perFile * 4) + 8) * (options.kinds ? 4 : 1), options.ef), options.kinds);
     if (self) {
       const s = self;
       ranked = ranked.filter((c) => !(c.rec.path === s.path && c.rec.startLine <= s.endLine && c.rec.endLine >= s.startLine));
@@ -206,21 +230,38 @@ async function readLinesUnder(root: string, rel: string): Promise<string[] | nul
   }
 }
 
-/** Reciprocal rank fusion of ranked lists (by chunk id). */
-export function fuse(...lists: Candidate[][]): Candidate[] {
+function ofKinds(ranked: Candidate[], kinds: readonly ChunkKind[] | undefined): Candidate[] {
+  if (!kinds) return ranked;
+  const wanted = new Set(kinds);
+  return ranked.filter((c) => wanted.has(kindOfPath(c.rec.path)));
+}
+
+/** Merges the vector and the lexical list (by chunk id) as `fusion` says; best first. */
+export function fuse(vector: Candidate[], lexical: Candidate[], fusion: Fusion = DEFAULT_FUSION): Candidate[] {
   const merged = new Map<string, Candidate>();
-  for (const list of lists) {
-    list.forEach((c, rank) => {
-      const prev = merged.get(c.rec.id);
-      const add = 1 / (RRF_K + rank + 1);
-      if (prev) {
-        prev.score += add;
-        prev.vectorScore ??= c.vectorScore;
-        prev.lexicalScore ??= c.lexicalScore;
-      } else {
-        merged.set(c.rec.id, { ...c, score: add });
-      }
-    });
+  const add = (c: Candidate, score: number) => {
+    const prev = merged.get(c.rec.id);
+    if (prev) {
+      prev.score += score;
+      prev.vectorScore ??= c.vectorScore;
+      prev.lexicalScore ??= c.lexicalScore;
+    } else {
+      merged.set(c.rec.id, { ...c, score });
+    }
+  };
+  if (fusion.method === 'rrf') {
+    vector.forEach((c, rank) => add(c, 1 / (fusion.k + rank + 1)));
+    lexical.forEach((c, rank) => add(c, fusion.lexicalWeight / (fusion.k + rank + 1)));
+  } else {
+    const scaled = (list: Candidate[], weight: number) => {
+      if (!list.length) return;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const c of list) { lo = Math.min(lo, c.score); hi = Math.max(hi, c.score); }
+      for (const c of list) add(c, weight * (hi > lo ? (c.score - lo) / (hi - lo) : 1));
+    };
+    scaled(vector, 1 - fusion.lexicalWeight);
+    scaled(lexical, fusion.lexicalWeight);
   }
   return [...merged.values()].sort((a, b) => b.score - a.score);
 }

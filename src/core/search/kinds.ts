@@ -1,0 +1,29 @@
+// What a chunk is, from its file's path: code, docs (prose) or tests. Search can be limited to some
+// kinds ("a question about code should find code"): the CLI's --kind and the search QuickPick's filter.
+import { UserError } from '../types';
+
+export type ChunkKind = 'code' | 'docs' | 'tests';
+export const CHUNK_KINDS: readonly ChunkKind[] = ['code', 'docs', 'tests'];
+
+const DOC_EXTENSIONS = /\.(md|markdown|mdx|rst|txt|adoc|asciidoc|org|text|rdoc|pod)$/i;
+/** Test folders and the test-file conventions of the languages we chunk by syntax. */
+const TEST_PATH = /(^|\/)(tests?|__tests__|spec|specs|testing)\/|(^|\/)test_[^/]+$|[._-](test|spec|tests)\.[a-z0-9]+$|_test\.go$|(^|\/)conftest\.py$/i;
+
+export function kindOfPath(path: string): ChunkKind {
+  const p = path.replace(/\\/g, '/');
+  if (TEST_PATH.test(p)) return 'tests';
+  if (DOC_EXTENSIONS.test(p) || /(^|\/)(docs?|documentation)\//i.test(p) && !/\.[cm]?[jt]sx?$|\.py$|\.go$/.test(p)) return 'docs';
+  return 'code';
+}
+
+/** `code,tests` → kinds; an unknown word is a clear error naming the choices. */
+export function parseKinds(spec: string): ChunkKind[] {
+  const kinds = spec.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean);
+  for (const k of kinds) {
+    if (!(CHUNK_KINDS as readonly string[]).includes(k)) {
+      throw new UserError(`Unknown kind "${k}".`, `Choose from ${CHUNK_KINDS.join(', ')} (comma-separated, e.g. --kind code,tests).`);
+    }
+  }
+  if (!kinds.length) throw new UserError('No kind given.', `Choose from ${CHUNK_KINDS.join(', ')}.`);
+  return [...new Set(kinds)] as ChunkKind[];
+}
