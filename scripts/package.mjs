@@ -33,6 +33,10 @@ const REQUIRED = [
   'node_modules/file-uri-to-path/index.js',
   'node_modules/tokenizers/index.js',
   'node_modules/tokenizers/tokenizers.linux-x64-gnu.node',
+  // The built-in default model (models/all-MiniLM-L6-v2): search works with nothing to download.
+  'models/all-MiniLM-L6-v2/config.json',
+  'models/all-MiniLM-L6-v2/tokenizer.json',
+  'models/all-MiniLM-L6-v2/LICENSE',
 ];
 /** Patterns that must not appear: other platforms, bundled-in packages, sources, maps. */
 const FORBIDDEN = [
@@ -62,6 +66,7 @@ function inputsHash() {
     'package.json', '.vscodeignore', 'package-lock.json', 'dist/extension.js', 'dist/worker.js',
     ...filesUnder(path.join(ROOT, 'dist', 'media')).map((f) => path.relative(ROOT, f)),
     ...filesUnder(path.join(ROOT, 'media')).filter((f) => /\.(css|svg|png)$/.test(f)).map((f) => path.relative(ROOT, f)),
+    ...filesUnder(path.join(ROOT, 'models')).map((f) => path.relative(ROOT, f)),
   ].sort();
   const h = createHash('sha256');
   for (const f of files) {
@@ -99,16 +104,30 @@ export function checkLoads(vsix = VSIX) {
       if (typeof tok.Tokenizer?.fromString !== 'function') throw new Error('tokenizers: no Tokenizer');
       // The engine runs in its own process (src/host/engineClient.ts): start it the same way.
       const w = fork(${JSON.stringify(path.join(ext, 'dist', 'worker.js'))}, [], { serialization: 'advanced', execArgv: [] });
-      const t = setTimeout(() => { console.error('engine process did not answer'); w.kill(); process.exit(1); }, 20000);
+      const t = setTimeout(() => { console.error('engine process did not answer'); w.kill(); process.exit(1); }, 60000);
       w.on('error', (e) => { console.error('engine process error', e); process.exit(1); });
+      let status;
       w.on('message', (m) => {
         if (m.type === 'ready') w.send({ type: 'request', id: 1, method: 'status', params: {} });
-        if (m.type === 'result') { clearTimeout(t); console.log(JSON.stringify(m.result)); w.kill(); }
+        if (m.type === 'error') { console.error('engine error', JSON.stringify(m)); w.kill(); process.exit(1); }
+        if (m.type !== 'result') return;
+        if (m.id === 1) {
+          status = m.result;
+          // The built-in model from inside the .vsix, offline: it must load and embed.
+          w.send({ type: 'request', id: 2, method: 'load', params: { model: 'all-MiniLM-L6-v2', offline: true, threads: 0, maxTokensPerBatch: 1024 } });
+        } else if (m.id === 2) {
+          status.defaultModel = m.result.folder ?? m.result.model;
+          w.send({ type: 'request', id: 3, method: 'extract', params: { texts: ['hello world'], recipe: { layer: 'last', pool: 'mean', normalize: true } } });
+        } else if (m.id === 3) {
+          status.defaultModelDims = m.result.dims;
+          clearTimeout(t); console.log(JSON.stringify(status)); w.kill();
+        }
       });`;
     // Run from the unpacked folder with NODE_PATH cleared, so nothing from the repo's node_modules helps.
     const out = run(process.execPath, ['-e', probe], { cwd: dir, env: { ...process.env, NODE_PATH: '' } });
     const status = JSON.parse(out.trim().split('\n').pop());
     if (!status.engineAvailable) throw new Error(`worker from the .vsix reports no engine: ${status.engineError}`);
+    if (status.defaultModelDims !== 384) throw new Error(`the built-in model did not embed from the .vsix: ${JSON.stringify(status)}`);
     return status;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // `embedding-lens demo`: the README's main job in one command — index this repository with the
-// default model (downloaded once into the cache) or --model <folder>, then run a few example searches.
+// built-in model (models/all-MiniLM-L6-v2, offline) or --model, then run a few example searches.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from '../core/types';
@@ -21,8 +21,7 @@ export const DEMO_QUERIES = [
 const HELP = `Usage: embedding-lens demo [folder] [options]
 
 Indexes [folder] (default: the current folder, i.e. this repository under \`npm run demo\`) and runs
-${DEMO_QUERIES.length} example searches. Offline, pass a local model folder with --model, e.g.
-  npm run fixtures -- --minilm && npm run demo -- --model bench/models/minilm-l6
+${DEMO_QUERIES.length} example searches, with the built-in model (no download) unless --model names another.
 
 ${MODEL_HELP}`;
 
@@ -40,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UserError('Give at most one folder.');
   const folder = path.resolve(positionals[0] ?? '.');
   const logger = stderrLogger(values.quiet);
-  logger.info(`Model: ${values.model}${values.model === MODEL_OPTIONS.model.default ? ' (default; downloaded once into the cache)' : ''}`);
+  logger.info(`Model: ${values.model}${values.model === MODEL_OPTIONS.model.default ? ' (built in, no download)' : ''}`);
   const { extractor, embedder, chunkTokens } = await loadModel(values, logger);
   try {
     const workspace = Workspace.at(folder, { storageDir: values.storage, logger });

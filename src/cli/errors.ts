@@ -2,6 +2,7 @@
 // says which command or flag fixes it — and only names commands and flags that exist.
 import { errorCode, UserError } from '../core/errors';
 import { selfCommand } from './terminal';
+import { DEFAULT_MODEL } from '../core/model/modelSource';
 
 /** Where the failing command was run: the folder argument, when the command has one. */
 export interface CliContext {
@@ -30,10 +31,8 @@ export function cliAdvice(err: UserError, ctx: CliContext = {}): string | undefi
     case 'MODEL_UNAVAILABLE':
       if (!/^[\w.-]+\/[\w.-]+$/.test(err.facts.model ?? '')) return 'Give --model an existing model folder (config.json, tokenizer.json, onnx/model.onnx) or a Hugging Face id.';
       return 'No other model is used in its place. Give --model a local model folder (config.json, tokenizer.json, onnx/model.onnx), ' +
-        'or allow one download by leaving out --offline. Without network, the MiniLM-shaped fixture this repository generates works offline:\n' +
-        '  npm run fixtures -- --minilm\n' +
-        `  ${offlineExample(ctx, folder, cli)}\n` +
-        '(its weights are random: it exercises the pipeline, its results are not meaningful).';
+        'or allow one download by leaving out --offline. Without network, the built-in model works offline:\n' +
+        `  ${offlineExample(ctx, folder, cli)}`;
     default:
       return undefined;
   }
@@ -46,9 +45,9 @@ export function cliMessage(err: UserError, ctx: CliContext = {}): string {
 }
 
 function offlineExample(ctx: CliContext, folder: string, cli: string): string {
-  if (ctx.command === 'demo') return 'npm run demo -- --model bench/models/minilm-l6';
-  if (ctx.command === 'extract') return `${cli} extract --model bench/models/minilm-l6 --text "..." --out -`;
-  return `${cli} ${ctx.command ?? 'index'} ${folder} --model bench/models/minilm-l6`;
+  if (ctx.command === 'demo') return 'npm run demo';
+  if (ctx.command === 'extract') return `${cli} extract --model ${DEFAULT_MODEL} --text "..." --out -`;
+  return `${cli} ${ctx.command ?? 'index'} ${folder}   (no --model: the built-in ${DEFAULT_MODEL})`;
 }
 
 function quote(s: string): string {

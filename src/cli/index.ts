@@ -13,7 +13,7 @@ import { storageFor } from '../core/workspace/layout';
 import { chunkTokensFor, Workspace, type RefreshRequest } from '../core/workspace/workspace';
 import { DEFAULT_RECIPE, describeIdentity, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS } from '../core/recipe';
 import { describeModelRecipe, type ModelRecipe, type RecipeChoice } from '../core/model/modelRecipe';
-import { MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
+import { DEFAULT_MODEL, MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
 import { UserError, type TextEmbedder } from '../core/types';
 import { count, signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
@@ -22,13 +22,10 @@ import { checkConnection, indexPostgres, postgresStore, STORE_HELP } from './pos
 export const summary = 'Index a folder for semantic search (only new and changed files are embedded)';
 
 /**
- * Default model: all-MiniLM-L6-v2 (Xenova's ONNX export). It is small (22 M parameters, 90 MB fp32),
- * has 6 layers — about half the compute of bge-small-en-v1.5's 12 at the same width — which matters
- * on laptop CPUs indexing thousands of chunks; it needs no query instruction prefix, and its 256-token
- * window fits code chunks. bge-small ranks higher on retrieval benchmarks; pass --model BAAI/bge-small-en-v1.5
- * (its query prefix is applied automatically) when quality matters more than indexing time.
+ * Default model: all-MiniLM-L6-v2, committed in models/ (nothing to download; see its README for why
+ * this model and which graph). A Hugging Face id (downloaded once into the cache) or a folder replaces it.
  */
-export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
+export { DEFAULT_MODEL };
 
 export const MODEL_OPTIONS = {
   model: { type: 'string', default: DEFAULT_MODEL },
@@ -48,7 +45,8 @@ export const MODEL_OPTIONS = {
 
 export const MODEL_HELP = `Model and recipe
   --model <id|folder>     Hugging Face id (downloaded once into the cache) or a local model folder
-                          (config.json, tokenizer.json, onnx/model.onnx). Default: ${DEFAULT_MODEL}
+                          (config.json, tokenizer.json, onnx/model.onnx). Default: ${DEFAULT_MODEL},
+                          built in (models/${DEFAULT_MODEL}, no download)
   --model-dtype <dtype>   weights variant: ${Object.keys(MODEL_DTYPES).join(' | ')} (onnx/model_<dtype>.onnx,
                           as transformers.js names them). Default: fp32
   --quantized             same as --model-dtype q8 (onnx/model_quantized.onnx)

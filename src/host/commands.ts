@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_RECIPE } from '../core/recipe';
+import { DEFAULT_MODEL } from '../core/model/modelSource';
 import type { SearchMode } from '../core/search/search';
 import { UserError, type PoolingMode } from '../core/types';
 import type { TextSource } from '../protocol/panel';
@@ -235,7 +236,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 const MODE_KEY = 'embeddingLens.searchMode';
 
 const SUGGESTED_MODELS = [
-  { id: 'Xenova/all-MiniLM-L6-v2', detail: 'sentence-transformers MiniLM, 6 layers, 384 dims' },
+  { id: 'all-MiniLM-L6-v2', detail: 'built in (no download): sentence-transformers MiniLM, 6 layers, 384 dims' },
+  { id: 'Xenova/all-MiniLM-L6-v2', detail: 'sentence-transformers MiniLM from the Hub (fp32 and int8 graphs)' },
   { id: 'Xenova/bge-small-en-v1.5', detail: 'BGE small, 12 layers, 384 dims' },
   { id: 'Xenova/bert-base-uncased', detail: 'BERT base, 12 layers, 768 dims' },
   { id: 'Xenova/distilbert-base-uncased', detail: 'DistilBERT, 6 layers, 768 dims' },
@@ -263,7 +265,7 @@ async function chooseModel(log: vscode.LogOutputChannel): Promise<void> {
     }))?.trim();
   }
   if (!model) return;
-  if (path.isAbsolute(model) === false && !/^[\w.-]+\/[\w.-]+$/.test(model)) throw new UserError(`"${model}" is neither a model folder nor a hub id.`);
+  if (model !== DEFAULT_MODEL && path.isAbsolute(model) === false && !/^[\w.-]+\/[\w.-]+$/.test(model)) throw new UserError(`"${model}" is neither a model folder nor a hub id.`);
   await vscode.workspace.getConfiguration(SECTION).update('model', model, vscode.ConfigurationTarget.Global);
   log.info(`model set to ${model}`);
 }

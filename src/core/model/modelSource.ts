@@ -18,6 +18,11 @@ export interface ModelSourceOptions {
   logger?: Logger;
   /** Download progress, per file, bytes. */
   onDownloadProgress?: (event: DownloadProgress) => void;
+  /**
+   * Base URL of the Hub (default: $HF_ENDPOINT, else https://huggingface.co): a mirror, or a local
+   * server serving folders as `<owner>/<name>/resolve/main/<file>`.
+   */
+  hubUrl?: string;
 }
 
 export interface DownloadProgress {
@@ -82,6 +87,27 @@ export function defaultCacheDir(): string {
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
+/**
+ * The model that ships inside the package (the repository's models/ folder, copied into the .vsix):
+ * sentence-transformers/all-MiniLM-L6-v2, so search works with nothing to download. Its name is the
+ * default model of the CLI and the extension; see models/all-MiniLM-L6-v2/README.md for provenance.
+ */
+export const DEFAULT_MODEL = 'all-MiniLM-L6-v2';
+
+/** The package folder holding `models/<name>/config.json`, searched upwards from this file (src/core/model or dist/). */
+function findBundledModel(name: string): string {
+  const start = typeof __dirname !== 'undefined' ? __dirname : process.cwd();
+  let dir = start;
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, 'models', name);
+    if (fs.existsSync(path.join(candidate, 'config.json'))) return candidate;
+    dir = path.dirname(dir);
+  }
+  return path.join(start, '..', 'models', name);
+}
+
+export const BUNDLED_MODEL_DIR = findBundledModel(DEFAULT_MODEL);
+
 function onnxCandidates(dtype: ModelDtype): string[] {
   return [...MODEL_DTYPES[dtype].map((f) => `onnx/${f}`), ...MODEL_DTYPES[dtype]];
 }
@@ -132,6 +158,12 @@ function looksLikePath(spec: string): boolean {
 export async function resolveModel(spec: string, options: ModelSourceOptions = {}): Promise<ResolvedModel> {
   const trimmed = spec.trim();
   if (!trimmed) throw new UserError('No model given.', 'Name a Hugging Face model id (e.g. Xenova/all-MiniLM-L6-v2) or a local model folder.');
+  if (trimmed === DEFAULT_MODEL) {
+    if (!fs.existsSync(BUNDLED_MODEL_DIR)) {
+      throw new UserError(`The built-in model ${DEFAULT_MODEL} is missing from this installation (${BUNDLED_MODEL_DIR}).`, 'Reinstall embedding-lens, or name another model (a Hugging Face id such as Xenova/all-MiniLM-L6-v2, or a local model folder).', { code: 'MODEL_UNAVAILABLE', model: trimmed });
+    }
+    return inspectModelFolder(BUNDLED_MODEL_DIR, trimmed, requestedDtype(options));
+  }
   const expanded = trimmed.startsWith('~') ? path.join(os.homedir(), trimmed.slice(1)) : trimmed;
   if (fs.existsSync(expanded) || looksLikePath(trimmed) || !HUB_ID.test(trimmed)) {
     if (!fs.existsSync(expanded) && !looksLikePath(trimmed) && !HUB_ID.test(trimmed)) {
@@ -168,12 +200,14 @@ async function downloadFromHub(id: string, cacheDir: string, options: ModelSourc
   env.allowLocalModels = false;
   env.useFSCache = true;
   env.cacheDir = cacheDir;
+  const endpoint = options.hubUrl ?? process.env.HF_ENDPOINT;
+  if (endpoint) env.remoteHost = endpoint.endsWith('/') ? endpoint : `${endpoint}/`;
   const progress_callback = (info: { status: string; file?: string; loaded?: number; total?: number }) => {
     if (!info.file) return;
     if (info.status === 'progress') options.onDownloadProgress?.({ file: info.file, loaded: info.loaded ?? 0, total: info.total ?? 0, status: 'downloading' });
     if (info.status === 'done') options.onDownloadProgress?.({ file: info.file, loaded: info.total ?? 0, total: info.total ?? 0, status: 'done' });
   };
-  options.logger?.info(`Downloading ${id} from the Hugging Face Hub into ${cacheDir}`);
+  options.logger?.info(`Downloading ${id} from ${env.remoteHost} into ${cacheDir}`);
   try {
     await AutoConfig.from_pretrained(id, { progress_callback } as never);
     await AutoTokenizer.from_pretrained(id, { progress_callback } as never);
