@@ -138,11 +138,30 @@ describe('chunking', () => {
     assert.equal(ranges.at(-1)!.end, 199);
   });
 
-  test('Markdown splits at headings', async () => {
-    const text = await fs.readFile(path.join(FIXTURE, 'docs/guide.md'), 'utf8');
-    const chunks = await new Chunker({ maxTokens: 45 }).chunk('docs/guide.md', text);
-    assert.ok(chunks.length >= 2);
+  test('Markdown splits at headings; the heading trail is the context header, not part of the text', async () => {
+    const section = (title: string) => `## ${title}\n\n${Array.from({ length: 4 }, (_, i) => `Line ${i} of the ${title.toLowerCase()} section says something about it.`).join('\n')}\n`;
+    const text = `# Guide\n\n${section('Queues')}\n${section('Health checks')}\n${section('Logging')}`;
+    const chunks = await new Chunker({ maxTokens: 90 }).chunk('docs/guide.md', text);
+    assert.ok(chunks.length >= 3, chunks.map((c) => c.text).join('\n---\n'));
     assert.ok(chunks.slice(1).every((c) => c.text.startsWith('## ')), chunks.map((c) => c.text.split('\n')[0]).join(' | '));
+    assert.ok(chunks.slice(1).every((c) => c.context === 'docs/guide.md > Guide'), chunks.map((c) => c.context).join(' | '));
+    assert.ok(!chunks[1]!.text.includes('docs/guide.md'));
+  });
+
+  test('code: no chunk under 3 lines, no overlap, a declaration keeps its comment, the enclosing class is the context', async () => {
+    const methods = Array.from({ length: 12 }, (_, i) => `  /** Adds ${i} to the running total. */\n  add${i}(value: number): number {\n    this.total += value + ${i};\n    return this.total;\n  }\n`).join('\n');
+    const text = `import { x } from './x';\n\nexport class Totals {\n  private total = 0;\n\n${methods}}\n\nexport const one = 1;\n`;
+    const lines = text.split('\n');
+    const chunks = await new Chunker({ maxTokens: 80 }).chunk('src/totals.ts', text);
+    assert.ok(chunks.length >= 3);
+    for (const [i, c] of chunks.entries()) {
+      assert.ok(c.endLine - c.startLine + 1 >= 3, `chunk ${c.startLine}-${c.endLine} has fewer than 3 lines`);
+      if (i) assert.ok(c.startLine > chunks[i - 1]!.endLine, 'ranges do not overlap');
+      assert.equal(c.text, lines.slice(c.startLine - 1, c.endLine).join('\n'));
+      // Every method's doc comment is in the same chunk as its signature.
+      for (let l = c.startLine; l <= c.endLine; l++) if (/^\s+add\d+\(/.test(lines[l - 1]!)) assert.ok(l > c.startLine && /\/\*\*/.test(lines[l - 2]!), `signature at line ${l} keeps its comment`);
+    }
+    assert.ok(chunks.slice(1, -1).some((c) => c.context === 'src/totals.ts > Totals'), chunks.map((c) => c.context).join(' | '));
   });
 });
 
@@ -218,8 +237,8 @@ describe('incremental indexing', () => {
     const repaired = await again.refresh();
     assert.match(warnings.join('\n'), /Left it out; its files are re-indexed: src\/math\.ts/);
     assert.equal(repaired.filesIndexed, 1, 'only math.ts is redone');
-    const mathTexts = (await fs.readFile(mathPath, 'utf8'));
-    assert.ok(model.texts.length >= 1 && model.texts.every((t) => mathTexts.includes(t.split('\n')[0])), 'only chunks of math.ts are embedded');
+    // Each embedded text starts with its context header, which names the file.
+    assert.ok(model.texts.length >= 1 && model.texts.every((t) => t.startsWith('src/math.ts')), 'only chunks of math.ts are embedded');
     assert.equal(again.store.count, repaired.chunksTotal);
     const search = await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder });
     const hits = await search.search('n-th value', { mode: 'lexical' });
@@ -253,7 +272,7 @@ describe('incremental indexing', () => {
     assert.equal(indexer.store.generation, generation + 1);
   });
 
-  test('delete removes a file from the store and the results; rename re-embeds nothing', async () => {
+  test('delete removes a file from the store and the results; rename re-embeds only that file (its path is in the context header)', async () => {
     const ws = await makeWorkspace();
     cleanup.push(ws);
     const storage = await tmp();
@@ -273,9 +292,10 @@ describe('incremental indexing', () => {
 
     await fs.rename(path.join(ws, 'src/http_client.py'), path.join(ws, 'src/web_client.py'));
     const ren = await indexer.refresh();
-    assert.equal(model.texts.length, 0, 'renamed content is not embedded again');
-    assert.ok(ren.chunksReused > 0);
-    assert.ok(indexer.store.recordsOfPath('src/web_client.py').length > 0);
+    const moved = indexer.store.recordsOfPath('src/web_client.py').length;
+    assert.ok(moved > 0);
+    assert.equal(ren.chunksEmbedded, moved, 'only the renamed file is embedded again');
+    assert.ok(model.texts.every((t) => t.startsWith('src/web_client.py')), 'under its new path');
     assert.equal(indexer.store.recordsOfPath('src/http_client.py').length, 0);
   });
 
@@ -324,7 +344,7 @@ describe('incremental indexing', () => {
       const embedder = { identity: inner.identity, countTokens: (t) => inner.countTokens(t),
         embed: async (texts, o) => { if (++calls === 4) process.kill(process.pid, 'SIGKILL'); return inner.embed(texts, o); } };
       const ix = await WorkspaceIndexer.open({ root: ${JSON.stringify(ws)}, storageDir: ${JSON.stringify(storage)}, embedder,
-        chunkTokens: 32, embedBatch: 8, checkpointChunks: 8 });
+        chunkTokens: 32, embedBatch: 4, checkpointChunks: 4 });
       await ix.refresh();
     })();`;
     const code = await new Promise<NodeJS.Signals | number | null>((resolve) => {

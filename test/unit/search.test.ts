@@ -68,7 +68,8 @@ describe('search', () => {
     const hits = await search.search(chunkText, { mode: 'vector', k: 3 });
     assert.equal(hits[0]!.path, target.path);
     assert.equal(hits[0]!.startLine, target.startLine);
-    assert.ok(hits[0]!.score > 0.999, `cosine ${hits[0]!.score}`);
+    // The index embedded the chunk under its context header (path > enclosing names), the query is the bare text.
+    assert.ok(hits[0]!.score > 0.95, `cosine ${hits[0]!.score}`);
   });
 
   test('hybrid returns fused results; no ignored or skipped file ever shows up', async () => {

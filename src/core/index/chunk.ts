@@ -169,6 +169,13 @@ const COST_PER_NESTING = 10;
 const COST_IN_FUNCTION = 100;
 const COST_FALLBACK = 300;
 
+/**
+ * Nodes whose children are statements or members (a file, a class body, a function body): only their
+ * children's starts are clean cuts. Children of expressions (array items, arguments, union members)
+ * are not, and keep the fallback cost.
+ */
+const BLOCK_LIKE = /(^|_)(program|module|source_file|translation_unit|compilation_unit|block|body|suite|declaration_list|compound_statement)$/;
+
 function isDeclaration(node: SyntaxNode): boolean {
   if (DECLARATION_TYPES.has(node.type)) return true;
   if (!WRAPPER_TYPES.has(node.type)) return false;
@@ -196,10 +203,11 @@ export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
   const visit = (node: SyntaxNode, nesting: number, inFunction: boolean, depth: number): void => {
     if (depth > 40) return;
     const children = node.namedChildren.filter((c): c is SyntaxNode => !!c);
+    const statements = depth === 0 || BLOCK_LIKE.test(node.type) || WRAPPER_TYPES.has(node.type);
     for (let k = 0; k < children.length; k++) {
       const child = children[k]!;
       const row = child.startPosition.row;
-      if (COMMENT_TYPES.test(child.type)) {
+      if (statements && COMMENT_TYPES.test(child.type)) {
         // Part of the lead of the next sibling that starts on the next line (or right after): no cut
         // between them. A comment with nothing below it costs like a statement.
         const next = children[k + 1];
@@ -220,7 +228,7 @@ export function syntaxBreaks(root: SyntaxNode, lines: string[]): number[] {
       const base = inFunction
         ? COST_IN_FUNCTION + COST_PER_NESTING * nesting
         : COST_PER_NESTING * nesting + (decl ? COST_DECLARATION : COST_STATEMENT);
-      if (!COMMENT_TYPES.test(child.type) || lead !== k) {
+      if (statements && (!COMMENT_TYPES.test(child.type) || lead !== k)) {
         const at = leadNode.startPosition.row;
         if (startsLine(leadNode) && at > 0) {
           const blankBefore = !lines[at - 1]!.trim();
@@ -347,11 +355,10 @@ function headingTrails(lines: string[]): Array<string[]> {
     const trimmed = line.trim();
     if (/^(```|~~~)/.test(trimmed)) inFence = !inFence;
     const m = !inFence && /^(#{1,6})\s+(.+?)\s*#*$/.exec(trimmed);
+    // A heading's own trail: the headings above it of a higher level (it is in the text itself).
+    if (m) while (trail.length && trail[trail.length - 1]!.level >= m[1]!.length) trail.pop();
     out[i] = trail.map((h) => h.text);
-    if (m) {
-      while (trail.length && trail[trail.length - 1]!.level >= m[1]!.length) trail.pop();
-      trail.push({ level: m[1]!.length, text: m[2]!.replace(/[`*_]/g, '') });
-    }
+    if (m) trail.push({ level: m[1]!.length, text: m[2]!.replace(/[`*_]/g, '') });
   });
   return out;
 }

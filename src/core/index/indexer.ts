@@ -324,7 +324,7 @@ export class WorkspaceIndexer {
     const commit = (file: Pending) => {
       const before = catalog.get(file.path);
       if (before?.chunks.length) removedChunks.set(`${file.path}\u0000old`, before.chunks.map((c) => c.id));
-      for (const c of file.chunks) lexical.add(c.id, c.path, embedTextOf(c));
+      for (const c of file.chunks) lexical.add(c.id, c.path, c.text);
       catalog.set(file.path, file.entry);
     };
 
