@@ -1,9 +1,11 @@
 // The result list of Search Workspace and Find Similar to Selection: a QuickPick whose items are
 // `file:line` with the chunk's first lines as detail; accepting one opens the file at the chunk's
 // range, reveals it and highlights it. Search Workspace queries as the user types (debounced, the
-// previous query cancelled) and has a button that switches vector / lexical / hybrid.
+// previous query cancelled) and has buttons that switch vector / lexical / hybrid and filter by kind
+// (all / code / docs / tests).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ChunkKind } from '../core/search/kinds';
 import type { SearchMode } from '../core/search/search';
 import type { WireSearchHit } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
@@ -30,6 +32,13 @@ const MODE_TEXT: Record<SearchMode, string> = {
   vector: 'vector (by meaning)',
   lexical: 'lexical (exact words, BM25)',
 };
+/** The kind filter's steps: everything, then code only, docs only, tests only. */
+export const KIND_FILTERS: ReadonlyArray<{ label: string; kinds?: ChunkKind[]; icon: string }> = [
+  { label: 'all files', icon: 'filter' },
+  { label: 'code only', kinds: ['code'], icon: 'code' },
+  { label: 'docs only', kinds: ['docs'], icon: 'book' },
+  { label: 'tests only', kinds: ['tests'], icon: 'beaker' },
+];
 const QUERY_DELAY_MS = 250;
 const RESULTS = 20;
 
@@ -167,7 +176,7 @@ function problemItem(err: unknown): Item {
  * not thrown, unless all are. A folder being indexed is searched as far as it is indexed (its hits are
  * marked `partial`); hits of files changed since indexing make their folder refresh soon.
  */
-export async function searchFolders(access: EngineAccess, query: string, mode: SearchMode, signal: AbortSignal, index?: IndexInfo): Promise<FolderHit[]> {
+export async function searchFolders(access: EngineAccess, query: string, mode: SearchMode, signal: AbortSignal, index?: IndexInfo, kinds?: ChunkKind[]): Promise<FolderHit[]> {
   const folders = diskFolders();
   await access.loadModel(folders[0]?.uri, signal);
   const hits: FolderHit[] = [];
@@ -177,7 +186,7 @@ export async function searchFolders(access: EngineAccess, query: string, mode: S
     const running = index?.progressOf(folder);
     const partial = running !== undefined || index?.stateOf(folder).kind === 'partial';
     try {
-      const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS }, { signal });
+      const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS, ...(kinds ? { kinds } : {}) }, { signal });
       hits.push(...found.map((h) => ({ ...h, folder, uri: vscode.Uri.file(path.join(t.root, h.path)), ...(partial ? { partial: true } : {}) })));
       if (found.some((h) => h.stale)) index?.refreshSoon(folder);
     } catch (err) {
@@ -211,14 +220,19 @@ export interface SearchPickOptions {
 export function showSearchPick(access: EngineAccess, highlighter: ResultHighlighter, options: SearchPickOptions = {}): Promise<FolderHit | undefined> {
   const qp = vscode.window.createQuickPick<Item>();
   let mode: SearchMode = options.mode ?? 'hybrid';
+  let filter = 0;
   const multiRoot = diskFolders().length > 1;
   const modeButton = (): vscode.QuickInputButton => {
     const next = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
     return { iconPath: new vscode.ThemeIcon(MODE_ICONS[mode]), tooltip: `Mode: ${MODE_TEXT[mode]} — click for ${next}` };
   };
+  const kindButton = (): vscode.QuickInputButton => {
+    const f = KIND_FILTERS[filter]!;
+    return { iconPath: new vscode.ThemeIcon(f.icon), tooltip: `Showing ${f.label} — click for ${KIND_FILTERS[(filter + 1) % KIND_FILTERS.length]!.label}` };
+  };
   const setTitle = (note?: string) => {
-    qp.title = `Embedding Lens: Search Workspace — ${MODE_TEXT[mode]}${note ? ` — partial: ${note}` : ''}`;
-    qp.buttons = [modeButton()];
+    qp.title = `Embedding Lens: Search Workspace — ${MODE_TEXT[mode]}${filter ? `, ${KIND_FILTERS[filter]!.label}` : ''}${note ? ` — partial: ${note}` : ''}`;
+    qp.buttons = [modeButton(), kindButton()];
   };
   setTitle(partialNote(options.index));
   qp.placeholder = 'Describe what you are looking for, or type code or words';
@@ -244,7 +258,7 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
     const controller = (running = new AbortController());
     qp.busy = true;
     try {
-      const hits = await searchFolders(access, query, mode, controller.signal, options.index);
+      const hits = await searchFolders(access, query, mode, controller.signal, options.index, KIND_FILTERS[filter]!.kinds);
       if (mine !== seq) return;
       const note = partialNote(options.index);
       shownPartial = note !== undefined;
@@ -290,9 +304,13 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
           schedule(qp.value, 0);
         }
       })] : []),
-      qp.onDidTriggerButton(() => {
-        mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
-        options.onModeChange?.(mode);
+      qp.onDidTriggerButton((button) => {
+        if (button === qp.buttons[1]) {
+          filter = (filter + 1) % KIND_FILTERS.length;
+        } else {
+          mode = SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length]!;
+          options.onModeChange?.(mode);
+        }
         setTitle();
         schedule(qp.value, 0);
       }),

@@ -6,6 +6,7 @@
 // and may send any number of `progress` events before that. `cancel` aborts a request (the worker
 // then answers with an `error` whose `name` is `AbortError`).
 import type { IndexProgress, RefreshSummary } from '../core/index/indexer';
+import type { ChunkKind } from '../core/search/kinds';
 import type { SearchMode } from '../core/search/search';
 import type { ErrorWire } from '../core/errors';
 import type { VectorPooling } from '../core/recipe';
@@ -143,6 +144,8 @@ export interface SearchParams extends IndexTarget {
   query: string;
   mode: SearchMode;
   k: number;
+  /** Only these kinds of chunk (by path); absent = all. */
+  kinds?: ChunkKind[];
 }
 
 export type SimilarParams = IndexTarget & { k?: number } & ({ text: string } | { path: string; startLine: number; endLine: number });

@@ -172,7 +172,7 @@ export async function openEngine(
       return result;
     },
     async search(p, signal) {
-      const hits = await workspace(p).search(p.query, { embedder: extractor.embedder(p.recipe) }, { mode: p.mode, k: p.k, previewLines: 4, signal });
+      const hits = await workspace(p).search(p.query, { embedder: extractor.embedder(p.recipe) }, { mode: p.mode, k: p.k, previewLines: 4, signal, ...(p.kinds?.length ? { kinds: p.kinds } : {}) });
       return hits.map(wireHit);
     },
     async similar(p, signal) {
