@@ -16,6 +16,7 @@ import { WorkspaceIndexer } from '../src/core/index/indexer';
 import { TreeSitterGrammars } from '../src/core/index/treeSitter';
 import { DEFAULT_FUSION, parseFusion, WorkspaceSearch, type Fusion, type SearchHit } from '../src/core/search/search';
 import type { ChunkContext } from '../src/core/index/chunk';
+import { chunkTokensFor } from '../src/core/workspace/workspace';
 import type { Recipe } from '../src/core/types';
 import { CachedEmbedder } from './quality/cachedEmbedder';
 import { CACHE_DIR, BENCH_DIR, prepareCodeBase, QUESTION_KINDS, type CodeBase, type Question } from './quality/corpora';
@@ -102,14 +103,17 @@ async function main(): Promise<void> {
   for (const spec of specs) {
     if (!fs.existsSync(spec.folder)) { console.log(`skipped model ${spec.label}: ${spec.folder} is missing`); continue; }
     const extractor = await Extractor.load({ model: spec.folder, quantized: spec.quantized, batchDynamicQuantization: spec.batched, threads: values.threads ? Number(values.threads) : undefined });
-    const embedder = new CachedEmbedder(extractor.embedder(recipe), path.join(CACHE_DIR, 'embeddings'), spec.label);
+    // The model's own prompts and max_seq_length (sentence-transformers files), the recipe fixed to
+    // what all-MiniLM-L6-v2 declares (last layer, mean, normalised) so cached vectors stay comparable.
+    const own = extractor.modelRecipe();
+    const embedder = new CachedEmbedder(extractor.embedder(recipe, own.prefixes), path.join(CACHE_DIR, 'embeddings'), spec.label);
     try {
       for (const base of bases) {
         const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-quality-'));
         try {
           const m0 = embedder.modelMs; const c0 = embedder.cpuMs; const x0 = embedder.misses;
           const t0 = performance.now();
-          const indexer = await WorkspaceIndexer.open({ root: base.root, storageDir, embedder, chunkTokens: values['chunk-tokens'] ? Number(values['chunk-tokens']) : Math.min(256, extractor.info.maxLength - 2), chunkContext: values.context as ChunkContext | undefined });
+          const indexer = await WorkspaceIndexer.open({ root: base.root, storageDir, embedder, chunkTokens: values['chunk-tokens'] ? Number(values['chunk-tokens']) : chunkTokensFor(extractor.info.maxLength, own.maxSeqLength), chunkContext: values.context as ChunkContext | undefined });
           const summary = await indexer.refresh();
           const indexMs = performance.now() - t0;
           const search = await WorkspaceSearch.open({ root: base.root, storageDir, embedder });

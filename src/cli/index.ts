@@ -132,7 +132,7 @@ export async function loadModel(values: ModelValues, logger: CliLogger): Promise
   // Which recipe, and why: the person's choice, the model's own files, or the engine's default.
   logger.info(`Recipe: ${describeModelRecipe(modelRecipe).join('; ')}`);
   const embedder = extractor.embedder(modelRecipe.recipe, modelRecipe.prefixes);
-  return { extractor, embedder, chunkTokens: chunkTokensFor(extractor.info.maxLength), modelRecipe };
+  return { extractor, embedder, chunkTokens: chunkTokensFor(extractor.info.maxLength, modelRecipe.maxSeqLength), modelRecipe };
 }
 
 export { storageFor };

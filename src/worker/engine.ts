@@ -110,8 +110,10 @@ export async function openEngine(
     maxTokens: i.maxLength,
     loadMs: performance.now() - started,
   };
+  let maxSeqLength: number | undefined;
   try {
     const own = extractor.modelRecipe();
+    maxSeqLength = own.maxSeqLength;
     info.ownRecipe = { layer: own.recipe.layer, pool: own.recipe.pool, normalize: own.recipe.normalize ?? true, lines: describeModelRecipe(own) };
     log.info(`engine: the model's own recipe: ${info.ownRecipe.lines.join('; ')}`);
   } catch (err) {
@@ -153,7 +155,7 @@ export async function openEngine(
       const ws = workspace(p);
       const result = await ws.refresh(embedder, {
         rebuild: p.rebuild,
-        chunkTokens: chunkTokensFor(i.maxLength),
+        chunkTokens: chunkTokensFor(i.maxLength, maxSeqLength),
         discovery: {
           include: p.include?.length ? p.include : undefined,
           exclude: p.exclude,

@@ -20,9 +20,13 @@ import { VectorStore } from '../store/vectorStore';
 import type { Logger, TextEmbedder } from '../types';
 import { clearStorage, describeStored, listStores, storageFor, storeDirFor, storeState, type StoredIndex } from './layout';
 
-/** The chunk budget for a model: its window without the two special tokens, at most 256 tokens. */
-export function chunkTokensFor(maxLength: number): number {
-  return Math.max(16, Math.min(256, maxLength - 2));
+/**
+ * The chunk budget for a model: its window without the two special tokens, where sentence-transformers'
+ * max_seq_length (the length the model was trained and is served with: 256 for all-MiniLM-L6-v2) wins
+ * over the graph's position limit; at most 256 tokens (longer chunks blur in one vector).
+ */
+export function chunkTokensFor(maxLength: number, maxSeqLength?: number): number {
+  return Math.max(16, Math.min(256, Math.min(maxLength, maxSeqLength ?? maxLength) - 2));
 }
 
 export interface RefreshRequest {
