@@ -136,7 +136,9 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     assert.equal(second.filesIndexed, 2, 'the edited file and the renamed one');
     assert.equal(second.filesRemoved, 2, 'the deleted file and the old name');
     assert.equal(second.filesUnchanged, 37);
-    assert.ok(second.chunksReused >= 4, `renamed file's chunks reuse their vectors (${second.chunksReused})`);
+    // The edited file's untouched chunks reuse their vectors; the renamed file is embedded again, as
+    // its context header names the new path (as the local index does).
+    assert.ok(second.chunksReused >= 1, `unchanged chunks reuse their vectors (${second.chunksReused})`);
     assert.ok(second.walBytes > 0 && second.walBytes < first.walBytes / 4, `one-file update WAL ${second.walBytes} vs full ${first.walBytes}`);
     await compareWithLocal(url, 'after edit/delete/rename');
 

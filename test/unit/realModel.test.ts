@@ -123,7 +123,7 @@ describe('all-MiniLM-L6-v2 from ../shared/models (real weights)', { skip: !fs.ex
     for (const f of ['src/core/index/chunk.ts', 'src/core/search/search.ts', 'src/core/extract/pool.ts', 'README.md']) {
       for (const c of await chunker.chunk(f, fs.readFileSync(path.join(ROOT, f), 'utf8'))) texts.push(c.text);
     }
-    const picked = texts.slice(0, 60);
+    const picked = texts.slice(0, 40);
     const a = (await fp32.extract(picked, { layer: 'last', pool: 'mean', normalize: true })).data;
     const b = (await int8.extract(picked, { layer: 'last', pool: 'mean', normalize: true })).data;
     const n = picked.length;

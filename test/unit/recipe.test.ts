@@ -94,8 +94,11 @@ describe('model identity: the weights, not the path', () => {
       assert.deepEqual(recipeDifferences(a.identity, b.identity), []);
       assert.equal(recipeKey(b.identity), recipeKey(a.identity));
       assert.equal(await storeDirFor(storage, b.identity), summary.storeDir);
-      const hits = await (await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder: b })).search('parse url', { mode: 'vector', k: 1 });
-      assert.equal(hits[0]?.path, 'a.py');
+      const search = await WorkspaceSearch.open({ root: ws, storageDir: storage, embedder: b });
+      // The fixture's weights are random: which file the vector search ranks first says nothing; that it
+      // answers from the stored vectors does, and keywords pin the file.
+      assert.equal((await search.search('parse url', { mode: 'vector', k: 1 })).length, 1);
+      assert.equal((await search.search('parse url', { mode: 'lexical', k: 1 }))[0]?.path, 'a.py');
       // Indexing again through the other path embeds nothing: it is the same index.
       const again = await (await WorkspaceIndexer.open({ root: ws, storageDir: storage, embedder: b })).refresh();
       assert.equal(again.chunksEmbedded, 0);

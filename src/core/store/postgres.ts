@@ -361,15 +361,18 @@ export class PostgresStore {
     return new Map(r.rows.map((x) => [x.path, x.content_hash]));
   }
 
-  /** Stored vectors by chunk content hash (renamed and moved code reuses them). */
-  async vectorsByHash(hashes: string[]): Promise<Map<string, Float32Array>> {
+  /**
+   * Vectors by the hash part of the chunk id (what was embedded: context header + lines, see
+   * core/index/chunk embedHashOfId); equal hashes mean equal vectors.
+   */
+  async vectorsByEmbedHash(hashes: string[]): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (let i = 0; i < hashes.length; i += 5000) {
-      const r = await this.client.query<{ content_hash: string; v: string }>(
-        `SELECT DISTINCT ON (content_hash) content_hash, embedding::text AS v FROM ${this.t('chunks')} WHERE content_hash = ANY($1::text[])`,
+      const r = await this.client.query<{ h: string; v: string }>(
+        `SELECT DISTINCT ON (h) h, v FROM (SELECT substring(chunk_id from '@([^@]*)$') AS h, embedding::text AS v FROM ${this.t('chunks')}) s WHERE h = ANY($1::text[])`,
         [hashes.slice(i, i + 5000)],
       );
-      for (const row of r.rows) out.set(row.content_hash, parseVector(row.v));
+      for (const row of r.rows) out.set(row.h, parseVector(row.v));
     }
     return out;
   }

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs/promises';
 import { CHUNKER_VERSION } from '../index/catalog';
-import { calibrateTokenEstimator, Chunker, roughTokenCount, type Chunk } from '../index/chunk';
+import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughTokenCount, type Chunk } from '../index/chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from '../index/files';
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
@@ -49,7 +49,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
   const chunking: PgChunking = {
     version: CHUNKER_VERSION,
     maxTokens: options.chunkTokens ?? 256,
-    overlapLines: options.overlapLines ?? 2,
+    overlapLines: options.overlapLines ?? 0,
     scale: Math.round(scale * 1000) / 1000,
   };
   const store = await PostgresStore.open(options.url, options.embedder.identity, {
@@ -91,35 +91,37 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
       }
       const removed = [...held.keys()].filter((p) => !keep.has(p));
 
-      // Vectors: reuse what the database holds for the same content, embed the rest.
+      // Vectors: reuse what the database holds for the same embedded text (context header + lines:
+      // the hash part of the chunk id), embed the rest.
       const allChunks = changed.flatMap((f) => f.chunks);
-      const reuse = await store.vectorsByHash([...new Set(allChunks.map((c) => c.contentHash))]);
+      const key = (c: Chunk) => embedHashOfId(c.id);
+      const reuse = await store.vectorsByEmbedHash([...new Set(allChunks.map(key))]);
       const fresh = new Map<string, Float32Array>();
       const toEmbed: Chunk[] = [];
       const queued = new Set<string>();
       for (const c of allChunks) {
-        if (reuse.has(c.contentHash)) summary.chunksReused++;
-        else if (!queued.has(c.contentHash)) { queued.add(c.contentHash); toEmbed.push(c); }
+        if (reuse.has(key(c))) summary.chunksReused++;
+        else if (!queued.has(key(c))) { queued.add(key(c)); toEmbed.push(c); }
       }
       const batch = options.embedBatch ?? 128;
       for (let i = 0; i < toEmbed.length; i += batch) {
         signal?.throwIfAborted();
         const part = toEmbed.slice(i, i + batch);
         const t0 = performance.now();
-        const data = await options.embedder.embed(part.map((c) => c.text), {
+        const data = await options.embedder.embed(part.map((c) => embedTextOf(c)), {
           signal,
           prefix: prefixes.passage || undefined,
           onProgress: (e) => onProgress?.({ phase: 'index', filesDone, filesTotal: found.files.length, chunksEmbedded: i + e.itemsDone }),
         });
         summary.modelMs += performance.now() - t0;
-        part.forEach((c, j) => fresh.set(c.contentHash, data.subarray(j * store.dims, (j + 1) * store.dims)));
+        part.forEach((c, j) => fresh.set(key(c), data.subarray(j * store.dims, (j + 1) * store.dims)));
         summary.chunksEmbedded += part.length;
       }
       // Chunks repeated within this update but embedded once count as reused.
       summary.chunksReused += allChunks.length - summary.chunksReused - summary.chunksEmbedded;
       const updates: PgFileUpdate[] = changed.map((f) => {
         const vectors = new Float32Array(f.chunks.length * store.dims);
-        f.chunks.forEach((c, j) => vectors.set(reuse.get(c.contentHash) ?? fresh.get(c.contentHash)!, j * store.dims));
+        f.chunks.forEach((c, j) => vectors.set(reuse.get(key(c)) ?? fresh.get(key(c))!, j * store.dims));
         return {
           path: f.path, contentHash: f.hash, vectors,
           chunks: f.chunks.map((c) => ({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash, text: c.text })),
