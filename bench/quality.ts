@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       context: { type: 'string' },
       'chunk-tokens': { type: 'string' },
       speed: { type: 'string' },
+      'per-file': { type: 'string' },
     },
   });
   const grammars = await TreeSitterGrammars.load();
@@ -97,7 +98,14 @@ async function main(): Promise<void> {
   const fusions: Array<{ label: string; fusion: Fusion }> = values.fusions
     ? values.fusions.split(',').map((f) => ({ label: `hybrid ${f}`, fusion: parseFusion(f) }))
     : [{ label: 'hybrid', fusion: DEFAULT_FUSION }];
-  const modes = [{ label: 'vector', mode: 'vector' as const }, { label: 'lexical', mode: 'lexical' as const }, ...fusions.map((f) => ({ ...f, mode: 'hybrid' as const }))];
+  // --per-file 2,4: the first value for every mode, the others as extra hybrid columns.
+  const perFiles = (values['per-file'] ?? '2').split(',').map(Number);
+  const modes: Array<{ label: string; mode: 'vector' | 'lexical' | 'hybrid'; fusion?: Fusion; perFile: number }> = [
+    { label: 'vector', mode: 'vector', perFile: perFiles[0]! },
+    { label: 'lexical', mode: 'lexical', perFile: perFiles[0]! },
+    ...fusions.map((f) => ({ ...f, mode: 'hybrid' as const, perFile: perFiles[0]! })),
+    ...perFiles.slice(1).flatMap((n) => fusions.map((f) => ({ ...f, label: `${f.label} per-file ${n}`, mode: 'hybrid' as const, perFile: n }))),
+  ];
   const rows: Array<{ model: string; base: string; mode: string; kind: string } & Metrics> = [];
   const corpus: Array<Record<string, unknown>> = [];
   for (const spec of specs) {
@@ -131,10 +139,10 @@ async function main(): Promise<void> {
           }
           corpus.push({ model: spec.label, base: base.name, files: summary.filesSeen, chunks: summary.chunksTotal, tinyChunks: tiny, overlappingChunks: overlapping, embedded: embedder.misses - x0, modelMs: Math.round(embedder.modelMs - m0), cpuMs: Math.round(embedder.cpuMs - c0), indexMs: Math.round(indexMs) });
           console.log(`[${spec.label}] ${base.name}: ${summary.filesSeen} files, ${summary.chunksTotal} chunks (${tiny} under 3 lines, ${overlapping} overlapping), embedded ${embedder.misses - x0} new in ${((embedder.modelMs - m0) / 1000).toFixed(1)} s`);
-          for (const { label: modeLabel, mode, fusion } of modes as Array<{ label: string; mode: 'vector' | 'lexical' | 'hybrid'; fusion?: Fusion }>) {
+          for (const { label: modeLabel, mode, fusion, perFile } of modes) {
             const ranks: Array<{ q: Question; rank: number }> = [];
             for (const q of base.questions) {
-              const hits = await search.search(q.q, { k: 10, mode, fusion });
+              const hits = await search.search(q.q, { k: 10, mode, fusion, perFile });
               ranks.push({ q, rank: rankOf(hits, q) });
               if (values.misses && modeLabel === modes[2]!.label && q.kind === 'hand' && rankOf(hits, q) !== 1) {
                 console.log(`  miss(${rankOf(hits, q)}) "${q.q}" → want ${q.path}:${q.targets.map((t) => `${t.start}-${t.end}`).join('|')}; got ${hits.slice(0, 3).map((h) => `${h.path}:${h.startLine}-${h.endLine}`).join(', ')}`);
@@ -172,7 +180,7 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
   let saved: Record<string, unknown> = {};
   try { saved = JSON.parse(fs.readFileSync(values.out!, 'utf8')); } catch { /* first run */ }
-  saved[values.label!] = { at: new Date().toISOString(), options: { models: values.models, fusions: values.fusions ?? null, context: values.context ?? null, chunkTokens: values['chunk-tokens'] ?? null }, bases: bases.map((b) => ({ name: b.name, describe: b.describe, files: b.files })), corpus, rows };
+  saved[values.label!] = { at: new Date().toISOString(), options: { models: values.models, fusions: values.fusions ?? null, context: values.context ?? null, chunkTokens: values['chunk-tokens'] ?? null, perFile: values['per-file'] ?? null }, bases: bases.map((b) => ({ name: b.name, describe: b.describe, files: b.files })), corpus, rows };
   fs.writeFileSync(values.out!, JSON.stringify(saved, null, 1) + '\n');
   console.log(`\nresults saved under "${values.label}" in ${path.relative(process.cwd(), values.out!)}`);
 }

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { assertSameRecipe, type VectorPooling } from '../core/recipe';
-import { SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
+import { DEFAULT_PER_FILE, SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
 import { parseKinds } from '../core/search/kinds';
 import { UserError } from '../core/types';
 import { Workspace } from '../core/workspace/workspace';
@@ -22,15 +22,15 @@ it was built with (read from the index; no option needed). A keyword search (--m
 no model at all.
 
   -k <n>                  results (default 10)
-  --mode <m>              vector | lexical | hybrid (default hybrid: both, fused by reciprocal rank)
-  --per-file <n>          at most n results from one file (default 2)
+  --mode <m>              vector | lexical | hybrid (default hybrid: both, scores blended 0.7 / 0.3)
+  --per-file <n>          at most n results from one file (default 4)
   --kind <k,...>          only code, docs and/or tests (by path; default all), e.g. --kind code
   --preview <n>           preview lines per result (default 4)
   --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>), by vectors
   --json                  print [{ path, startLine, endLine, score, scoreKind, preview }] on stdout
 
 Scores: vector = cosine similarity (−1…1), lexical = BM25 (unbounded, higher is better),
-hybrid = reciprocal-rank fusion (about 0.01–0.03; only the order means something).
+hybrid = 0.7 × vector + 0.3 × keyword score, each scaled to 0…1 over its candidates (only the order means something).
 
 Choosing an index (when the folder has several, or to check the model)
   --model <id|folder>     the model to embed the query with; refused unless it has the index's weights
@@ -49,7 +49,7 @@ function printHits(hits: SearchHit[], json: boolean, kind: SearchMode | 'similar
 }
 
 /** What a score means, by search mode (they are on different scales). */
-export const SCORE_KINDS: Readonly<Record<SearchMode | 'similar', string>> = { vector: 'cosine', similar: 'cosine', lexical: 'BM25', hybrid: 'RRF' };
+export const SCORE_KINDS: Readonly<Record<SearchMode | 'similar', string>> = { vector: 'cosine', similar: 'cosine', lexical: 'BM25', hybrid: 'fused' };
 
 export function formatHits(hits: SearchHit[], mode: SearchMode | 'similar' = 'hybrid'): string {
   if (!hits.length) return 'No results.';
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       pool: { type: 'string' },
       k: { type: 'string', short: 'k', default: '10' },
       mode: { type: 'string' },
-      'per-file': { type: 'string', default: '2' },
+      'per-file': { type: 'string', default: String(DEFAULT_PER_FILE) },
       preview: { type: 'string', default: '4' },
       similar: { type: 'string' },
       kind: { type: 'string' },

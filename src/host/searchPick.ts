@@ -139,7 +139,7 @@ export function plainDetail(text: string): string {
 
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
   const lines = hit.preview.split('\n').map((l) => l.trim()).filter(Boolean);
-  const score = mode === 'hybrid' ? `rank score ${hit.score.toFixed(4)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
+  const score = mode === 'hybrid' ? `fused score ${hit.score.toFixed(3)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
   return {
     label: `$(file-code) ${relLabel(hit, multiRoot)}`,
     description: `lines ${hit.startLine}–${hit.endLine} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,

@@ -10,7 +10,7 @@ import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughToke
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from '../index/files';
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
-import { fuse, groupPerFile, hitsWithPreview, SEARCH_MODES, type Candidate, type SearchHit, type SearchOptions } from '../search/search';
+import { DEFAULT_PER_FILE, fuse, groupPerFile, hitsWithPreview, SEARCH_MODES, type Candidate, type SearchHit, type SearchOptions } from '../search/search';
 import { UserError, type Logger, type TextEmbedder } from '../types';
 import { PostgresStore, type PgChunking, type PgFileUpdate } from './postgres';
 
@@ -166,7 +166,7 @@ export class PostgresSearch {
     const mode = options.mode ?? 'hybrid';
     if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
     const k = Math.max(1, Math.floor(options.k ?? 10));
-    const perFile = Math.max(1, options.perFile ?? 2);
+    const perFile = Math.max(1, options.perFile ?? DEFAULT_PER_FILE);
     const depth = Math.max(50, k * perFile * 4);
     let ranked: Candidate[];
     if (mode === 'lexical') {
