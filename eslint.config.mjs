@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Fixture workspaces are data (files to index), not our code.
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'bench/models/**', 'test/fixtures/models/**', 'test/fixtures/sample-workspace/**', 'test/fixtures/sweep-workspace/**', '.vscode-test/**', 'shared/**', '**/*.min.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'bench/models/**', 'test/fixtures/models/**', 'test/fixtures/sample-workspace/**', 'test/fixtures/sweep-workspace/**', '.vscode-test/**', 'shared/**', '**/*.min.js', '.cache/**'] },
   { linterOptions: { reportUnusedDisableDirectives: 'off' } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
