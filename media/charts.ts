@@ -76,7 +76,7 @@ export interface ScatterPoint {
   y: number;
   /** Hover text. */
   title: string;
-  /** Colour group (e.g. the top-level folder), an index into the theme's chart colours. */
+  /** Colour group 0–5 (the theme's six chart colours), 6 for "other" (see media/mapView.ts). */
   group: number;
 }
 
@@ -86,7 +86,7 @@ export interface ScatterPoint {
  */
 export function pcaScatter(
   points: ScatterPoint[], selection: { x: number; y: number; title: string } | undefined, axes: [string, string],
-  onClick: (index: number) => void, testid: string,
+  onClick: (index: number) => void, testid: string, label = 'PCA of the indexed chunks',
 ): HTMLElement {
   const W = 640, H = 420, pad = 28;
   const xs = points.map((p) => p.x).concat(selection ? [selection.x] : []);
@@ -97,7 +97,7 @@ export function pcaScatter(
   // Screen y grows downwards: PC2 up.
   const sy = (v: number) => H - pad - ((v - y0) / (y1 - y0 || 1)) * (H - 2 * pad);
 
-  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter', role: 'img', 'aria-label': 'PCA of the indexed chunks' });
+  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart scatter', role: 'img', 'aria-label': label });
   chart.dataset.testid = testid;
   chart.append(svg('rect', { x: 0.5, y: 0.5, width: W - 1, height: H - 1, class: 'frame' }));
   if (x0 < 0 && x1 > 0) chart.append(svg('line', { x1: sx(0), x2: sx(0), y1: pad / 2, y2: H - pad / 2, class: 'grid' }));
@@ -107,7 +107,7 @@ export function pcaScatter(
 
   const readout = el('p', { className: 'readout', text: 'Hover a point to see the chunk; click it to open it.', testid: `${testid}-readout` });
   points.forEach((p, i) => {
-    const dot = svg('circle', { cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 4, class: `point g${p.group % 6}` }, svgTitle(p.title));
+    const dot = svg('circle', { cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 4, class: `point g${Math.min(p.group, 6)}` }, svgTitle(p.title));
     dot.dataset.testid = `${testid}-point`;
     dot.dataset.index = String(i);
     dot.addEventListener('mouseenter', () => (readout.textContent = p.title));

@@ -4,15 +4,18 @@
 // the host replays its data when the panel is shown again, and re-inspects the text after a reload.
 import type { SweepResult } from '../src/core/sweep/sweep';
 import type {
-  FromPanel, HeatmapMetric, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelPooling, PanelView, PanelViewState,
+  FromPanel, HeatmapMetric, IndexPointsMessage, LayerNeighboursMessage, PanelInspection, PanelPooling, PanelView, PanelViewState,
   SweepMetric, TextSource, ToPanel,
 } from '../src/protocol/panel';
 import { DEFAULT_RECIPE, POOLING_LABELS, VECTOR_POOLINGS } from '../src/core/recipe';
-import { layerLineChart, pcaScatter } from './charts';
+import { addAttentionMatrix, clearAttention, renderAttention, setAttention, type AttentionViewHost } from './attentionView';
+import { layerLineChart } from './charts';
+import { renderMap } from './mapView';
+import { renderNeighbours } from './neighboursView';
 import { button, el, layerLabel, select, shortModelName } from './dom';
 import {
-  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, pca2, poolLayer, projectPca, range, vectorAsJson,
-  vectorAsNumpy, type HiddenStatesView, type Pca2,
+  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, poolLayer, range, vectorAsJson,
+  vectorAsNumpy, type HiddenStatesView,
 } from './inspectorMath';
 import { heatmapView, tokenStrip, unitMatrix, unitsOf, type HeatmapUnits } from './heatmapView';
 import { renderSweep } from './sweepView';
@@ -29,6 +32,7 @@ let state: PanelViewState = { metric: 'norm', pooling: DEFAULT_RECIPE.pool, ...v
 let current: PanelInspection | undefined;
 let pinned: PanelInspection | undefined;
 let indexPoints: IndexPointsMessage | undefined;
+let layerNeighbours: LayerNeighboursMessage | undefined;
 let sweep: SweepResult | undefined;
 let chosenSweepCell: { row: number; col: number } | undefined;
 /** Heatmap columns (subword tokens or words) and the first column of its zoom window. */
@@ -95,6 +99,8 @@ function onMessage(msg: ToPanel): void {
   switch (msg.type) {
     case 'loading':
       current = undefined;
+      layerNeighbours = undefined;
+      clearAttention();
       saveState({ text: msg.text, source: msg.source });
       showSource(msg.text, msg.source);
       $('error-section').hidden = true;
@@ -118,6 +124,7 @@ function onMessage(msg: ToPanel): void {
     case 'inspection': {
       const d = msg.data;
       if (current?.text !== d.text) heatStart = 0;
+      if (current?.text !== d.text) layerNeighbours = undefined;
       current = d;
       saveState({ text: d.text, source: d.source });
       showSource(d.text, d.source);
@@ -139,6 +146,23 @@ function onMessage(msg: ToPanel): void {
       const { type: _type, ...rest } = msg;
       indexPoints = rest;
       renderPca();
+      return;
+    }
+    case 'attention': {
+      const { type: _type, ...rest } = msg;
+      setAttention(rest);
+      renderAttentionSection();
+      return;
+    }
+    case 'layerNeighbours': {
+      const { type: _type, ...rest } = msg;
+      layerNeighbours = rest;
+      renderNeighboursSection();
+      return;
+    }
+    case 'attentionMatrix': {
+      const { type: _type, text, values, ...req } = msg;
+      if (addAttentionMatrix(text, req, values)) renderAttentionSection();
       return;
     }
     case 'sweep':
@@ -347,6 +371,7 @@ function renderSelection(): void {
     controls,
     compareSection(),
     section(`Tokens (${h.tokens}${data.words?.length ? ` · ${data.words.length} words` : ''})`, 'tokens', strip.element),
+    attentionHost(),
     section(`Layer × ${heatUnits === 'words' ? 'word' : 'token'} · ${state.metric === 'norm' ? 'vector norm' : 'cosine to the pooled vector'}`, 'heatmap-section',
       el('div', { className: 'controls' }, unitsSelect), heatmap.element),
     section('Layer-to-layer similarity of the pooled vectors', 'similarity-section', el('div', { className: 'scroll' }, sim)),
@@ -354,9 +379,49 @@ function renderSelection(): void {
       el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)}`, testid: 'pooled-meta' }),
       sparkline(vec),
       el('div', { className: 'buttons' }, copyJson, copyNp)),
+    neighboursHost(),
     pcaHost(),
   );
+  renderAttentionSection();
+  renderNeighboursSection();
   renderPca();
+}
+
+// ---- neighbours per layer (media/neighboursView.ts) --------------------------------------------
+
+function neighboursHost(): HTMLElement {
+  const d = el('div');
+  d.id = 'neighbours';
+  return d;
+}
+
+function renderNeighboursSection(): void {
+  const host = document.getElementById('neighbours');
+  if (!host) return;
+  renderNeighbours(host, layerNeighbours, {
+    request: (scope) => vscode.postMessage({ type: 'layerNeighbours', scope }),
+    open: (source) => vscode.postMessage({ type: 'openSource', source }),
+    sourceLabel,
+  });
+}
+
+// ---- attention (media/attentionView.ts) -------------------------------------------------------
+
+function attentionHost(): HTMLElement {
+  const d = el('div');
+  d.id = 'attention';
+  return d;
+}
+
+const attentionView: AttentionViewHost = {
+  choice: () => state.attention,
+  saveChoice: (choice) => saveState({ attention: choice }),
+  requestMatrix: (req) => vscode.postMessage({ type: 'attentionMatrix', ...req }),
+};
+
+function renderAttentionSection(): void {
+  const host = document.getElementById('attention');
+  if (host) renderAttention(host, attentionView);
 }
 
 // ---- the PCA scatter -------------------------------------------------------------------------
@@ -367,12 +432,10 @@ function pcaHost(): HTMLElement {
   return d;
 }
 
-const pcaCache = new WeakMap<PanelIndexPoints, Pca2>();
-
 function renderPca(): void {
   const host = document.getElementById('pca');
   if (!host) return;
-  const box = section('Among your code · PCA of the index', 'pca-section');
+  const box = section('Among your code · a map of the index', 'pca-section');
   host.replaceChildren(box);
   const m = indexPoints;
   const reload = () => button('Reload', () => vscode.postMessage({ type: 'reloadIndexPoints' }), { testid: 'pca-reload', secondary: true });
@@ -407,41 +470,22 @@ function renderPca(): void {
     box.append(el('p', { className: 'hint', text: `The index holds ${n} chunk${n === 1 ? '' : 's'}: too few for a map.` }), el('div', { className: 'buttons' }, reload()));
     return;
   }
-  let p = pcaCache.get(d);
-  if (!p) pcaCache.set(d, (p = pca2(d.vectors, n, d.dims)));
-  const groups = new Map<string, number>();
-  const points = d.points.map((pt, i) => {
-    const top = pt.group ? `${pt.group}/` : '(root)';
-    if (!groups.has(top)) groups.set(top, groups.size);
-    const preview = pt.preview.split('\n').slice(0, 4).join('\n');
-    return { x: p.coords[i * 2], y: p.coords[i * 2 + 1], title: `${sourceLabel(pt.source)}\n${preview}`, group: groups.get(top)! };
+  renderMap(box, d, {
+    projection: state.map ?? 'umap',
+    grouping: state.mapGroup ?? 'folder',
+    onProjection: (map) => {
+      saveState({ map });
+      renderPca();
+    },
+    onGrouping: (mapGroup) => {
+      saveState({ mapGroup });
+      renderPca();
+    },
+    open: (source) => vscode.postMessage({ type: 'openSource', source }),
+    sourceLabel,
+    selectionLabel: `the selection${current?.source ? ` (${sourceLabel(current.source)})` : ''}`,
   });
-  let selection: { x: number; y: number; title: string } | undefined;
-  if (d.selection && d.selection.length === d.dims) {
-    const [x, y] = projectPca(p, d.selection);
-    selection = { x, y, title: `the selection${current?.source ? ` (${sourceLabel(current.source)})` : ''}` };
-  }
-  const pct = (v: number) => `${((100 * v) / (p.totalVariance || 1)).toFixed(1)} %`;
-  box.append(
-    el('p', { className: 'meta', testid: 'pca-meta',
-      text: `${n} chunks${d.total && d.total > n ? ` (a sample of ${d.total})` : ''} · ${d.recipe} · PC1 ${pct(p.variances[0])}, PC2 ${pct(p.variances[1])} of the variance${selection ? '' : ' · the selection could not be embedded with this recipe'}` }),
-    pcaScatter(points, selection, [`PC1 (${pct(p.variances[0])})`, `PC2 (${pct(p.variances[1])})`], (i) => vscode.postMessage({ type: 'openSource', source: d.points[i].source }), 'pca'),
-    groupsLegend(groups),
-    el('div', { className: 'buttons' }, reload()),
-  );
-}
-
-function groupsLegend(groups: Map<string, number>): HTMLElement {
-  const legend = el('p', { className: 'legend' });
-  let shown = 0;
-  for (const [name, g] of groups) {
-    if (shown++ >= 6) {
-      legend.append(document.createTextNode(` … ${groups.size - 6} more folders (colours repeat)`));
-      break;
-    }
-    legend.append(el('span', { className: `dot g${g % 6}` }), document.createTextNode(` ${name}  `));
-  }
-  return legend;
+  box.append(el('div', { className: 'buttons' }, reload()));
 }
 
 // ---- the sweep view --------------------------------------------------------------------------

@@ -11,8 +11,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SweepResult } from '../core/sweep/sweep';
 import { prefixesForModel } from '../core/search/prefixes';
-import type { FromPanel, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
-import type { IndexPoints } from '../protocol/worker';
+import { AttentionData } from './attentionPanel';
+import type { AttentionMessage, FromPanel, LayerNeighboursMessage, LayerNeighboursScope, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
+import { parseLayerSpec } from '../core/extract/layers';
+import { kindOf } from '../core/map/neighbourMap';
+import type { IndexPoints, MapProjection } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
 import { hasCode } from '../core/errors';
 import { storesDirOf } from '../core/workspace/layout';
@@ -26,6 +29,8 @@ export const PIN_SELECTION_COMMAND = 'embeddingLens.pinSelection';
 
 /** Chunks sampled from the index for the PCA scatter: enough for a picture, cheap to send and to decompose. */
 const PCA_SAMPLE = 800;
+/** Fewer points than this get no UMAP (its 15-neighbour graph and the 10-NN measure need more). */
+const UMAP_MIN_POINTS = 20;
 
 export interface InspectorHost {
   log: vscode.LogOutputChannel;
@@ -112,7 +117,13 @@ export class InspectorPanel implements vscode.Disposable {
   private sweep: SweepResult | undefined;
   /** Bumped for every index-points request, so a late answer for an older text is dropped. */
   private pointsGeneration = 0;
-  private pointsCache: { key: string; value: IndexPoints } | undefined;
+  private pointsCache: { key: string; value: IndexPoints; map?: Promise<MapProjection> } | undefined;
+  /** Attention of the inspected text (kept here; the webview gets an overview and asks for matrices). */
+  private attention: AttentionData | undefined;
+  private attentionMessage: Extract<ToPanel, { type: 'attention' }> | undefined;
+  private attentionGeneration = 0;
+  private neighboursMessage: Extract<ToPanel, { type: 'layerNeighbours' }> | undefined;
+  private neighboursGeneration = 0;
 
   static show(extensionUri: vscode.Uri, host: InspectorHost): InspectorPanel {
     InspectorPanel.lastHost = host;
@@ -220,6 +231,9 @@ export class InspectorPanel implements vscode.Disposable {
         }
         this.send(message);
         void this.loadIndexPoints(message.data);
+        void this.loadAttention(message.data);
+        this.neighboursGeneration++;
+        this.neighboursMessage = undefined;
         return;
       case 'pinned':
         this.pinned = message.data;
@@ -229,6 +243,14 @@ export class InspectorPanel implements vscode.Disposable {
         break;
       case 'sweep':
         this.sweep = message.result;
+        break;
+      case 'attention':
+        this.attentionMessage = message;
+        break;
+      case 'attentionMatrix':
+        break;
+      case 'layerNeighbours':
+        this.neighboursMessage = message;
         break;
       default: {
         const unknown: never = message;
@@ -274,6 +296,20 @@ export class InspectorPanel implements vscode.Disposable {
       case 'applySweep':
         InspectorPanel.services().applySweep.fire({ layer: msg.layer, pool: msg.pool });
         return;
+      case 'attentionMatrix': {
+        const data = this.attention;
+        if (!data) return;
+        const { type: _type, ...req } = msg;
+        try {
+          this.post({ type: 'attentionMatrix', ...req, text: data.wire.text, values: data.matrix(req) });
+        } catch (err) {
+          this.host.log.warn(`inspector: attention matrix ${JSON.stringify(req)}: ${describeError(err, this.host.log)}`);
+        }
+        return;
+      }
+      case 'layerNeighbours':
+        if (this.content?.type === 'inspection') void this.loadLayerNeighbours(this.content.data, msg.scope);
+        return;
       case 'webviewError':
         this.host.log.error(`inspector webview: ${msg.message}`);
         return;
@@ -290,6 +326,8 @@ export class InspectorPanel implements vscode.Disposable {
     if (this.pinned) this.send({ type: 'pinned', data: this.pinned });
     if (this.content) this.send(this.content);
     if (this.points) this.send(this.points);
+    if (this.attentionMessage) this.send(this.attentionMessage);
+    if (this.neighboursMessage) this.send(this.neighboursMessage);
     if (!this.content && state?.text) this.host.reinspect(state.text, state.source);
   }
 
@@ -314,11 +352,12 @@ export class InspectorPanel implements vscode.Disposable {
       const target = access.targetFor(folder);
       const model = await access.loadModel(folder.uri);
       const key = JSON.stringify([target.storageDir, target.recipe, model.modelHash, storesFingerprint(target.storageDir)]);
-      let sample = this.pointsCache?.key === key ? this.pointsCache.value : undefined;
-      if (!sample) {
-        sample = await access.engine.request('indexPoints', { root: target.root, storageDir: target.storageDir, recipe: target.recipe, limit: PCA_SAMPLE });
-        this.pointsCache = { key, value: sample };
+      let cache = this.pointsCache?.key === key ? this.pointsCache : undefined;
+      if (!cache) {
+        const value = await access.engine.request('indexPoints', { root: target.root, storageDir: target.storageDir, recipe: target.recipe, limit: PCA_SAMPLE });
+        cache = this.pointsCache = { key, value };
       }
+      const sample = cache.value;
       const prefix = prefixesForModel(model.model).passage || undefined;
       const own = await access.engine.request('extract', { texts: [data.text], recipe: target.recipe, options: { truncate: true, prefix } });
       const points: PanelIndexPoints['points'] = sample.records.map((r) => {
@@ -327,23 +366,104 @@ export class InspectorPanel implements vscode.Disposable {
           source: { label: vscode.workspace.asRelativePath(uri, true), uri: uri.toString(), startLine: r.startLine - 1, endLine: r.endLine - 1 },
           preview: r.preview,
           group: r.path.includes('/') ? r.path.slice(0, r.path.indexOf('/')) : '',
+          kind: kindOf(r.path),
         };
       });
       const r = target.recipe;
-      show({
-        state: 'ready',
-        data: {
-          recipe: `${model.model.split(/[\\/]/).pop()} · layer ${r.layer} · ${r.pool}${r.normalize ? ' · normalized' : ''}`,
-          dims: sample.dims,
-          vectors: sample.vectors,
-          points,
-          selection: own.rows === 1 && own.dims === sample.dims ? own.data : undefined,
-        },
-      });
+      const ready: PanelIndexPoints = {
+        recipe: `${model.model.split(/[\\/]/).pop()} · layer ${r.layer} · ${r.pool}${r.normalize ? ' · normalized' : ''}`,
+        dims: sample.dims,
+        vectors: sample.vectors,
+        points,
+        selection: own.rows === 1 && own.dims === sample.dims ? own.data : undefined,
+        total: sample.total,
+      };
+      show({ state: 'ready', data: ready });
+      // The UMAP takes a few seconds: the PCA is shown first, the UMAP joins it when ready (computed once per index state).
+      if (points.length < UMAP_MIN_POINTS) return show({ state: 'ready', data: { ...ready, umapError: `${points.length} chunks are too few for a UMAP (it needs ${UMAP_MIN_POINTS}).` } });
+      // The vectors are copied: the worker takes the copy's buffer, the panel keeps the original.
+      cache.map ??= access.engine.request('mapProjection', { vectors: sample.vectors.slice(), dims: sample.dims, k: 10 });
+      try {
+        const map = await cache.map;
+        show({ state: 'ready', data: { ...ready, umap: { coords: map.umap, quality: map.quality, ms: map.umapMs } } });
+      } catch (err) {
+        if (cache.map) cache.map = undefined;
+        show({ state: 'ready', data: { ...ready, umapError: `The UMAP could not be computed: ${describeError(err, this.host.log)}` } });
+      }
     } catch (err) {
       if (err instanceof Error && err.name === 'AbortError') return;
       if (err instanceof Error && hasCode(err, 'INDEX_MISSING')) return show({ state: 'noIndex', message: err.message });
       show({ state: 'error', message: `The index sample could not be loaded: ${describeError(err, this.host.log)}` });
+    }
+  }
+
+  /** Attention of every layer and head of the inspected text, from the engine that inspected it. */
+  private async loadAttention(data: PanelInspection): Promise<void> {
+    const generation = ++this.attentionGeneration;
+    const show = (m: AttentionMessage, value?: AttentionData) => {
+      if (generation !== this.attentionGeneration) return;
+      this.attention = value;
+      this.post({ type: 'attention', ...m });
+    };
+    const access = services?.access;
+    if (!access) return;
+    show({ state: 'loading' });
+    try {
+      const wire = await access.engine.request('attention', { text: data.text });
+      if (wire.model !== data.model) return show({ state: 'error', message: `The model changed (${wire.model}) since the text was inspected with ${data.model}: inspect it again.` });
+      const value = new AttentionData(wire);
+      show({ state: 'ready', data: value.overview() }, value);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') return;
+      show({ state: 'error', message: describeError(err, this.host.log) });
+    }
+  }
+
+  /**
+   * Nearest chunks of the inspected text at hidden states 1, middle and last ('some') or at every one
+   * ('all'), among the index's nearest candidates re-embedded at each layer. A selection inside the
+   * indexed folder is left out of its own neighbours (as "Find Similar" does).
+   */
+  private async loadLayerNeighbours(data: PanelInspection, scope: LayerNeighboursScope): Promise<void> {
+    const generation = ++this.neighboursGeneration;
+    const show = (m: LayerNeighboursMessage) => {
+      if (generation === this.neighboursGeneration) this.post({ type: 'layerNeighbours', ...m });
+    };
+    const access = services?.access;
+    const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
+    const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
+    if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'error', message: 'Open a folder with an index to see neighbours per layer.' });
+    if (!access.hasStoredIndex(folder)) return show({ state: 'error', message: `${folder.name} has no index yet: index the workspace first.` });
+    show({ state: 'loading', scope });
+    try {
+      const target = access.targetFor(folder);
+      const L = data.layers - 1;
+      const layers = scope === 'all' ? Array.from({ length: L }, (_, i) => i + 1) : [...new Set([1, Math.ceil(L / 2), L])];
+      const inFolder = sourceUri && data.source && vscode.workspace.getWorkspaceFolder(sourceUri) === folder;
+      const where = inFolder
+        ? { path: path.relative(folder.uri.fsPath, sourceUri.fsPath).split(path.sep).join('/'), startLine: data.source!.startLine + 1, endLine: data.source!.endLine + 1 }
+        : { text: data.text };
+      const result = await access.engine.request('layerNeighbours', { ...target, ...where, k: 10, layers, candidates: 100 });
+      const spec = parseLayerSpec(target.recipe.layer, L);
+      show({
+        state: 'ready',
+        data: {
+          text: data.text,
+          layers: result.layers,
+          indexLayer: result.indexLayer,
+          indexLayerIndex: spec.combine === 'single' ? spec.layers[0] : undefined,
+          candidates: result.candidates,
+          searchMs: result.searchMs,
+          embedMs: result.embedMs,
+          hits: result.hits.map((list) => list.map((h) => {
+            const uri = vscode.Uri.joinPath(folder.uri, ...h.path.split('/'));
+            return { score: h.score, indexRank: h.indexRank, source: { label: vscode.workspace.asRelativePath(uri, true), uri: uri.toString(), startLine: h.startLine - 1, endLine: h.endLine - 1 } };
+          })),
+        },
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') return;
+      show({ state: 'error', message: describeError(err, this.host.log) });
     }
   }
 

@@ -1,7 +1,10 @@
 // Messages between the inspector panel's host side (src/host/inspectorPanel.ts) and its webview
 // script (media/inspector.ts). Types only: both sides `import type` this file.
 import type { VectorPooling } from '../core/recipe';
+import type { AttentionUnit } from '../core/inspect/attentionViews';
+import type { ChunkKind, MapQuality } from '../core/map/neighbourMap';
 import type { SweepResult } from '../core/sweep/sweep';
+import type { TokenInfo } from '../core/types';
 import type { WireInspectResult } from './worker';
 
 /** Where the inspected text came from (shown in the panel header; used to reopen it). */
@@ -28,6 +31,8 @@ export interface PanelIndexPoint {
   preview: string;
   /** Top-level folder of the chunk's file inside its workspace folder ('' at the root): its colour. */
   group: string;
+  /** Code, docs or tests (the other grouping). */
+  kind: ChunkKind;
 }
 
 /**
@@ -44,7 +49,36 @@ export interface PanelIndexPoints {
   selection?: Float32Array;
   /** Chunks in the index, when more than were sampled. */
   total?: number;
+  /** The UMAP of the same points and how well each map keeps neighbours (arrives after the PCA). */
+  umap?: { coords: Float32Array; quality: { pca: MapQuality; umap: MapQuality }; ms: number };
+  /** Why there is no UMAP (too few points, or it failed). */
+  umapError?: string;
 }
+
+/** Nearest chunks of the inspected text at several layers (see core/search/layerNeighbours.ts). */
+export interface PanelLayerNeighbours {
+  text: string;
+  /** Hidden-state indices (0 = embeddings). */
+  layers: number[];
+  /** The index's layer spec: candidates are its nearest chunks there. */
+  indexLayer: string;
+  /** Resolved hidden-state index of the index's layer, when it is a single layer. */
+  indexLayerIndex?: number;
+  candidates: number;
+  searchMs: number;
+  embedMs: number;
+  hits: { source: TextSource; score: number; indexRank: number }[][];
+}
+
+export type LayerNeighboursScope = 'some' | 'all';
+
+export type LayerNeighboursMessage =
+  | { state: 'loading'; scope: LayerNeighboursScope }
+  | { state: 'ready'; data: PanelLayerNeighbours }
+  | { state: 'error'; message: string };
+
+export type MapProjectionKind = 'umap' | 'pca';
+export type MapGrouping = 'folder' | 'kind';
 
 /** State of the PCA section: what the host could find for the inspected text. */
 export type IndexPointsMessage =
@@ -53,6 +87,39 @@ export type IndexPointsMessage =
   /** No index (for this recipe) yet: the panel offers to index the workspace. */
   | { state: 'noIndex'; message: string }
   | { state: 'noFolder' }
+  | { state: 'error'; message: string };
+
+export type AttentionUnitKind = 'token' | 'word';
+
+/**
+ * The attention overview of the inspected text: units (tokens or words) and, for each, thumbnails of
+ * every layer × (heads + the head mean): `thumbs[kind].values` is layers × (heads + 1) × size × size.
+ * Full matrices are asked for one at a time (FromPanel `attentionMatrix`).
+ */
+export interface PanelAttention {
+  text: string;
+  model: string;
+  layers: number;
+  heads: number;
+  tokens: TokenInfo[];
+  /** Tokens of the whole text (more than tokens.length when the text was cut to the model's maximum). */
+  totalTokens: number;
+  truncated: boolean;
+  units: Record<AttentionUnitKind, AttentionUnit[]>;
+  thumbs: Record<AttentionUnitKind, { size: number; values: Float32Array }>;
+}
+
+export interface AttentionMatrixRequest {
+  layer: number;
+  /** A head index, or the mean over heads. */
+  head: number | 'mean';
+  unit: AttentionUnitKind;
+}
+
+export type AttentionMessage =
+  | { state: 'loading' }
+  | { state: 'ready'; data: PanelAttention }
+  /** The model's attention cannot be read (e.g. fused into one operator): the reason. */
   | { state: 'error'; message: string };
 
 export type HeatmapMetric = 'norm' | 'cosineToPooled';
@@ -73,6 +140,11 @@ export interface PanelViewState {
   view?: PanelView;
   /** Value shown in the sweep heatmap. */
   sweepMetric?: SweepMetric;
+  /** Which map of the index, and how its points are coloured. */
+  map?: MapProjectionKind;
+  mapGroup?: MapGrouping;
+  /** Layer, head and units chosen in the attention view. */
+  attention?: AttentionMatrixRequest;
 }
 
 export type ToPanel =
@@ -82,7 +154,11 @@ export type ToPanel =
   /** The text pinned as "A" for comparison (undefined = nothing pinned). */
   | { type: 'pinned'; data: PanelInspection | undefined }
   | ({ type: 'indexPoints' } & IndexPointsMessage)
-  | { type: 'sweep'; result: SweepResult; reveal: boolean };
+  | { type: 'sweep'; result: SweepResult; reveal: boolean }
+  | ({ type: 'attention' } & AttentionMessage)
+  | ({ type: 'layerNeighbours' } & LayerNeighboursMessage)
+  /** One full matrix (units × units, query rows), answering an `attentionMatrix` request. */
+  | ({ type: 'attentionMatrix'; text: string; values: Float32Array } & AttentionMatrixRequest);
 
 export type FromPanel =
   | { type: 'ready'; state?: PanelViewState }
@@ -95,4 +171,7 @@ export type FromPanel =
   | { type: 'reloadIndexPoints' }
   | { type: 'indexWorkspace' }
   | { type: 'applySweep'; layer: string; pool: string }
+  | ({ type: 'attentionMatrix' } & AttentionMatrixRequest)
+  /** Nearest chunks at layers 1, middle and last ('some') or at every layer ('all'). */
+  | { type: 'layerNeighbours'; scope: LayerNeighboursScope }
   | { type: 'webviewError'; message: string };

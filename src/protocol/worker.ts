@@ -11,6 +11,8 @@ import type { SearchMode } from '../core/search/search';
 import type { ErrorWire } from '../core/errors';
 import type { VectorPooling } from '../core/recipe';
 import type { SweepProgress, SweepResult } from '../core/sweep/sweep';
+import type { NeighbourMap } from '../core/map/neighbourMap';
+import type { LayerNeighbours } from '../core/search/layerNeighbours';
 import type { EmbeddingManifest, ItemInfo, OutputDType, ProgressEvent, Recipe, TokenInfo, WordInfo } from '../core/types';
 
 /** What the worker needs to open a model. Plain data, built by the host from the settings. */
@@ -98,6 +100,24 @@ export interface WireInspectResult {
   hiddenStates: Float32Array;
 }
 
+/**
+ * Attention probabilities of one text, for the inspector: `probs` is layers × heads × tokens × tokens
+ * (query rows, key columns; transferred). Layer 0 is the first encoder layer (Hugging Face
+ * output_attentions numbering). The tokens are the inspection's: a long text is cut like it.
+ */
+export interface WireAttention {
+  text: string;
+  model: string;
+  tokens: TokenInfo[];
+  words: WordInfo[];
+  layers: number;
+  heads: number;
+  /** Tokens of the whole text (more than `tokens.length` when truncated). */
+  totalTokens: number;
+  truncated: boolean;
+  probs: Float32Array;
+}
+
 /** Which folder's index, where it lives, and the recipe whose store is meant. */
 export interface IndexTarget {
   /** The workspace folder (absolute path). */
@@ -155,7 +175,12 @@ export interface IndexPoints {
   vectors: Float32Array;
   dims: number;
   records: { path: string; startLine: number; endLine: number; preview: string }[];
+  /** Chunks in the index (more than records.length when the records are a sample). */
+  total: number;
 }
+
+/** A UMAP of index vectors, and how well it and the PCA keep each point's k nearest neighbours. */
+export type MapProjection = NeighbourMap;
 
 /** Where extraction texts come from: given texts (selection, file), or every indexable file of a folder. */
 export type ExtractSource =
@@ -203,17 +228,26 @@ export interface EngineMethods {
   load: { params: EngineLoadOptions; result: LoadedModelInfo; progress: never };
   extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult; progress: ProgressEvent };
   inspect: { params: { text: string }; result: WireInspectResult; progress: never };
+  /** Attention probabilities of every layer and head of one text (cut to the model's maximum, like inspect). */
+  attention: { params: { text: string }; result: WireAttention; progress: never };
   unload: { params: Record<string, never>; result: { unloaded: boolean }; progress: never };
   /** Brings a folder's index for the recipe up to date (only new and changed files are embedded). */
   index: { params: IndexParams; result: RefreshSummary; progress: IndexProgress };
   search: { params: SearchParams; result: WireSearchHit[]; progress: never };
   /** Chunks similar to a text, or to a line range of an indexed file (the range itself left out). */
   similar: { params: SimilarParams; result: WireSearchHit[]; progress: never };
+  /**
+   * The nearest chunks at each of `layers` (hidden-state indices): the `candidates` nearest at the
+   * index's layer, re-embedded at every layer (core/search/layerNeighbours.ts).
+   */
+  layerNeighbours: { params: SimilarParams & { layers: number[]; candidates?: number }; result: LayerNeighbours; progress: never };
   /** Deletes the store of one recipe, or (no recipe) every store in the folder. */
   clearIndex: { params: { storageDir: string; recipe?: Recipe }; result: { removed: string[] }; progress: never };
   indexPoints: { params: IndexTarget & { limit: number }; result: IndexPoints; progress: never };
   /** Whether the recipe's index exists and is complete (no file is read, nothing is written). */
   indexStatus: { params: IndexTarget; result: IndexState; progress: never };
+  /** UMAP of vectors (n × dims) and the k-NN preservation of it and of the PCA. Needs no model. */
+  mapProjection: { params: { vectors: Float32Array; dims: number; k?: number }; result: MapProjection; progress: never };
   /** Embeds texts and writes them with writeExtraction (.npy / .h5 / .faiss + manifest). */
   extractToFile: { params: ExtractToFileParams; result: ExtractToFileResult; progress: ExtractToFileProgress };
   /** Mines query → target pairs from the folder and scores every layer × pooling on them. */

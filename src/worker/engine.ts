@@ -12,6 +12,8 @@ import { clearStorage } from '../core/workspace/layout';
 import { chunkTokensFor, sampleIndices, Workspace } from '../core/workspace/workspace';
 import { outputFormatOf, writeExtraction } from '../core/outputs';
 import type { SearchHit } from '../core/search/search';
+import { neighboursPerLayer, type LayerNeighbours } from '../core/search/layerNeighbours';
+import { prefixesForModel } from '../core/search/prefixes';
 import { writeFileAtomic } from '../core/store/atomicFile';
 import { minePairs } from '../core/sweep/pairs';
 import { runSweep, type SweepResult } from '../core/sweep/sweep';
@@ -33,6 +35,7 @@ import type {
   SweepParams,
   SweepRequestProgress,
   WireExtractResult,
+  WireAttention,
   WireInspectResult,
   WireSearchHit,
 } from '../protocol/worker';
@@ -51,6 +54,7 @@ export interface Engine {
     options: ExtractRequestOptions & { signal: AbortSignal; onProgress: (p: ProgressEvent) => void },
   ): Promise<WireExtractResult>;
   inspect(text: string, signal: AbortSignal): Promise<WireInspectResult>;
+  attention(text: string, signal: AbortSignal): Promise<WireAttention>;
   /** Forgets open searches (their stores were removed or rewritten behind them). */
   dropOpenIndexes(): void;
   /** What a recipe means on this model (the key of its store). */
@@ -58,6 +62,7 @@ export interface Engine {
   index(params: IndexParams, run: Run<IndexProgress>): Promise<RefreshSummary>;
   search(params: SearchParams, signal: AbortSignal): Promise<WireSearchHit[]>;
   similar(params: SimilarParams, signal: AbortSignal): Promise<WireSearchHit[]>;
+  layerNeighbours(params: SimilarParams & { layers: number[]; candidates?: number }, signal: AbortSignal): Promise<LayerNeighbours>;
   indexPoints(params: IndexTarget & { limit: number }): Promise<IndexPoints>;
   indexStatus(params: IndexTarget): Promise<IndexState>;
   extractToFile(params: ExtractToFileParams, run: Run<ExtractToFileProgress>): Promise<ExtractToFileResult>;
@@ -148,6 +153,12 @@ export async function openEngine(
         hiddenStates: r.hiddenStates,
       };
     },
+    async attention(text, abort) {
+      const layers = Array.from({ length: extractor.info.numLayers }, (_, l) => l);
+      const [a] = await extractor.attention([text], layers, { signal: abort, truncate: true });
+      const w = a.windows[0];
+      return { text, model: extractor.info.model, tokens: w.tokens, words: w.words, layers: layers.length, heads: a.heads, totalTokens: a.tokenCount, truncated: a.truncated, probs: w.probs };
+    },
     identity: (recipe) => extractor.identity(recipe),
     dropOpenIndexes: () => forget(),
     async index(p, run) {
@@ -185,9 +196,17 @@ export async function openEngine(
     async indexStatus(t) {
       return workspace(t).indexStatus(extractor.embedder(t.recipe).identity);
     },
+    async layerNeighbours(p, signal) {
+      const search = await workspace(p).openSearch({ embedder: extractor.embedder(p.recipe) });
+      const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
+      return neighboursPerLayer({
+        root: p.root, search, extractor, recipe: p.recipe, target, layers: p.layers, k: p.k, candidates: p.candidates,
+        prefix: prefixesForModel(extractor.info.model).passage || undefined, signal,
+      });
+    },
     async indexPoints(p) {
-      const { vectors, dims, records } = await workspace(p).sample(extractor.embedder(p.recipe).identity, p.limit);
-      return { vectors, dims, records };
+      const { vectors, dims, records, total } = await workspace(p).sample(extractor.embedder(p.recipe).identity, p.limit);
+      return { vectors, dims, records, total };
     },
     async extractToFile(p, run) {
       const format = outputFormatOf(p.file);

@@ -15,6 +15,7 @@ import type {
   WireError,
   WorkerRequest,
 } from '../protocol/worker';
+import { projectMap } from '../core/map/neighbourMap';
 import { clearStorage, engineAvailability, openEngine, ownBuffer, type Engine, type Run } from './engine';
 
 /** The channel to the host: a worker_thread's port, or a forked process's IPC channel. */
@@ -123,6 +124,12 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       const hiddenStates = ownBuffer(result.hiddenStates);
       return { result: { ...result, hiddenStates }, transfer: [hiddenStates.buffer as ArrayBuffer] };
     }
+    case 'attention': {
+      if (loading) await loading;
+      const result = await requireEngine().attention(req.params.text, signal);
+      const probs = ownBuffer(result.probs);
+      return { result: { ...result, probs }, transfer: [probs.buffer as ArrayBuffer] };
+    }
     case 'index': {
       if (loading) await loading;
       return { result: await requireEngine().index(req.params, runOf(req.id, signal)) };
@@ -139,11 +146,20 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       if (loading) await loading;
       return { result: await requireEngine().indexStatus(req.params) };
     }
+    case 'layerNeighbours': {
+      if (loading) await loading;
+      return { result: await requireEngine().layerNeighbours(req.params, signal) };
+    }
     case 'indexPoints': {
       if (loading) await loading;
       const result = await requireEngine().indexPoints(req.params);
       const vectors = ownBuffer(result.vectors);
       return { result: { ...result, vectors }, transfer: [vectors.buffer as ArrayBuffer] };
+    }
+    case 'mapProjection': {
+      const { vectors, dims, k } = req.params;
+      const result = projectMap(vectors, dims, k);
+      return { result, transfer: [result.umap.buffer as ArrayBuffer] };
     }
     case 'clearIndex': {
       // Clearing every recipe needs no model; clearing one needs the model to name its store.

@@ -307,6 +307,40 @@ async function inspectorCompareIndexSweep(page, frame, layers) {
 }
 
 /**
+ * The attention view of the inspected text: one thumbnail per layer × (heads + the head mean), a chosen
+ * layer/head's matrix with the value under the keyboard cursor, and choosing another head from the
+ * overview with the arrow keys. Screenshot: inspector-attention.png.
+ */
+export async function checkAttentionView(page, frame, screenshot) {
+  const section = frame.locator('[data-testid=attention-section]');
+  await frame.locator('[data-testid=attention-overview]').waitFor({ timeout: 60_000 });
+  const meta = (await frame.locator('[data-testid=attention-meta]').textContent()) ?? '';
+  const m = /(\d+) layers × (\d+) heads · (\d+) tokens/.exec(meta);
+  if (!m) throw new Error(`attention meta line unexpected: ${meta}`);
+  const [layers, heads] = [Number(m[1]), Number(m[2])];
+  const thumbs = await frame.locator('[data-testid=attention-thumb]').count();
+  if (thumbs !== layers * (heads + 1)) throw new Error(`attention overview has ${thumbs} thumbnails, expected ${layers} × (${heads} + mean)`);
+  const focus = frame.locator('[data-testid=attention-focus]');
+  await focus.waitFor({ timeout: 30_000 });
+  await focus.focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowRight');
+  const readout = (await frame.locator('[data-testid=attention-readout]').textContent()) ?? '';
+  if (!/^query #1 “.*” → key #1 “.*”: [01]\.\d{4}$/.test(readout)) throw new Error(`attention readout after two arrow keys unexpected: ${readout}`);
+  // The overview by keyboard: from the selected thumbnail, ArrowLeft moves to the previous head column.
+  const selected = frame.locator('[data-testid=attention-thumb].selected');
+  const before = await selected.getAttribute('aria-label');
+  await selected.focus();
+  await page.keyboard.press('ArrowRight');
+  await frame.locator('[data-testid=attention-title]', { hasText: 'head 1' }).waitFor({ timeout: 10_000 });
+  const after = await frame.locator('[data-testid=attention-thumb].selected').getAttribute('aria-label');
+  await frame.locator('[data-testid=attention-focus]').waitFor({ timeout: 30_000 });
+  await section.scrollIntoViewIfNeeded();
+  if (screenshot) await page.locator('iframe.webview.ready').screenshot({ path: screenshot });
+  return { layers, heads, readout, before, after };
+}
+
+/**
  * Index Workspace and Search Workspace from the palette, as a user: the status bar shows the chunk
  * count and the model; typing a query lists `file:line` results with a preview; Enter opens the file.
  * Screenshots: status-bar.png, status-bar-item.png, search-quickpick.png, search-quickpick-widget.png,
@@ -754,6 +788,8 @@ async function runBrowserTests(browser, port, profile) {
     await page.keyboard.press('Control+J'); // hide the panel area, then capture the inspector alone
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(RESULTS, 'inspector-panel.png') });
     log(`inspector: ${tokens} tokens, ${layers} hidden states; heatmap ${heatRows}×${heatCols}, similarity ${simRows}×${simCols}; text stays text`);
+    const att = await checkAttentionView(page, frame, path.join(RESULTS, 'inspector-attention.png'));
+    log(`attention: ${att.layers} layers × ${att.heads} heads overview; keyboard cursor reads "${att.readout}"; overview arrow key: ${att.before} → ${att.after}`);
 
     await page.keyboard.press('Escape');
     await indexAndSearchFromPalette(page);
