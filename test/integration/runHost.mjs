@@ -43,7 +43,7 @@ function mark(name, start) {
   timings[name] = Number(((performance.now() - start) / 1000).toFixed(2));
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();
@@ -55,7 +55,7 @@ function freePort() {
   });
 }
 
-async function waitForHealth(port, child, timeoutMs = 30_000) {
+export async function waitForHealth(port, child, timeoutMs = 30_000) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode} (see test-results/code-server.log)`);
@@ -93,13 +93,17 @@ async function buildSuite() {
   });
 }
 
-function makeProfile(tmp) {
+/**
+ * A fresh code-server profile with a copy of `workspaceFrom` (default: the sample workspace) as its
+ * folder; `extraSettings` go into the User and Machine settings (e.g. another model).
+ */
+export function makeProfile(tmp, { workspaceFrom = path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), extraSettings = {} } = {}) {
   const user = path.join(tmp, 'user-data');
   const exts = path.join(tmp, 'extensions');
   const workspace = path.join(tmp, 'workspace');
   mkdirSync(path.join(user, 'User'), { recursive: true });
   mkdirSync(exts, { recursive: true });
-  cpSync(path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), workspace, { recursive: true });
+  cpSync(workspaceFrom, workspace, { recursive: true });
   // Workspace text that must show as text in the inspector, never run as HTML.
   writeFileSync(path.join(workspace, 'snippet.html'), '<script>document.body.dataset.pwned = "yes"</script> hello world\n');
   const settings = {
@@ -117,6 +121,7 @@ function makeProfile(tmp) {
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'embeddingLens.model': FIXTURE_MODEL,
     'embeddingLens.allowDownloads': false,
+    ...extraSettings,
   };
   // The User settings only — the file the settings editor's User tab edits — as a user would set the
   // model. No Machine (Remote tab) settings: they would hide a setting that the User tab cannot apply.
@@ -124,7 +129,7 @@ function makeProfile(tmp) {
   return { user, exts, workspace };
 }
 
-function installVsix(vsix, profile) {
+export function installVsix(vsix, profile) {
   const r = spawnSync(NODE24, [CODE_SERVER, '--install-extension', vsix, '--extensions-dir', profile.exts, '--user-data-dir', profile.user, '--force'], {
     encoding: 'utf8',
     env: { ...process.env, XDG_CONFIG_HOME: path.join(profile.user, 'xdg-config'), XDG_DATA_HOME: path.join(profile.user, 'xdg-data') },
@@ -137,7 +142,7 @@ function installVsix(vsix, profile) {
   return installed;
 }
 
-function startCodeServer(port, profile) {
+export function startCodeServer(port, profile) {
   const out = createWriteStream(path.join(RESULTS, 'code-server.log'));
   const child = spawn(NODE24, [
     CODE_SERVER,
@@ -163,7 +168,7 @@ function startCodeServer(port, profile) {
   return child;
 }
 
-async function killGroup(child) {
+export async function killGroup(child) {
   if (!child || child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   try {
@@ -212,7 +217,7 @@ async function runHostSuites(browser, port, profile, installedDir) {
 }
 
 /** Runs a command from the palette, retrying while a fresh extension host registers its commands late. */
-async function runCommand(page, title, attempts = 3) {
+export async function runCommand(page, title, attempts = 3) {
   for (let i = 1; i <= attempts; i++) {
     // Escape only to close a palette left open by a failed try: in an editor it would drop the selection.
     if (i > 1) await page.keyboard.press('Escape');
@@ -790,6 +795,9 @@ async function runBrowserTests(browser, port, profile) {
     log(`inspector: ${tokens} tokens, ${layers} hidden states; heatmap ${heatRows}×${heatCols}, similarity ${simRows}×${simCols}; text stays text`);
     const att = await checkAttentionView(page, frame, path.join(RESULTS, 'inspector-attention.png'));
     log(`attention: ${att.layers} layers × ${att.heads} heads overview; keyboard cursor reads "${att.readout}"; overview arrow key: ${att.before} → ${att.after}`);
+    // The keys above went to the webview: give the editor the focus back, so what opens next opens there.
+    await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+1');
 
     await page.keyboard.press('Escape');
     await indexAndSearchFromPalette(page);
@@ -875,10 +883,13 @@ async function main() {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    log(err instanceof Error ? err.stack ?? err.message : String(err));
-    process.exit(1);
-  },
-);
+// Run only when executed (scripts/screenshots.mjs imports the helpers above).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      log(err instanceof Error ? err.stack ?? err.message : String(err));
+      process.exit(1);
+    },
+  );
+}

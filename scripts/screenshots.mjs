@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Screenshots of the inspector with a real model in a real VS Code (code-server + Chromium, as
+// `npm run test:vscode`; see scripts/vscode-host-setup.sh): the attention view, neighbours per layer
+// and the map of the index, for a selection in a folder indexed beforehand with the CLI.
+//
+//   embedding-lens index <folder> --model <model> --storage <dir>
+//   node scripts/screenshots.mjs --workspace <folder> --storage <dir> --model <model> \
+//        --file <path in folder> --line <n> --lines <count> [--out docs/screenshots]
+//
+// The workspace is copied into a fresh profile; the index is used where it is (embeddingLens.storageLocation).
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { packageVsix } from './package.mjs';
+import { checkAttentionView, freePort, installVsix, killGroup, makeProfile, runCommand, startCodeServer, waitForHealth } from '../test/integration/runHost.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    workspace: { type: 'string' },
+    storage: { type: 'string' },
+    model: { type: 'string' },
+    file: { type: 'string' },
+    line: { type: 'string', default: '1' },
+    lines: { type: 'string', default: '20' },
+    out: { type: 'string', default: path.join(ROOT, 'docs', 'screenshots') },
+  },
+});
+for (const k of ['workspace', 'storage', 'model', 'file']) if (!values[k]) throw new Error(`--${k} is required`);
+const out = path.resolve(values.out);
+mkdirSync(out, { recursive: true });
+mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
+const log = (m) => process.stderr.write(`[screenshots] ${m}\n`);
+
+const vsix = packageVsix({ reuse: true });
+const tmp = mkdtempSync(path.join(tmpdir(), 'el-shots-'));
+const profile = makeProfile(tmp, {
+  workspaceFrom: values.workspace,
+  extraSettings: { 'embeddingLens.model': path.resolve(values.model), 'embeddingLens.storageLocation': path.resolve(values.storage), 'embeddingLens.indexOnSave': false },
+});
+let server;
+let browser;
+try {
+  installVsix(vsix, profile);
+  const port = await freePort();
+  server = startCodeServer(port, profile);
+  await waitForHealth(port, server);
+  browser = await chromium.launch({
+    executablePath: process.env.EL_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(profile.workspace)}`);
+  await page.locator('.statusbar-item', { hasText: 'EL:' }).first().waitFor({ timeout: 90_000 });
+  log('workbench ready');
+
+  // Select the lines and inspect them.
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill(values.file);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(values.file) }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.editor-instance .monaco-editor').first().waitFor({ timeout: 15_000 });
+  await page.waitForTimeout(1000);
+  await page.keyboard.press('Control+G');
+  await page.keyboard.type(values.line);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Home');
+  for (let i = 0; i < Number(values.lines); i++) await page.keyboard.press('Shift+ArrowDown');
+  await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
+  await runCommand(page, 'Embedding Lens: Inspect Selection');
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  await frame.locator('#app[data-state="ready"]').waitFor({ timeout: 120_000 });
+  log(`inspected: ${await frame.locator('#status').textContent()}`);
+  // Room for the panel: hide the side bar, give the inspector's group most of the width.
+  await page.keyboard.press('Control+B');
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  await runCommand(page, 'View: Toggle Maximized Editor Group').catch(() => undefined);
+  await page.keyboard.press('Control+2');
+  await runCommand(page, 'View: Toggle Maximized Editor Group').catch(() => undefined);
+  await page.waitForTimeout(1500);
+
+  const att = await checkAttentionView(page, frame);
+  await frame.locator('[data-testid=attention-unit]').selectOption('word');
+  await frame.locator('[data-testid=attention-focus]').waitFor({ timeout: 30_000 });
+  await frame.locator('[data-testid=attention-section]').screenshot({ path: path.join(out, 'attention.png') });
+  log(`attention: ${att.layers} × ${att.heads}; ${att.readout}`);
+
+  await frame.locator('[data-testid=neighbours-some]').click();
+  await frame.locator('[data-testid=neighbours-table]').waitFor({ timeout: 300_000 });
+  await frame.locator('[data-testid=neighbours-section]').screenshot({ path: path.join(out, 'neighbours-per-layer.png') });
+  log(`neighbours: ${await frame.locator('[data-testid=neighbours-meta]').textContent()}`);
+
+  await frame.locator('[data-testid=map-quality]', { hasText: 'UMAP' }).waitFor({ timeout: 300_000 });
+  await frame.locator('[data-testid=pca-section]').screenshot({ path: path.join(out, 'map-umap.png') });
+  log(`map: ${await frame.locator('[data-testid=pca-meta]').textContent()} · ${await frame.locator('[data-testid=map-quality]').textContent()}`);
+  await frame.locator('[data-testid=map-grouping]').selectOption('kind');
+  await frame.locator('[data-testid=map-projection]').selectOption('pca');
+  await frame.locator('[data-testid=pca-section]').screenshot({ path: path.join(out, 'map-pca-kinds.png') });
+  await page.screenshot({ path: path.join(out, 'workbench.png') });
+} finally {
+  await browser?.close().catch(() => undefined);
+  await killGroup(server);
+  rmSync(tmp, { recursive: true, force: true });
+}
