@@ -39,7 +39,7 @@ function table(d: PanelLayerNeighbours, view: NeighboursViewHost): HTMLElement {
   const final = new Set(last.map((h) => keyOf(h.source)));
   const meta = el('p', {
     className: 'meta', testid: 'neighbours-meta',
-    text: `Among the ${d.candidates} chunks nearest at the index’s layer (${d.indexLayer}), embedded again at each layer with the index’s pooling · search ${Math.round(d.searchMs)} ms, re-embedding ${(d.embedMs / 1000).toFixed(1)} s. Marked: in the ${layerLabel(d.layers[d.layers.length - 1])} list.`,
+    text: `Among the ${d.candidates} chunks nearest at the index’s layer (${d.indexLayer}), embedded again at each layer with the index’s pooling: exact among them, but a chunk far at the index’s layer cannot appear at another (on this repository’s own index such lists hold about two thirds of the true 10 nearest at layers 1 and 3; BENCHMARKS.md) · search ${Math.round(d.searchMs)} ms, re-embedding ${(d.embedMs / 1000).toFixed(1)} s · ● in the ${layerLabel(d.layers[d.layers.length - 1])} list, italics: new in that column.`,
   });
   const grid = el('table', { className: 'neighbours-table', testid: 'neighbours-table' });
   const head = el('tr', {}, el('th', { text: '#' }));

@@ -7,11 +7,13 @@
 //   node scripts/screenshots.mjs --workspace <folder> --storage <dir> --model <model> \
 //        --file <path in folder> --line <n> --lines <count> [--out docs/screenshots]
 //
-// The workspace is copied into a fresh profile; the index is used where it is (embeddingLens.storageLocation).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// The workspace is opened where it is (nothing is written into it: indexing on save is off) and the
+// CLI's index is linked where the extension looks for that folder's index.
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { packageVsix } from './package.mjs';
@@ -37,10 +39,18 @@ const log = (m) => process.stderr.write(`[screenshots] ${m}\n`);
 
 const vsix = packageVsix({ reuse: true });
 const tmp = mkdtempSync(path.join(tmpdir(), 'el-shots-'));
+const storage = path.join(tmp, 'storage');
 const profile = makeProfile(tmp, {
   workspaceFrom: values.workspace,
-  extraSettings: { 'embeddingLens.model': path.resolve(values.model), 'embeddingLens.storageLocation': path.resolve(values.storage), 'embeddingLens.indexOnSave': false },
+  copy: false,
+  extraSettings: { 'embeddingLens.model': path.resolve(values.model), 'embeddingLens.storageLocation': storage, 'embeddingLens.indexOnSave': false },
 });
+// src/host/engineAccess.ts storageDirFor: <storageLocation>/<folder name slug>-<sha256(folder uri)[:8]>.
+const workspace = path.resolve(values.workspace);
+const slug = path.basename(workspace).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').slice(0, 40) || 'folder';
+const hash = createHash('sha256').update(pathToFileURL(workspace).href).digest('hex').slice(0, 8);
+mkdirSync(storage, { recursive: true });
+symlinkSync(path.resolve(values.storage), path.join(storage, `${slug}-${hash}`));
 let server;
 let browser;
 try {
@@ -53,7 +63,15 @@ try {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
+  const page = await (await browser.newContext({ viewport: { width: 1600, height: 1250 } })).newPage();
+  // Element screenshots inside the webview's nested iframes come out blank beyond the viewport: scroll
+  // the part to the top of the webview and capture the webview as shown.
+  const shoot = async (testid, file) => {
+    await frame.locator(`[data-testid=${testid}]`).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page.waitForTimeout(500);
+    await page.locator('iframe.webview.ready').screenshot({ path: path.join(out, file) });
+  };
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(profile.workspace)}`);
   await page.locator('.statusbar-item', { hasText: 'EL:' }).first().waitFor({ timeout: 90_000 });
   log('workbench ready');
@@ -72,34 +90,33 @@ try {
   for (let i = 0; i < Number(values.lines); i++) await page.keyboard.press('Shift+ArrowDown');
   await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
   await runCommand(page, 'Embedding Lens: Inspect Selection');
-  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
   await frame.locator('#app[data-state="ready"]').waitFor({ timeout: 120_000 });
   log(`inspected: ${await frame.locator('#status').textContent()}`);
   // Room for the panel: hide the side bar, give the inspector's group most of the width.
   await page.keyboard.press('Control+B');
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
-  await runCommand(page, 'View: Toggle Maximized Editor Group').catch(() => undefined);
   await page.keyboard.press('Control+2');
-  await runCommand(page, 'View: Toggle Maximized Editor Group').catch(() => undefined);
+  await runCommand(page, 'View: Toggle Maximize Editor Group', 1).catch(() => log('could not maximize the inspector group'));
   await page.waitForTimeout(1500);
 
   const att = await checkAttentionView(page, frame);
   await frame.locator('[data-testid=attention-unit]').selectOption('word');
   await frame.locator('[data-testid=attention-focus]').waitFor({ timeout: 30_000 });
-  await frame.locator('[data-testid=attention-section]').screenshot({ path: path.join(out, 'attention.png') });
+  await shoot('attention-section', 'attention.png');
+  await shoot('attention-title', 'attention-matrix.png');
   log(`attention: ${att.layers} × ${att.heads}; ${att.readout}`);
 
   await frame.locator('[data-testid=neighbours-some]').click();
   await frame.locator('[data-testid=neighbours-table]').waitFor({ timeout: 300_000 });
-  await frame.locator('[data-testid=neighbours-section]').screenshot({ path: path.join(out, 'neighbours-per-layer.png') });
+  await shoot('neighbours-section', 'neighbours-per-layer.png');
   log(`neighbours: ${await frame.locator('[data-testid=neighbours-meta]').textContent()}`);
 
   await frame.locator('[data-testid=map-quality]', { hasText: 'UMAP' }).waitFor({ timeout: 300_000 });
-  await frame.locator('[data-testid=pca-section]').screenshot({ path: path.join(out, 'map-umap.png') });
+  await shoot('pca-section', 'map-umap.png');
   log(`map: ${await frame.locator('[data-testid=pca-meta]').textContent()} · ${await frame.locator('[data-testid=map-quality]').textContent()}`);
   await frame.locator('[data-testid=map-grouping]').selectOption('kind');
   await frame.locator('[data-testid=map-projection]').selectOption('pca');
-  await frame.locator('[data-testid=pca-section]').screenshot({ path: path.join(out, 'map-pca-kinds.png') });
+  await shoot('pca-section', 'map-pca-kinds.png');
   await page.screenshot({ path: path.join(out, 'workbench.png') });
 } finally {
   await browser?.close().catch(() => undefined);

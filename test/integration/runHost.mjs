@@ -95,15 +95,16 @@ async function buildSuite() {
 
 /**
  * A fresh code-server profile with a copy of `workspaceFrom` (default: the sample workspace) as its
- * folder; `extraSettings` go into the User and Machine settings (e.g. another model).
+ * folder (or the folder itself with `copy: false`); `extraSettings` go into the User and Machine
+ * settings (e.g. another model).
  */
-export function makeProfile(tmp, { workspaceFrom = path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), extraSettings = {} } = {}) {
+export function makeProfile(tmp, { workspaceFrom = path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), extraSettings = {}, copy = true } = {}) {
   const user = path.join(tmp, 'user-data');
   const exts = path.join(tmp, 'extensions');
-  const workspace = path.join(tmp, 'workspace');
+  const workspace = copy ? path.join(tmp, 'workspace') : path.resolve(workspaceFrom);
   mkdirSync(path.join(user, 'User'), { recursive: true });
   mkdirSync(exts, { recursive: true });
-  cpSync(workspaceFrom, workspace, { recursive: true });
+  if (copy) cpSync(workspaceFrom, workspace, { recursive: true });
   // Workspace text that must show as text in the inspector, never run as HTML.
   writeFileSync(path.join(workspace, 'snippet.html'), '<script>document.body.dataset.pwned = "yes"</script> hello world\n');
   const settings = {
