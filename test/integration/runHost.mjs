@@ -95,7 +95,7 @@ async function buildSuite() {
 
 /**
  * A fresh code-server profile with a copy of `workspaceFrom` (default: the sample workspace) as its
- * folder (or the folder itself with `copy: false`); `extraSettings` go into the User and Machine
+ * folder (or the folder itself with `copy: false`); `extraSettings` go into the User
  * settings (e.g. another model).
  */
 export function makeProfile(tmp, { workspaceFrom = path.join(ROOT, 'test', 'fixtures', 'sample-workspace'), extraSettings = {}, copy = true } = {}) {
