@@ -53,6 +53,7 @@ mkdirSync(storage, { recursive: true });
 symlinkSync(path.resolve(values.storage), path.join(storage, `${slug}-${hash}`));
 let server;
 let browser;
+let page;
 try {
   installVsix(vsix, profile);
   const port = await freePort();
@@ -63,7 +64,7 @@ try {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await (await browser.newContext({ viewport: { width: 1600, height: 1250 } })).newPage();
+  page = await (await browser.newContext({ viewport: { width: 1600, height: 1250 } })).newPage();
   // Element screenshots inside the webview's nested iframes come out blank beyond the viewport: scroll
   // the part to the top of the webview and capture the webview as shown.
   const shoot = async (testid, file) => {
@@ -107,17 +108,25 @@ try {
   log(`attention: ${att.layers} × ${att.heads}; ${att.readout}`);
 
   await frame.locator('[data-testid=neighbours-some]').click();
-  await frame.locator('[data-testid=neighbours-table]').waitFor({ timeout: 300_000 });
+  await frame.locator('[data-testid=neighbours-table]').or(frame.locator('[data-testid=neighbours-error]')).first().waitFor({ timeout: 600_000 });
+  if (await frame.locator('[data-testid=neighbours-error]').isVisible()) {
+    await shoot('neighbours-section', 'neighbours-error.png');
+    throw new Error(`neighbours per layer: ${await frame.locator('[data-testid=neighbours-error]').textContent()}`);
+  }
   await shoot('neighbours-section', 'neighbours-per-layer.png');
   log(`neighbours: ${await frame.locator('[data-testid=neighbours-meta]').textContent()}`);
 
-  await frame.locator('[data-testid=map-quality]', { hasText: 'UMAP' }).waitFor({ timeout: 300_000 });
+  await frame.locator('[data-testid=map-quality]', { hasText: 'UMAP' }).waitFor({ timeout: 600_000 });
   await shoot('pca-section', 'map-umap.png');
   log(`map: ${await frame.locator('[data-testid=pca-meta]').textContent()} · ${await frame.locator('[data-testid=map-quality]').textContent()}`);
   await frame.locator('[data-testid=map-grouping]').selectOption('kind');
   await frame.locator('[data-testid=map-projection]').selectOption('pca');
   await shoot('pca-section', 'map-pca-kinds.png');
   await page.screenshot({ path: path.join(out, 'workbench.png') });
+} catch (err) {
+  log(`FAILED: ${err instanceof Error ? err.message : err}`);
+  await page?.screenshot({ path: path.join(ROOT, 'test-results', 'screenshots-failure.png') }).catch(() => undefined);
+  process.exitCode = 1;
 } finally {
   await browser?.close().catch(() => undefined);
   await killGroup(server);
