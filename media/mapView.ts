@@ -60,7 +60,8 @@ export function renderMap(box: HTMLElement, d: PanelIndexPoints, o: MapViewOptio
   const coords = projection === 'umap' ? d.umap!.coords : p.coords;
   const points = d.points.map((pt, i) => {
     const preview = pt.preview.split('\n').slice(0, 4).join('\n');
-    return { x: coords[2 * i], y: coords[2 * i + 1], title: `${o.sourceLabel(pt.source)} · ${names[i]}\n${preview}`, group: groups.index[i] };
+    // First line: the chunk's label alone (file:lines), as the readout shows it; the group goes last.
+    return { x: coords[2 * i], y: coords[2 * i + 1], title: `${o.sourceLabel(pt.source)}\n${preview}\n(${names[i]})`, group: groups.index[i] };
   });
   let selection: { x: number; y: number; title: string } | undefined;
   if (d.selection && d.selection.length === d.dims) {
