@@ -5,9 +5,7 @@ import type { MapGrouping, MapProjectionKind, PanelIndexPoints, TextSource } fro
 import { pcaScatter } from './charts';
 import { el, select } from './dom';
 import { cosine, pca2, projectPca, type Pca2 } from './inspectorMath';
-
-/** Distinct colours (g0–g5); every further group is drawn as "other" (g6). */
-const COLOURS = 6;
+import { groupPoints } from '../src/core/map/neighbourMap';
 
 export interface MapViewOptions {
   projection: MapProjectionKind;
@@ -22,20 +20,6 @@ export interface MapViewOptions {
 const pcaCache = new WeakMap<PanelIndexPoints, Pca2>();
 
 const count = (n: number) => n.toLocaleString('en-US');
-
-/** Group of each point and the legend: the largest groups first, ties by name; the rest are "other". */
-export function groupPoints(names: string[]): { index: number[]; legend: { name: string; count: number; colour: number }[] } {
-  const counts = new Map<string, number>();
-  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
-  const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  const colourOf = new Map<string, number>();
-  const distinct = ranked.length <= COLOURS + 1 ? ranked.length : COLOURS;
-  ranked.forEach(([name], i) => colourOf.set(name, i < distinct ? i : COLOURS));
-  const legend = ranked.slice(0, distinct).map(([name, c], i) => ({ name, count: c, colour: i }));
-  const rest = ranked.slice(distinct);
-  if (rest.length) legend.push({ name: `other (${rest.length} groups)`, count: rest.reduce((a, [, c]) => a + c, 0), colour: COLOURS });
-  return { index: names.map((n) => colourOf.get(n)!), legend };
-}
 
 /** Where the selection goes on a UMAP: the mean position of its k most similar sampled chunks. */
 function placeAmongNeighbours(d: PanelIndexPoints, coords: Float32Array, v: Float32Array, k = 10): [number, number] {

@@ -8,13 +8,12 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
-import { kindOf, mapQuality, umap2 } from '../../src/core/map/neighbourMap';
+import { groupPoints, kindOf, mapQuality, umap2 } from '../../src/core/map/neighbourMap';
 import { pca2 } from '../../src/core/map/pca';
 import { seededRandom } from '../../src/core/random';
 import { neighboursPerLayer } from '../../src/core/search/layerNeighbours';
 import { WorkspaceSearch } from '../../src/core/search/search';
 import { VectorStore } from '../../src/core/store/vectorStore';
-import { groupPoints } from '../../media/mapView';
 
 const REPO = path.resolve(__dirname, '../..');
 const FIXTURE = path.join(REPO, 'test/fixtures/sample-workspace');

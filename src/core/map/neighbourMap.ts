@@ -153,3 +153,21 @@ export function kindOf(relPath: string): ChunkKind {
   if (/\.(md|mdx|rst|txt|adoc|asciidoc|org|tex)$/.test(name) || /(^|\/)(docs?|documentation)\//.test(p) || /^(readme|changelog|license|contributing)(\.|$)/.test(name)) return 'docs';
   return 'code';
 }
+
+/** Distinct colours of the map (the theme's six chart colours); every further group is "other". */
+export const MAP_COLOURS = 6;
+
+/** Group of each point and the legend: the largest groups first, ties by name; the rest are "other". */
+export function groupPoints(names: string[]): { index: number[]; legend: { name: string; count: number; colour: number }[] } {
+  const counts = new Map<string, number>();
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const colourOf = new Map<string, number>();
+  const distinct = ranked.length <= MAP_COLOURS + 1 ? ranked.length : MAP_COLOURS;
+  ranked.forEach(([name], i) => colourOf.set(name, i < distinct ? i : MAP_COLOURS));
+  const legend = ranked.slice(0, distinct).map(([name, c], i) => ({ name, count: c, colour: i }));
+  const rest = ranked.slice(distinct);
+  if (rest.length) legend.push({ name: `other (${rest.length} groups)`, count: rest.reduce((a, [, c]) => a + c, 0), colour: MAP_COLOURS });
+  return { index: names.map((n) => colourOf.get(n)!), legend };
+}
+
