@@ -666,9 +666,17 @@ async function livingWithTheExtension(page, profile) {
   memory.real.statusBar = await statusBarText(page);
   memory.real.afterIndexing = processMemory(profile);
   log(`real model: indexed in ${memory.real.indexSeconds} s, status bar "${memory.real.statusBar}"`);
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input').fill('long_selection.py');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first().waitFor({ timeout: 15_000 });
+  // Quick Open by the absolute path: right after many files arrive, its file-search cache may not
+  // know the file yet ("No matching results"), while an absolute path is looked up on disk.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill(longFile);
+    const found = await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long_selection.py' }).first()
+      .waitFor({ timeout: 15_000 }).then(() => true, () => false);
+    if (found) break;
+    await page.keyboard.press('Escape');
+    if (attempt === 4) throw new Error(`Quick Open did not find ${longFile}`);
+  }
   await page.keyboard.press('Enter');
   const longEditor = page.locator('.editor-instance .monaco-editor', { hasText: 'compute_value_0' }).first();
   await longEditor.locator('.view-line', { hasText: 'compute_value_0' }).first().click();
