@@ -157,10 +157,20 @@ export function heatmapView(o: HeatmapViewOptions): HeatmapView {
   }
 
   function layout(): void {
-    size = Math.min(cols, columnsThatFit(root.clientWidth || 400));
+    const available = root.clientWidth || 400;
+    size = Math.min(cols, columnsThatFit(available));
     start = Math.max(0, Math.min(start, cols - size));
     drawOverview();
     drawTable();
+    // columnsThatFit assumes the CSS sizes; fonts and borders can make the real table wider, so
+    // shrink the window until the rendered table fits (a few iterations at most).
+    while (size > 8 && tableBox.scrollWidth > available) {
+      size -= Math.max(1, Math.ceil((tableBox.scrollWidth - available) / CELL_PX));
+      size = Math.max(8, size);
+      start = Math.max(0, Math.min(start, cols - size));
+      drawOverview();
+      drawTable();
+    }
   }
 
   function moveTo(first: number): void {

@@ -625,7 +625,7 @@ async function livingWithTheExtension(page, profile) {
 
   // The long file of step 6, searched here first.
   const longFile = path.join(profile.workspace, 'long_selection.py');
-  writeFileSync(longFile, Array.from({ length: 30 }, (_, i) => `def compute_value_${i}(alpha, beta):\n    return alpha * ${i} + beta  # __name__ check ${i}\n`).join(''));
+  writeFileSync(longFile, Array.from({ length: 30 }, (_, i) => `def compute_value_${i}(alpha, beta):\n    return alpha * ${i} + beta  # __name__ check ${i} (tokenizers split words)\n`).join(''));
   // 8. Result hovers show code as it is: `__name__` is not turned into a bold "name".
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
   await page.keyboard.press('Control+1');

@@ -271,8 +271,10 @@ suite('Commands on the sample workspace', () => {
         api.index({
           token: source.token,
           onProgress: (fraction, message) => {
-            const m = /^(\d+)\/(\d+) files/.exec(message);
-            if (!cancelledAt && m && Number(m[1]) >= 200) {
+            // Files are read and chunked ahead of the model, so "200 files" alone may mean nothing is
+            // embedded yet: wait until chunks have been embedded too (committed batch by batch).
+            const m = /^(\d+)\/(\d+) files, (\d+) chunks embedded/.exec(message);
+            if (!cancelledAt && m && Number(m[1]) >= 200 && Number(m[3]) >= 150 && Number(m[1]) < Number(m[2])) {
               cancelledAt = message;
               source.cancel();
             }
