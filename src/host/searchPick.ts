@@ -130,11 +130,16 @@ function relLabel(hit: FolderHit, multiRoot: boolean): string {
 /**
  * Code as a QuickPick detail, shown as it is. The workbench renders a detail with codicons (`$(name)`
  * becomes an icon unless written `\$(`) and shows it again in a Markdown hover (`__name__` became
- * bold "name"). A zero-width space on both sides of `_ * ~ \`` makes each one a delimiter run that can
- * neither open nor close emphasis, so the hover shows the characters; the list looks the same.
+ * bold "name"). A zero-width space on both sides of `_` and `\`` makes each one a run of its own that
+ * cannot open or close emphasis (an underscore between non-punctuation never does). `*` and `~` may
+ * open between any non-whitespace characters, so they get a hair space (U+200A, Unicode whitespace,
+ * almost invisible) on both sides instead: a delimiter with whitespace on both sides never does.
  */
 export function plainDetail(text: string): string {
-  return text.replace(/\$\(/g, '\\$(').replace(/[_*~`]/g, (c) => `\u200b${c}\u200b`);
+  return text
+    .replace(/\$\(/g, '\\$(')
+    .replace(/[_`]/g, (c) => `\u200b${c}\u200b`)
+    .replace(/[*~]/g, (c) => `\u200a${c}\u200a`);
 }
 
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
