@@ -437,8 +437,9 @@ async function setInUserTab(page, key, value) {
   await search.click().catch(() => undefined);
   await page.keyboard.press('Control+A');
   await page.keyboard.type(`embeddingLens.${key}`);
-  const label = { model: 'Model', engineIdleMinutes: 'Engine Idle Minutes' }[key] ?? key;
-  const input = page.locator('.setting-item-contents', { hasText: label }).first().locator('input').first();
+  // By the input's aria-label (the setting's id): while the search box still shows the previous
+  // query's results, a label text such as "Model" also matches other settings' descriptions.
+  const input = page.locator(`.settings-editor .setting-item-contents input[aria-label="embeddingLens.${key}"]`).first();
   await input.waitFor({ timeout: 20_000 });
   const before = await input.inputValue();
   await input.fill(String(value));
