@@ -12,6 +12,8 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { openIndexParts, WorkspaceIndexer } from '../../src/core/index/indexer';
 import { PostgresStore } from '../../src/core/store/postgres';
 import { PostgresSearch, refreshPostgres } from '../../src/core/store/postgresIndex';
+import { kindOfPath } from '../../src/core/search/kinds';
+import { WorkspaceSearch } from '../../src/core/search/search';
 import type { TextEmbedder } from '../../src/core/types';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { findPostgres, startPostgres, type PgServer } from '../helpers/pgServer';
@@ -205,6 +207,37 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     assert.equal((await store.counts()).chunks, after.length);
     assert.equal((await store.queryLexical('fresh', 5))[0]?.path, 'tools/new_file.ts');
     await store.close();
+  });
+
+  test('a kind filter: k hits of the wanted kind, the same as the local store (resolveSearchOptions shared)', async () => {
+    // Many code files and a few test files whose words also fill the code files: without the deeper
+    // fetch a kind filter leaves fewer than k; without the filter code files come back.
+    const kws = path.join(tmp, 'kinds');
+    writeWorkspace(kws, 40);
+    fs.mkdirSync(path.join(kws, 'test'), { recursive: true });
+    for (let t = 0; t < 6; t++) {
+      fs.writeFileSync(path.join(kws, 'test', `t${t}.test.ts`), `// checks the http client ${t}\ntest('parse url ${t}', () => {\n  expect(parse("http url")).toBe(${t});\n});\n`);
+    }
+    server.createDatabase('kinds');
+    const url = server.url('kinds');
+    await refreshPostgres({ root: kws, url, embedder });
+    const storage = fs.mkdtempSync(path.join(tmp, 'local-kinds-'));
+    await (await WorkspaceIndexer.open({ root: kws, storageDir: storage, embedder })).refresh();
+    const local = await WorkspaceSearch.open({ root: kws, storageDir: storage, embedder });
+    const shared = await PostgresSearch.open({ root: kws, url, embedder });
+    try {
+      for (const mode of ['lexical', 'vector', 'hybrid'] as const) {
+        const hits = await shared.search('parse http url', { k: 5, perFile: 1, mode, kinds: ['tests'] });
+        assert.equal(hits.length, 5, `${mode}: k hits`);
+        assert.ok(hits.every((h) => kindOfPath(h.path) === 'tests'), `${mode}: only tests (${hits.map((h) => h.path).join(', ')})`);
+        if (mode === 'lexical') {
+          const mine = await local.search('parse http url', { k: 5, perFile: 1, mode, kinds: ['tests'] });
+          assert.deepEqual(hits.map((h) => [h.path, h.startLine]), mine.map((h) => [h.path, h.startLine]), 'same hits as the local store');
+        }
+      }
+    } finally {
+      await shared.close();
+    }
   });
 
   test('recipe mismatch refused naming the field; wrong password and unreachable server named, nothing written locally', async () => {

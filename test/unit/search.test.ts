@@ -10,7 +10,7 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { fuse, groupPerFile, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
 import { UserError } from '../../src/core/types';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -93,6 +93,17 @@ describe('search', () => {
 
   test('an empty or blank query is a clear error', async () => {
     await assert.rejects(search.search('   '), (err: unknown) => err instanceof UserError && /empty/.test(err.message));
+  });
+
+  test('resolveSearchOptions: defaults, checks, and a deeper fetch for a kind filter', () => {
+    const d = resolveSearchOptions('q');
+    assert.deepEqual({ ...d }, { mode: 'hybrid', k: 10, perFile: 4, previewLines: 6, fusion: DEFAULT_FUSION, kinds: undefined, depth: 160 });
+    assert.equal(resolveSearchOptions('q', { k: 2, perFile: 1 }).depth, 50);
+    assert.equal(resolveSearchOptions('q', { k: 2, perFile: 1, kinds: ['tests'] }).depth, 200);
+    assert.equal(resolveSearchOptions('q', { k: 2, perFile: 1, kinds: ['tests'] }, 8).depth, 232);
+    assert.equal(resolveSearchOptions('q', { k: 0.5 }).k, 1);
+    assert.throws(() => resolveSearchOptions('  '), /query is empty/);
+    assert.throws(() => resolveSearchOptions('q', { mode: 'fuzzy' as never }), /Unknown search mode "fuzzy"/);
   });
 
   test('RRF and grouping helpers', () => {

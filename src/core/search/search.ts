@@ -139,22 +139,16 @@ export class WorkspaceSearch {
   }
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
-    if (!query.trim()) throw new UserError('The search query is empty.', 'Give some words or code to search for.');
-    const mode = options.mode ?? 'hybrid';
-    if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
-    const k = Math.max(1, Math.floor(options.k ?? 10));
-    const perFile = Math.max(1, options.perFile ?? DEFAULT_PER_FILE);
-    // Fetch deeper than k: grouping per file, fusion and a kind filter all drop candidates.
-    const depth = Math.max(50, k * perFile * 4) * (options.kinds ? 4 : 1);
+    const q = resolveSearchOptions(query, options);
     let ranked: Candidate[];
-    if (mode === 'lexical') {
-      ranked = this.lexicalCandidates(query, depth);
+    if (q.mode === 'lexical') {
+      ranked = this.lexicalCandidates(query, q.depth);
     } else {
       const vector = await this.embedQuery(query, this.prefixes.query, options.signal);
-      const vec = this.vectorCandidates(vector, depth, options.ef);
-      ranked = mode === 'vector' ? vec : fuse(vec, this.lexicalCandidates(query, depth), options.fusion ?? DEFAULT_FUSION);
+      const vec = this.vectorCandidates(vector, q.depth, options.ef);
+      ranked = q.mode === 'vector' ? vec : fuse(vec, this.lexicalCandidates(query, q.depth), q.fusion);
     }
-    return this.finish(ofKinds(ranked, options.kinds), k, perFile, options.previewLines ?? 6);
+    return pickHits(this.root, ranked, q);
   }
 
   /** Chunks similar to a text or to a range of an indexed file (the range itself is left out). */
@@ -176,16 +170,16 @@ export class WorkspaceSearch {
       self = { path: target.path, startLine: target.startLine, endLine: target.endLine };
     }
     if (!text.trim()) throw new UserError('The text to compare with is empty.');
-    const k = Math.max(1, Math.floor(options.k ?? 10));
-    const perFile = Math.max(1, options.perFile ?? DEFAULT_PER_FILE);
+    // A few more candidates than a search: the selection itself comes back and is dropped.
+    const q = resolveSearchOptions(text, { ...options, mode: 'vector' }, 8);
     // Passage-to-passage similarity: the text is embedded the way indexed chunks were.
     const vector = await this.embedQuery(text, this.prefixes.passage, options.signal);
-    let ranked = ofKinds(this.vectorCandidates(vector, (Math.max(50, k * perFile * 4) + 8) * (options.kinds ? 4 : 1), options.ef), options.kinds);
+    let ranked = this.vectorCandidates(vector, q.depth, options.ef);
     if (self) {
       const s = self;
       ranked = ranked.filter((c) => !(c.rec.path === s.path && c.rec.startLine <= s.endLine && c.rec.endLine >= s.startLine));
     }
-    return this.finish(ranked, k, perFile, options.previewLines ?? 6);
+    return pickHits(this.root, ranked, q);
   }
 
   private async embedQuery(text: string, prefix: string, signal?: AbortSignal): Promise<Float32Array> {
@@ -206,10 +200,38 @@ export class WorkspaceSearch {
     }
     return out;
   }
+}
 
-  private finish(ranked: Candidate[], k: number, perFile: number, previewLines: number): Promise<SearchHit[]> {
-    return hitsWithPreview(this.root, groupPerFile(ranked, k, perFile), previewLines);
-  }
+/** A search's options checked, with their defaults filled in: the one reading of SearchOptions for every backend. */
+export interface ResolvedSearchOptions {
+  readonly mode: SearchMode;
+  readonly k: number;
+  readonly perFile: number;
+  readonly previewLines: number;
+  readonly fusion: Fusion;
+  readonly kinds: readonly ChunkKind[] | undefined;
+  /** How many candidates to fetch from each list: grouping per file, fusion and a kind filter all drop some. */
+  readonly depth: number;
+}
+
+/**
+ * Checks a query and its options (local and PostgreSQL search both call this, so they cannot drift apart).
+ * `extraDepth` adds candidates before the kind multiplier (similar() drops the selection itself).
+ */
+export function resolveSearchOptions(query: string, options: SearchOptions = {}, extraDepth = 0): ResolvedSearchOptions {
+  if (!query.trim()) throw new UserError('The search query is empty.', 'Give some words or code to search for.');
+  const mode = options.mode ?? 'hybrid';
+  if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
+  const k = Math.max(1, Math.floor(options.k ?? 10));
+  const perFile = Math.max(1, options.perFile ?? DEFAULT_PER_FILE);
+  // A kind filter keeps only part of the candidates: fetch 4× deeper so k of the wanted kinds remain.
+  const depth = (Math.max(50, k * perFile * 4) + extraDepth) * (options.kinds ? 4 : 1);
+  return { mode, k, perFile, previewLines: options.previewLines ?? 6, fusion: options.fusion ?? DEFAULT_FUSION, kinds: options.kinds, depth };
+}
+
+/** The shared end of every search: the kind filter, at most `perFile` per file, k hits with previews. */
+export function pickHits(root: string, ranked: Candidate[], q: ResolvedSearchOptions): Promise<SearchHit[]> {
+  return hitsWithPreview(root, groupPerFile(ofKinds(ranked, q.kinds), q.k, q.perFile), q.previewLines);
 }
 
 /** Search hits with the files' current lines as previews (`stale` when the chunk's content changed since indexing). */

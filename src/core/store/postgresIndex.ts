@@ -10,7 +10,7 @@ import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughToke
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from '../index/files';
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
-import { DEFAULT_PER_FILE, fuse, groupPerFile, hitsWithPreview, SEARCH_MODES, type Candidate, type SearchHit, type SearchOptions } from '../search/search';
+import { fuse, pickHits, resolveSearchOptions, type Candidate, type SearchHit, type SearchOptions } from '../search/search';
 import { UserError, type Logger, type TextEmbedder } from '../types';
 import { PostgresStore, type PgChunking, type PgFileUpdate } from './postgres';
 
@@ -162,21 +162,16 @@ export class PostgresSearch {
   }
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
-    if (!query.trim()) throw new UserError('The search query is empty.', 'Give some words or code to search for.');
-    const mode = options.mode ?? 'hybrid';
-    if (!SEARCH_MODES.includes(mode)) throw new UserError(`Unknown search mode "${mode}" (vector, lexical or hybrid).`);
-    const k = Math.max(1, Math.floor(options.k ?? 10));
-    const perFile = Math.max(1, options.perFile ?? DEFAULT_PER_FILE);
-    const depth = Math.max(50, k * perFile * 4);
+    const q = resolveSearchOptions(query, options);
     let ranked: Candidate[];
-    if (mode === 'lexical') {
-      ranked = await this.lexicalCandidates(query, depth);
+    if (q.mode === 'lexical') {
+      ranked = await this.lexicalCandidates(query, q.depth);
     } else {
       const v = await this.embedder.embed([query], { signal: options.signal, prefix: this.prefixes.query || undefined });
-      const vec = await this.vectorCandidates(v.subarray(0, this.store.dims), depth, options.ef);
-      ranked = mode === 'vector' ? vec : fuse(vec, await this.lexicalCandidates(query, depth));
+      const vec = await this.vectorCandidates(v.subarray(0, this.store.dims), q.depth, options.ef);
+      ranked = q.mode === 'vector' ? vec : fuse(vec, await this.lexicalCandidates(query, q.depth), q.fusion);
     }
-    return hitsWithPreview(this.root, groupPerFile(ranked, k, perFile), options.previewLines ?? 6);
+    return pickHits(this.root, ranked, q);
   }
 
   async vectorCandidates(vector: Float32Array, depth: number, ef?: number): Promise<Candidate[]> {
