@@ -14,7 +14,7 @@ import { renderMap } from './mapView';
 import { renderNeighbours } from './neighboursView';
 import { button, el, layerLabel, select, shortModelName } from './dom';
 import {
-  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, poolLayer, range, vectorAsJson,
+  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, range, vectorAsJson,
   vectorAsNumpy, type HiddenStatesView,
 } from './inspectorMath';
 import { heatmapView, tokenStrip, unitMatrix, unitsOf, type HeatmapUnits } from './heatmapView';
@@ -182,18 +182,26 @@ function onMessage(msg: ToPanel): void {
 
 const pooledCache = new WeakMap<PanelInspection, Map<PanelPooling, Float32Array[]>>();
 
-/** Pooled vector of every layer of an inspection (special tokens left out of mean / max). */
+/**
+ * Pooled vector of every layer of an inspection, as the engine computed it in core (the numbers
+ * `extract` writes for the same recipe): this view only splits the rows, it never pools.
+ */
 function pooledLayers(data: PanelInspection, pooling: PanelPooling): Float32Array[] {
   let byPooling = pooledCache.get(data);
   if (!byPooling) pooledCache.set(data, (byPooling = new Map()));
   let pooled = byPooling.get(pooling);
   if (!pooled) {
-    const h = view(data);
-    const include = data.tokens.map((t) => !t.special);
-    pooled = Array.from({ length: h.layers }, (_, l) => poolLayer(h, l, pooling, include));
+    const rows = data.pooled[pooling];
+    pooled = Array.from({ length: data.layers }, (_, l) => rows.subarray(l * data.dims, (l + 1) * data.dims));
     byPooling.set(pooling, pooled);
   }
   return pooled;
+}
+
+/** How the pooled vector was made, in the words of the extract command that writes the same numbers. */
+function pooledRecipeWords(data: PanelInspection): string {
+  const r = data.pooledRecipe;
+  return `${r.normalize ? 'L2-normalized' : 'not normalized'}, special tokens ${r.excludeSpecialTokens ? 'left out' : 'included'} (as extract writes it${data.truncated ? ' with --truncate' : ''})`;
 }
 
 function view(data: PanelInspection): HiddenStatesView {
@@ -376,7 +384,7 @@ function renderSelection(): void {
       el('div', { className: 'controls' }, unitsSelect), heatmap.element),
     section('Layer-to-layer similarity of the pooled vectors', 'similarity-section', el('div', { className: 'scroll' }, sim)),
     section(pooledTitle, 'pooled',
-      el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)}`, testid: 'pooled-meta' }),
+      el('p', { className: 'meta', text: `${vec.length} dims · norm ${norm(vec).toFixed(4)} · ${pooledRecipeWords(data)}`, testid: 'pooled-meta' }),
       sparkline(vec),
       el('div', { className: 'buttons' }, copyJson, copyNp)),
     neighboursHost(),

@@ -1,6 +1,6 @@
 // Pure math for the inspector (no DOM): hidden states are one Float32Array, layers × tokens × dims.
-// Kept separate so it can be unit-tested in node.
-import type { VectorPooling } from '../src/core/recipe';
+// Kept separate so it can be unit-tested in node. Pooled vectors are not computed here: they come
+// from core with the inspection (WireInspectResult.pooled), the same numbers as extract.
 
 export interface HiddenStatesView {
   layers: number;
@@ -8,8 +8,6 @@ export interface HiddenStatesView {
   dims: number;
   data: Float32Array;
 }
-
-export type Pooling = VectorPooling;
 
 export function tokenVector(h: HiddenStatesView, layer: number, token: number): Float32Array {
   const o = (layer * h.tokens + token) * h.dims;
@@ -30,40 +28,6 @@ export function cosine(a: Float32Array, b: Float32Array): number {
     nb += b[i] * b[i];
   }
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
-/** Pools one layer over the tokens where `include[t]` is true (all tokens if none are). */
-export function poolLayer(h: HiddenStatesView, layer: number, pooling: Pooling, include: boolean[]): Float32Array {
-  const idx: number[] = [];
-  for (let t = 0; t < h.tokens; t++) if (include[t]) idx.push(t);
-  if (idx.length === 0) for (let t = 0; t < h.tokens; t++) idx.push(t);
-  const out = new Float32Array(h.dims);
-  switch (pooling) {
-    case 'cls':
-      out.set(tokenVector(h, layer, 0));
-      return out;
-    case 'last':
-      out.set(tokenVector(h, layer, h.tokens - 1));
-      return out;
-    case 'max':
-      out.fill(-Infinity);
-      for (const t of idx) {
-        const v = tokenVector(h, layer, t);
-        for (let d = 0; d < h.dims; d++) if (v[d] > out[d]) out[d] = v[d];
-      }
-      return out;
-    case 'mean':
-      for (const t of idx) {
-        const v = tokenVector(h, layer, t);
-        for (let d = 0; d < h.dims; d++) out[d] += v[d];
-      }
-      for (let d = 0; d < h.dims; d++) out[d] /= idx.length;
-      return out;
-    default: {
-      const unknown: never = pooling;
-      throw new Error(`unknown pooling ${unknown}`);
-    }
-  }
 }
 
 /** layers × tokens matrix of token-vector norms. */

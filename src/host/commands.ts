@@ -10,9 +10,9 @@ import { UserError, type PoolingMode } from '../core/types';
 import type { TextSource } from '../protocol/panel';
 import { abortSignalOf } from './cancellation';
 import { COMMANDS, type CommandId } from './commandIds';
-import { pickSettingsTarget, POOLING_MODES, SECTION, type SettingsTargetName } from './config';
+import { pickSettingsTarget, POOLING_MODES, readConfig, recipeOf, SECTION, type SettingsTargetName } from './config';
 import type { EngineClient } from './engineClient';
-import { diskFolders, showFailure, type EngineAccess } from './engineAccess';
+import { diskFolders, showFailure, windowScope, type EngineAccess } from './engineAccess';
 import { activeTextProblem, pickRecipeParts, runExtract, type ExtractArgs } from './extractCommands';
 import type { IndexService } from './indexService';
 import { InspectorPanel, type InspectorHost } from './inspectorPanel';
@@ -114,8 +114,11 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         async (progress, token) => {
           const abort = abortSignalOf(token);
           try {
-            await access.loadModel(source ? vscode.Uri.parse(source.uri) : undefined, abort.signal, progress);
-            return await engine.request('inspect', { text }, { signal: abort.signal });
+            const scope = source ? vscode.Uri.parse(source.uri) : windowScope();
+            await access.loadModel(scope, abort.signal, progress);
+            // The pooled vectors follow the settings' recipe (normalization as index and extract apply it).
+            const { normalize, excludeSpecialTokens } = recipeOf(readConfig(scope));
+            return await engine.request('inspect', { text, recipe: { normalize, excludeSpecialTokens } }, { signal: abort.signal });
           } finally {
             abort.dispose();
           }

@@ -98,6 +98,13 @@ export interface WireInspectResult {
   tokenCount: number;
   dims: number;
   hiddenStates: Float32Array;
+  /**
+   * Pooled vectors computed in core (the same code and numbers as extract): `pooled[p]` is layers × dims,
+   * row l = what `extract` writes for this text with layer l, pooling p and `pooledRecipe`. The webview
+   * draws and copies these; it never pools itself.
+   */
+  pooled: Record<VectorPooling, Float32Array>;
+  pooledRecipe: { normalize: boolean; excludeSpecialTokens: boolean };
 }
 
 /**
@@ -227,7 +234,8 @@ export interface EngineMethods {
   status: { params: Record<string, never>; result: EngineStatus; progress: never };
   load: { params: EngineLoadOptions; result: LoadedModelInfo; progress: never };
   extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult; progress: ProgressEvent };
-  inspect: { params: { text: string }; result: WireInspectResult; progress: never };
+  /** `recipe`: the normalization and special-token choice the pooled vectors follow (the settings' recipe). */
+  inspect: { params: { text: string; recipe?: Pick<Recipe, 'normalize' | 'excludeSpecialTokens'> }; result: WireInspectResult; progress: never };
   /** Attention probabilities of every layer and head of one text (cut to the model's maximum, like inspect). */
   attention: { params: { text: string }; result: WireAttention; progress: never };
   unload: { params: Record<string, never>; result: { unloaded: boolean }; progress: never };

@@ -53,7 +53,7 @@ export interface Engine {
     recipe: Recipe,
     options: ExtractRequestOptions & { signal: AbortSignal; onProgress: (p: ProgressEvent) => void },
   ): Promise<WireExtractResult>;
-  inspect(text: string, signal: AbortSignal): Promise<WireInspectResult>;
+  inspect(text: string, recipe: Pick<Recipe, 'normalize' | 'excludeSpecialTokens'> | undefined, signal: AbortSignal): Promise<WireInspectResult>;
   attention(text: string, signal: AbortSignal): Promise<WireAttention>;
   /** Forgets open searches (their stores were removed or rewritten behind them). */
   dropOpenIndexes(): void;
@@ -139,8 +139,8 @@ export async function openEngine(
   return {
     info,
     extract: (texts, recipe, o) => extractor.extract(texts, recipe, o),
-    async inspect(text, abort) {
-      const r = await extractor.inspect(text, { signal: abort });
+    async inspect(text, recipe, abort) {
+      const r = await extractor.inspect(text, { signal: abort, recipe });
       return {
         text: r.text,
         model: r.model,
@@ -151,6 +151,8 @@ export async function openEngine(
         tokenCount: r.tokens.length,
         dims: r.hiddenSize,
         hiddenStates: r.hiddenStates,
+        pooled: r.pooled,
+        pooledRecipe: r.pooledRecipe,
       };
     },
     async attention(text, abort) {

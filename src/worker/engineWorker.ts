@@ -120,9 +120,10 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
     }
     case 'inspect': {
       if (loading) await loading;
-      const result = await requireEngine().inspect(req.params.text, signal);
+      const result = await requireEngine().inspect(req.params.text, req.params.recipe, signal);
       const hiddenStates = ownBuffer(result.hiddenStates);
-      return { result: { ...result, hiddenStates }, transfer: [hiddenStates.buffer as ArrayBuffer] };
+      const pooled = Object.fromEntries(Object.entries(result.pooled).map(([p, v]) => [p, ownBuffer(v)])) as typeof result.pooled;
+      return { result: { ...result, hiddenStates, pooled }, transfer: [hiddenStates.buffer as ArrayBuffer, ...Object.values(pooled).map((v) => v.buffer as ArrayBuffer)] };
     }
     case 'attention': {
       if (loading) await loading;

@@ -2,7 +2,7 @@
 // the compare chart, 2-D PCA for the index scatter.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cosinePerLayer, pca2, poolLayer, projectPca, type HiddenStatesView } from '../../media/inspectorMath';
+import { cosinePerLayer, pca2, projectPca } from '../../media/inspectorMath';
 
 const close = (a: number, b: number, eps = 1e-6) => assert.ok(Math.abs(a - b) <= eps, `${a} ≉ ${b}`);
 
@@ -14,18 +14,6 @@ test('cosinePerLayer: one value per layer, hand-computed', () => {
   close(c[0], 0); // orthogonal
   close(c[1], 1); // same direction, other length
   close(c[2], -1); // opposite
-});
-
-test('cosinePerLayer: pooled from hidden states (mean over non-special tokens)', () => {
-  // 2 layers × 3 tokens × 2 dims; token 0 is special and left out of the mean.
-  const h = (data: number[]): HiddenStatesView => ({ layers: 2, tokens: 3, dims: 2, data: new Float32Array(data) });
-  const include = [false, true, true];
-  const A = h([9, 9, 1, 0, 3, 0, /* layer 1 */ 9, 9, 0, 1, 0, 3]); // means: (2,0), (0,2)
-  const B = h([9, 9, 0, 1, 0, 1, /* layer 1 */ 9, 9, 1, 1, 1, 1]); // means: (0,1), (1,1)
-  const pool = (x: HiddenStatesView) => [0, 1].map((l) => poolLayer(x, l, 'mean', include));
-  const c = cosinePerLayer(pool(A), pool(B));
-  close(c[0], 0);
-  close(c[1], Math.SQRT1_2, 1e-6);
 });
 
 test('cosinePerLayer: different models are an error', () => {

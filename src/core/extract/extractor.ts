@@ -4,7 +4,7 @@ import { EncoderModel, type EncoderInfo, type PaddedBatch } from '../model/encod
 import { resolveModel, type ModelSourceOptions } from '../model/modelSource';
 import type { Encoded, EncodedDetail } from '../model/tokenizer';
 import { abortError } from '../errors';
-import { DEFAULT_RECIPE, identityOf, validateRecipe, type TextPrefixes, type VectorPooling } from '../recipe';
+import { DEFAULT_RECIPE, identityOf, validateRecipe, VECTOR_POOLINGS, type TextPrefixes, type VectorPooling } from '../recipe';
 import { resolveModelRecipe, type ModelRecipe, type RecipeChoice } from '../model/modelRecipe';
 import {
   TOOL_VERSION,
@@ -51,7 +51,17 @@ export interface Inspection {
   /** [(numLayers + 1) × tokens × hiddenSize], hidden state 0 = embeddings output. */
   hiddenStates: Float32Array;
   truncated: boolean;
+  /**
+   * The one-vector-per-text poolings of every hidden state: `pooled[p]` is [(numLayers + 1) × hiddenSize],
+   * pooled (and normalized) by the same code as extract, so row l equals what `extract` writes for the
+   * text with layer l, pooling p and `pooledRecipe` (the inspector shows and copies these rows).
+   */
+  pooled: Record<VectorPooling, Float32Array>;
+  pooledRecipe: { normalize: boolean; excludeSpecialTokens: boolean };
 }
+
+/** The parts of a recipe the inspector's pooled vectors follow (its layer and pooling are all of them). */
+export type InspectRecipe = Pick<Recipe, 'normalize' | 'excludeSpecialTokens'>;
 
 interface Sequence {
   item: number;
@@ -310,16 +320,10 @@ export class Extractor {
       const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: encoding.ids.length, windows: plan.windows.length, truncated: plan.truncated };
       switch (recipe.pool) {
         case 'mean':
-          rows.push(Float32Array.from(state.sum!, (v) => (state.count ? v / state.count : 0)));
-          break;
         case 'max':
-          rows.push(state.count ? state.max! : new Float32Array(width));
-          break;
         case 'cls':
-          rows.push(state.first!);
-          break;
         case 'last':
-          rows.push(state.last!);
+          rows.push(pooledVector(state, recipe.pool, width));
           break;
         case 'none':
         case 'words': {
@@ -379,7 +383,7 @@ export class Extractor {
   }
 
   /** All hidden states (0..L) of every token of one text, for the inspector. Long texts are cut to the model's maximum (reported). */
-  async inspect(text: string, options: { signal?: AbortSignal } = {}): Promise<Inspection> {
+  async inspect(text: string, options: { signal?: AbortSignal; recipe?: InspectRecipe } = {}): Promise<Inspection> {
     if (typeof text !== 'string' || text.trim() === '') throw new UserError('The selection is empty: select some text to inspect.');
     const [enc] = await this.encoder.tokenizer.encodeDetailed([text]);
     const { prefix, suffix } = specialFrame(enc.special);
@@ -396,7 +400,23 @@ export class Extractor {
     const allTokens = tokenInfos(enc, 0);
     const tokens = Array.from(positions, (p) => allTokens[p]);
     const words = wordInfos(tokens, text);
-    return { text, model: this.info.model, numLayers: this.info.numLayers, hiddenSize: H, tokens, words, hiddenStates, truncated: plan.truncated };
+    // Pooled as extractMany pools a text of one window (extract cuts a long text the same way with truncate).
+    const pooledRecipe = { normalize: options.recipe?.normalize ?? false, excludeSpecialTokens: options.recipe?.excludeSpecialTokens ?? false };
+    const item: ItemPlan = { enc, plan, remaining: 0 };
+    const seq: Sequence = { item: 0, window: 0, positions };
+    const pooled = {} as Record<VectorPooling, Float32Array>;
+    for (const pool of VECTOR_POOLINGS) {
+      const recipe: Recipe = { layer: 'all', pool, ...pooledRecipe };
+      const rows = new Float32Array(layers.length * H);
+      layers.forEach((l) => {
+        const acc = newAccumulator(recipe, H, enc.ids.length);
+        accumulate(acc, item, seq, [{ data: hiddenStates, base: l * T * H, dims: H, length: T }], recipe, H);
+        rows.set(pooledVector(acc, pool, H), l * H);
+      });
+      if (recipe.normalize) l2NormalizeRows(rows, layers.length, H);
+      pooled[pool] = rows;
+    }
+    return { text, model: this.info.model, numLayers: this.info.numLayers, hiddenSize: H, tokens, words, hiddenStates, truncated: plan.truncated, pooled, pooledRecipe };
   }
 
   /**
@@ -507,6 +527,22 @@ function accumulate(state: Accumulator, item: ItemPlan, seq: Sequence, parts: To
       break;
     default:
       assertNever(recipe.pool);
+  }
+}
+
+/** The one vector of a text from its accumulated state (extract and the inspector both end here). */
+function pooledVector(state: Accumulator, pool: VectorPooling, width: number): Float32Array {
+  switch (pool) {
+    case 'mean':
+      return Float32Array.from(state.sum!, (v) => (state.count ? v / state.count : 0));
+    case 'max':
+      return state.count ? state.max! : new Float32Array(width);
+    case 'cls':
+      return state.first!;
+    case 'last':
+      return state.last!;
+    default:
+      return assertNever(pool);
   }
 }
 
