@@ -3,7 +3,10 @@
 //
 //   tsx bench/scale.ts extract  [--texts 256] [--model <folder>]   N = 1 vs 2 shard processes (2 cores)
 //   tsx bench/scale.ts merge    [--rows 1000000] [--dims 384] [--shards 4]   synthetic shards → merge
-//   tsx bench/scale.ts postgres [--n 100000] [--dims 384] [--queries 200] [--only local]   needs PostgreSQL + pgvector
+//   tsx bench/scale.ts postgres [--n 100000] [--dims 384] [--queries 200] [--m 16] [--efc 200] [--ef 100]
+//                               [--workers 1] [--mwm <MB>] [--insert-baseline 20000] [--only local|postgres]
+//                               needs PostgreSQL + pgvector; --insert-baseline loads that many rows the
+//                               old way (multi-row INSERT) first, for the COPY before/after ratio
 //
 // Every part prints a table and writes bench/results-scale-<part>.json. Wall time beside CPU seconds
 // (user + system of the measured processes), since this machine is shared.
@@ -17,6 +20,7 @@ import { digestFile } from '../src/core/store/atomicFile';
 import { exactSearch } from '../src/core/store/exact';
 import { npyPreamble } from '../src/core/store/npy';
 import { PostgresStore, type PgFileUpdate } from '../src/core/store/postgres';
+import { documentTerms } from '../src/core/store/postgresLexical';
 import { VectorStore, type ChunkRecord } from '../src/core/store/vectorStore';
 import { seededRandom } from '../src/core/random';
 import type { RecipeIdentity } from '../src/core/types';
@@ -186,39 +190,120 @@ function syntheticFiles(vectors: Float32Array, dims: number, from: number, to: n
   return files;
 }
 
+/** CPU seconds (user + system) of a PostgreSQL server: the postmaster, its reaped children and its live ones. */
+function serverCpuS(postmaster: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  const stat = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ').map(Number);
+  const own = stat(postmaster);
+  let t = own[11]! + own[12]! + own[13]! + own[14]!; // utime stime cutime cstime
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = stat(Number(d));
+      if (st[1] === postmaster) t += st[11]! + st[12]!;
+    } catch { /* gone */ }
+  }
+  return t / ticks;
+}
+
+/** The way rows went in before binary COPY (multi-row INSERT … SELECT FROM unnest, 500 rows a statement), for the before/after ratio. */
+async function insertBaseline(store: PostgresStore, files: PgFileUpdate[]): Promise<void> {
+  const c = store.client;
+  const t = (name: string) => `"${store.prefix}_${name}"`;
+  await c.query('BEGIN');
+  await c.query(`INSERT INTO ${t('files')} (path, content_hash, chunk_count) SELECT * FROM unnest($1::text[], $2::text[], $3::int[])`,
+    [files.map((f) => f.path), files.map((f) => f.contentHash), files.map((f) => f.chunks.length)]);
+  const all = files.flatMap((f) => f.chunks.map((ch, j) => ({ ch, v: f.vectors.subarray(j * store.dims, (j + 1) * store.dims) })));
+  for (let i = 0; i < all.length; i += 500) {
+    const part = all.slice(i, i + 500);
+    const stats = part.map(({ ch }) => documentTerms(ch.path, ch.text));
+    const inserted = await c.query<{ id: string; chunk_id: string }>(
+      `INSERT INTO ${t('chunks')} (chunk_id, path, start_line, end_line, content_hash, text_len, path_len, embedding)
+       SELECT a, b, c, d, e, f, g, h::vector FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::int[], $8::text[]) AS u(a, b, c, d, e, f, g, h)
+       RETURNING id, chunk_id`,
+      [part.map(({ ch }) => ch.id), part.map(({ ch }) => ch.path), part.map(({ ch }) => ch.startLine), part.map(({ ch }) => ch.endLine),
+        part.map(({ ch }) => ch.contentHash), stats.map((x) => x.textLength), stats.map((x) => x.pathLength), part.map(({ v }) => `[${Array.prototype.join.call(v, ',')}]`)],
+    );
+    const idOf = new Map(inserted.rows.map((x) => [x.chunk_id, x.id]));
+    const term: string[] = []; const field: number[] = []; const chunk: string[] = []; const tf: number[] = [];
+    stats.forEach((x, j) => { for (const r of x.rows) { term.push(r.term); field.push(r.field); chunk.push(idOf.get(part[j]!.ch.id)!); tf.push(r.tf); } });
+    await c.query(`INSERT INTO ${t('terms')} (term, field, chunk, tf) SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::int[])`, [term, field, chunk, tf]);
+  }
+  await c.query('COMMIT');
+}
+
 async function benchPostgres(): Promise<void> {
   const n = opt('n', 100_000);
   const dims = opt('dims', 384);
   const Q = opt('queries', 200);
   const EF = opt('ef', 100);
+  const M = opt('m', 16);
+  const EFC = opt('efc', 200);
+  const workers = opt('workers', 1);
+  // The graph must fit in maintenance_work_mem, or pgvector's build slows down many times over:
+  // about (vector + 2·M neighbour slots + overhead) per row, with room to spare.
+  const mwmMB = opt('mwm', Math.max(1024, Math.ceil((n * (dims * 4 + 2 * M * 8 + 400) * 1.5) / 2 ** 20)));
+  const baselineRows = Math.min(n, opt('insert-baseline', 20_000));
+  const only = optStr('only', '');
   const install = findPostgres();
   if ('skip' in install) { console.log(`skipped: ${install.skip}`); return; }
+  let t0 = performance.now();
   const data = clustered(n, dims, 1);
   const queries = clustered(Q, dims, 2);
   const exact = Array.from({ length: Q }, (_, q) => Array.from(exactSearch(data, dims, queries.subarray(q * dims, (q + 1) * dims), 10, 'cosine').rows));
+  console.log(`vectors and exact top-10 of ${Q} queries: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const identity: RecipeIdentity = { model: 'synthetic', modelHash: 'synthetic0000000', layer: 'last', pooling: 'mean', normalize: true, dims };
-  const result: Record<string, unknown> = { n, dims, queries: Q, ef: EF, M: 16, efConstruction: 200 };
+  const result: Record<string, unknown> = { n, dims, queries: Q, ef: EF, M, efConstruction: EFC, maintenanceWorkMemMB: mwmMB, parallelMaintenanceWorkers: workers, cpus: os.cpus().length, loadavgAtStart: os.loadavg()[0] };
+  const resultName = n === 100_000 && EFC === 200 ? 'postgres' : `postgres-${n}-efc${EFC}`;
 
-  // PostgreSQL: load without the HNSW index (as a first bulk load should), then build it.
+  // PostgreSQL: bulk load without the HNSW index (binary COPY, as a first load does), then build it.
   // `--only local` reruns the local side and keeps the PostgreSQL numbers of the last run.
-  const only = optStr('only', '');
-  const previous = path.join(ROOT, 'bench', 'results-scale-postgres.json');
+  const previous = path.join(ROOT, 'bench', `results-scale-${resultName}.json`);
   if (only === 'local') result.postgres = (JSON.parse(fs.readFileSync(previous, 'utf8')) as Record<string, unknown>).postgres;
-  const server = only === 'local' ? null : await startPostgres(install, '-c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1 -c shared_buffers=512MB');
+  const server = only === 'local' ? null : await startPostgres(install, `-c maintenance_work_mem=${mwmMB}MB -c max_parallel_maintenance_workers=${workers} -c shared_buffers=512MB -c max_wal_size=8GB`);
   if (server) try {
     server.createDatabase('bench');
     const url = server.url('bench');
-    const store = await PostgresStore.open(url, identity, { create: true, hnsw: { m: 16, efConstruction: 200 } });
+    const pgR: Record<string, unknown> = {};
+    result.postgres = pgR;
+    // Before/after: the same first rows through the old INSERT path into a second recipe's tables.
+    if (baselineRows > 0) {
+      const base = await PostgresStore.open(url, { ...identity, layer: 'insert-baseline' }, { create: true, allowNewRecipe: true });
+      const bIdx = await base.client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%hnsw%'`, [`${base.prefix}_chunks`]);
+      await base.client.query(`DROP INDEX "${bIdx.rows[0]!.indexname}"`);
+      const pm = Number((await base.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+      const ppid = Number(fs.readFileSync(`/proc/${pm}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+      const s0 = serverCpuS(ppid);
+      const c0 = process.cpuUsage();
+      t0 = performance.now();
+      for (let f = 0; f < baselineRows; f += 10_000) await insertBaseline(base, syntheticFiles(data, dims, f, Math.min(baselineRows, f + 10_000)));
+      const c1 = process.cpuUsage(c0);
+      pgR.insertBaseline = { rows: baselineRows, loadS: (performance.now() - t0) / 1000, clientCpuS: (c1.user + c1.system) / 1e6, serverCpuS: serverCpuS(ppid) - s0 };
+      await base.close();
+    }
+    const store = await PostgresStore.open(url, identity, { create: true, allowNewRecipe: true, hnsw: { m: M, efConstruction: EFC } });
+    const backend = Number((await store.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const postmaster = Number(fs.readFileSync(`/proc/${backend}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
     const idx = await store.client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%hnsw%'`, [`${store.prefix}_chunks`]);
     await store.client.query(`DROP INDEX "${idx.rows[0]!.indexname}"`);
+    let s0 = serverCpuS(postmaster);
     let t = performance.now();
     const cpu0 = process.cpuUsage();
-    for (let f = 0; f < n; f += 10_000) await store.apply(syntheticFiles(data, dims, f, Math.min(n, f + 10_000)), []);
-    const loadS = (performance.now() - t) / 1000;
+    for (let f = 0; f < n; f += 10_000) {
+      await store.apply(syntheticFiles(data, dims, f, Math.min(n, f + 10_000)), []);
+      if (f % 200_000 === 0 && f) console.log(`  loaded ${f} rows, ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }
+    pgR.loadS = (performance.now() - t) / 1000;
     const clientCpu = process.cpuUsage(cpu0);
+    pgR.clientCpuS = (clientCpu.user + clientCpu.system) / 1e6;
+    pgR.serverCpuLoadS = serverCpuS(postmaster) - s0;
+    console.log(`  load (binary COPY): ${(pgR.loadS as number).toFixed(1)} s`);
+    s0 = serverCpuS(postmaster);
     t = performance.now();
-    await store.client.query(`CREATE INDEX ON "${store.prefix}_chunks" USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)`);
-    const buildS = (performance.now() - t) / 1000;
+    await store.client.query(`CREATE INDEX ON "${store.prefix}_chunks" USING hnsw (embedding vector_cosine_ops) WITH (m = ${M}, ef_construction = ${EFC})`);
+    pgR.hnswBuildS = (performance.now() - t) / 1000;
+    pgR.serverCpuBuildS = serverCpuS(postmaster) - s0;
+    console.log(`  HNSW build: ${(pgR.hnswBuildS as number).toFixed(1)} s`);
     const lat: number[] = [];
     let hit = 0;
     for (let q = 0; q < Q; q++) {
@@ -236,26 +321,34 @@ async function benchPostgres(): Promise<void> {
     const applied = await store.apply(upd, []);
     const updateMs = performance.now() - t;
     const size = await store.client.query<{ bytes: string }>(`SELECT pg_total_relation_size($1)::text AS bytes`, [`${store.prefix}_chunks`]);
-    result.postgres = {
-      loadS, clientCpuS: (clientCpu.user + clientCpu.system) / 1e6, hnswBuildS: buildS, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10),
+    Object.assign(pgR, {
+      p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10),
       oneFileUpdate: { walBytes: applied.walBytes, ms: updateMs }, chunksTableMB: Number(size.rows[0]!.bytes) / 2 ** 20,
-    };
+    });
+    save(resultName, result);
     await store.close();
   } finally {
     server.stop();
+  }
+  if (only === 'postgres') {
+    console.log(JSON.stringify(result, null, 2));
+    return;
   }
 
   // Local store on the same vectors (VectorStore: upserts, then save builds the HNSW graph).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-bench-local-'));
   try {
-    const local = await VectorStore.create(dir, identity, { M: 16, efConstruction: 200 });
+    const local = await VectorStore.create(dir, identity, { M, efConstruction: EFC });
     const records: ChunkRecord[] = [];
     for (let i = 0; i < n; i++) records.push({ id: `src/f${Math.floor(i / 10)}.ts:${i}`, path: `src/f${Math.floor(i / 10)}.ts`, startLine: (i % 10) * 10 + 1, endLine: (i % 10) * 10 + 10, contentHash: `h${i}` });
     let t = performance.now();
+    const lc0 = process.cpuUsage();
     local.upsert(records, data);
     local.compact(); // the first save builds the HNSW base (otherwise it writes a delta, searched exactly)
     await local.save();
     const buildS = (performance.now() - t) / 1000;
+    const lc1 = process.cpuUsage(lc0);
+    const buildCpuS = (lc1.user + lc1.system) / 1e6;
     const lat: number[] = [];
     let hit = 0;
     for (let q = 0; q < Q; q++) {
@@ -278,20 +371,21 @@ async function benchPostgres(): Promise<void> {
       const st = fs.statSync(path.join(dir, f));
       if (before.get(f) !== st.mtimeMs) written += st.size;
     }
-    result.local = { buildS, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10), oneFileUpdate: { bytesWritten: written, ms: updateMs }, bytesOnDisk: local.stats().bytesOnDisk };
+    result.local = { buildS, buildCpuS, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), recallAt10: hit / (Q * 10), oneFileUpdate: { bytesWritten: written, ms: updateMs }, bytesOnDisk: local.stats().bytesOnDisk };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const pgR = result.postgres as Record<string, any>;
   const lo = result.local as Record<string, any>;
-  console.log(`${n} × ${dims} clustered, cosine, M=16, efConstruction=200, ef_search=${EF}, ${Q} queries (exact top-10 as truth)
+  console.log(`${n} × ${dims} clustered, cosine, M=${M}, efConstruction=${EFC}, ef_search=${EF}, ${Q} queries (exact top-10 as truth)
                          PostgreSQL+pgvector     local HNSW store
-  bulk load              ${pgR.loadS.toFixed(1).padStart(8)} s              (in the build)
+  bulk load (COPY)       ${pgR.loadS.toFixed(1).padStart(8)} s              (in the build)${pgR.insertBaseline ? `
+  old INSERT path        ${pgR.insertBaseline.loadS.toFixed(1).padStart(8)} s for ${pgR.insertBaseline.rows} rows (${(pgR.insertBaseline.rows / pgR.insertBaseline.loadS).toFixed(0)} rows/s vs COPY ${(n / pgR.loadS).toFixed(0)} rows/s)` : ''}
   HNSW build             ${pgR.hnswBuildS.toFixed(1).padStart(8)} s          ${lo.buildS.toFixed(1).padStart(8)} s (upserts + save)
   query p50 / p99        ${pgR.p50Ms.toFixed(2)} / ${pgR.p99Ms.toFixed(2)} ms      ${lo.p50Ms.toFixed(2)} / ${lo.p99Ms.toFixed(2)} ms
   recall@10              ${pgR.recallAt10.toFixed(3).padStart(8)}            ${lo.recallAt10.toFixed(3).padStart(8)}
   one-file update        ${(pgR.oneFileUpdate.walBytes / 1024).toFixed(0)} KiB WAL, ${pgR.oneFileUpdate.ms.toFixed(0)} ms    ${(lo.oneFileUpdate.bytesWritten / 1024).toFixed(0)} KiB written, ${lo.oneFileUpdate.ms.toFixed(0)} ms`);
-  save('postgres', result);
+  save(resultName, result);
 }
 
 const parts: Record<string, () => Promise<void>> = { extract: benchExtract, merge: benchMerge, postgres: benchPostgres };

@@ -23,7 +23,14 @@ export function cliAdvice(err: UserError, ctx: CliContext = {}): string | undefi
     case 'INDEX_NEWER':
       return `Rebuild it: ${cli} index ${folder} --rebuild`;
     case 'RECIPE_MISMATCH':
+      if (err.facts.store) {
+        return ctx.command === 'search'
+          ? 'Search with the --model, --layer and --pool (or --no-normalize) the database holds.'
+          : `Index with the --model, --layer and --pool the database holds, or create this recipe's index beside it: ${cli} index ${folder} --store '${err.facts.store}' --add-recipe`;
+      }
       return `Use the options the index was built with, or rebuild it with these: ${cli} index ${folder} --rebuild (same --model, --layer, --pool).`;
+    case 'STORE_AUTH':
+      return 'Give the password in the PGPASSWORD environment variable or in ~/.pgpass (not in the connection string: it would land in the shell history).';
     case 'INDEX_MISSING':
       return err.facts.others?.length
         ? `Build an index for these options: ${cli} index ${folder} (same --model, --layer, --pool), or search with the options of an existing one.`

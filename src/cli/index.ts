@@ -155,7 +155,9 @@ Files
   --chunk-tokens <n>      token budget of one chunk (default: min(256, model window))
   --show-skipped          list every skipped file with its reason
   --rebuild               embed every file again into a fresh index for this recipe, built beside
-                          the old one (which stays until the new one is complete)
+                          the old one (which stays until the new one is complete); with --store, all
+                          of this recipe's rows are replaced in one transaction (readers see the old
+                          index until it commits), also re-chunking with this run's --chunk-tokens
   --json                  print the summary as JSON on stdout
 ${STORE_HELP}
   --add-recipe            with --store: create this recipe's index beside another one in the database`;
@@ -244,7 +246,6 @@ export async function run(argv: string[]): Promise<number> {
   positiveInt(values.threads, '--threads');
   const pgUrl = postgresStore(values.store);
   if (values['add-recipe'] && !pgUrl) throw new UserError('--add-recipe applies to a shared index (--store postgres://…).');
-  if (pgUrl && values.rebuild) throw new UserError('--rebuild applies to the local index; for a shared index, drop its tables (see README) and index again.');
   if (pgUrl) await checkConnection(pgUrl);
   const workspace = Workspace.at(folder, { storageDir: values.storage, logger });
   // Without model or recipe options, a folder that has an index is indexed again with its recipe
@@ -269,6 +270,7 @@ export async function run(argv: string[]): Promise<number> {
         discovery: { include: values.include, exclude: values.exclude, useGitignore: !values['no-gitignore'], ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}) },
         textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
         allowNewRecipe: values['add-recipe'],
+        rebuild: values.rebuild,
       }, logger, signalFromSigint());
       if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');

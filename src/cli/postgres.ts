@@ -5,7 +5,8 @@ import { refreshPostgres, PostgresSearch } from '../core/store/postgresIndex';
 import { connectPostgres, isPostgresUrl, redactUrl } from '../core/store/postgres';
 import { UserError, type TextEmbedder } from '../core/types';
 import type { RefreshSummary } from '../core/index/indexer';
-import type { SearchMode } from '../core/search/search';
+import type { SearchMode, SimilarTarget } from '../core/search/search';
+import type { ChunkKind } from '../core/search/kinds';
 import type { CliLogger } from './terminal';
 
 export const STORE_HELP = `Shared index
@@ -40,12 +41,12 @@ export async function searchPostgres(
   url: string,
   folder: string,
   embedder: TextEmbedder,
-  query: string,
-  options: { k?: number; perFile?: number; previewLines?: number; mode: SearchMode },
+  query: string | SimilarTarget,
+  options: { k?: number; perFile?: number; previewLines?: number; mode: SearchMode; kinds?: ChunkKind[] },
 ) {
   const search = await PostgresSearch.open({ root: folder, url, embedder });
   try {
-    return await search.search(query, options);
+    return typeof query === 'string' ? await search.search(query, options) : await search.similar(query, options);
   } finally {
     await search.close();
   }

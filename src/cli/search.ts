@@ -121,12 +121,11 @@ export async function run(argv: string[]): Promise<number> {
   const folder = path.resolve(folderArg);
   const logger = stderrLogger(values.quiet);
   const pgUrl = postgresStore(values.store);
-  if (pgUrl && values.similar) throw new UserError('--similar is not available with --store yet.', 'Search the shared index with a query text.');
   if (pgUrl) {
     await checkConnection(pgUrl);
     const { extractor, embedder } = await loadModel(values, logger);
     try {
-      printHits(await searchPostgres(pgUrl, folder, embedder, query, { ...options, mode }), values.json, mode);
+      printHits(await searchPostgres(pgUrl, folder, embedder, target ?? query, { ...options, mode }), values.json, target ? 'similar' : mode);
       return 0;
     } finally {
       await extractor.dispose();

@@ -29,11 +29,15 @@ export type ErrorCode =
   /** Reading or writing a file failed (disk full, permissions). Facts: path. */
   | 'IO_FAILED'
   /** Not enough memory for one sequence. */
-  | 'OUT_OF_MEMORY';
+  | 'OUT_OF_MEMORY'
+  /** A shared index's database refused the credentials (password, user). Facts: store. */
+  | 'STORE_AUTH'
+  /** A shared index's database cannot be reached or has no such database (host, port, TLS, name). Facts: store. */
+  | 'STORE_UNREACHABLE';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'BAD_INPUT', 'INDEX_MISSING', 'INDEX_DAMAGED', 'INDEX_NEWER', 'INDEX_BUSY', 'RECIPE_MISMATCH',
-  'MODEL_UNAVAILABLE', 'MODEL_INVALID', 'IO_FAILED', 'OUT_OF_MEMORY',
+  'MODEL_UNAVAILABLE', 'MODEL_INVALID', 'IO_FAILED', 'OUT_OF_MEMORY', 'STORE_AUTH', 'STORE_UNREACHABLE',
 ];
 
 /** Facts an error carries, for front ends and tests (never parsed out of the message). */
@@ -55,6 +59,8 @@ export interface ErrorFacts {
   /** Process holding the writer lock (INDEX_BUSY). */
   pid?: number;
   host?: string;
+  /** A shared index (PostgreSQL), by its connection string without the password. */
+  store?: string;
   /** INDEX_DAMAGED: what repairs it — indexing again (`refresh`: only the damaged part is redone) or a rebuild. Default rebuild. */
   repair?: 'refresh' | 'rebuild';
 }

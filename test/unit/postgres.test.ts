@@ -14,7 +14,7 @@ import { PostgresStore } from '../../src/core/store/postgres';
 import { PostgresSearch, refreshPostgres } from '../../src/core/store/postgresIndex';
 import { kindOfPath } from '../../src/core/search/kinds';
 import { WorkspaceSearch } from '../../src/core/search/search';
-import type { TextEmbedder } from '../../src/core/types';
+import { UserError, type RecipeIdentity, type TextEmbedder } from '../../src/core/types';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { findPostgres, startPostgres, type PgServer } from '../helpers/pgServer';
 import { suiteRequiring } from '../skip';
@@ -247,7 +247,17 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     const treeBefore = listTree(ws);
 
     const other = extractor.embedder({ layer: '-2', pool: 'mean', normalize: true });
-    await assert.rejects(refreshPostgres({ root: ws, url, embedder: other }), /holds no index for .*layer -2.*\n.*\n\s+differs in layer: database last, this run -2[^]*--add-recipe/);
+    await assert.rejects(refreshPostgres({ root: ws, url, embedder: other }), (err: UserError) => {
+      assert.match(err.message, /holds no index for .*layer -2.*\n.*\n\s+differs in layer: database last, this run -2/);
+      assert.equal(err.code, 'RECIPE_MISMATCH');
+      assert.deepEqual(err.facts.differences, [{ field: 'layer', index: 'last', request: '-2' }]);
+      assert.equal(err.facts.store, url.replace(server.password, '***'));
+      return true;
+    });
+    // The CLI names the flag that adds a second recipe.
+    const viaCli = cli(['index', ws, '--model', model, '--layer', '-2', '--store', url]);
+    assert.equal(viaCli.code, 1);
+    assert.match(viaCli.stderr, /differs in layer[^]*index .* --store 'postgres:\/\/postgres:\*\*\*@[^']*' --add-recipe/);
     const maxPool = extractor.embedder({ layer: 'last', pool: 'max', normalize: true });
     await assert.rejects(PostgresSearch.open({ root: ws, url, embedder: maxPool }), /differs in pooling: database mean, this run max/);
     // Asked for, a second recipe's tables go beside the first.
@@ -259,6 +269,7 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     r = cli(['index', ws, '--model', model, '--store', server.url('errors', 'not-the-password')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${server.port} refused the password for user "postgres"`));
+    assert.match(r.stderr, /PGPASSWORD/);
     assert.doesNotMatch(r.stderr, /not-the-password/);
 
     r = cli(['search', ws, 'http', '--model', model, '--store', 'postgres://postgres@127.0.0.1:1/x']);
@@ -266,5 +277,103 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     assert.match(r.stderr, /Cannot reach PostgreSQL at 127\.0\.0\.1:1: connection refused/);
     assert.deepEqual(listTree(ws), treeBefore, 'nothing written in the folder');
     assert.ok(!fs.existsSync(path.join(ws, '.embedding-lens')));
+  });
+
+  test('--similar and --rebuild with --store (CLI), equal to the local index; a rebuild re-chunks in one transaction', async () => {
+    server.createDatabase('cli');
+    const url = server.url('cli');
+    const storage = fs.mkdtempSync(path.join(tmp, 'cli-local-'));
+    let r = cli(['index', ws, '--model', model, '--store', url, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    r = cli(['index', ws, '--model', model, '--storage', storage, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const file = `src/${fs.readdirSync(path.join(ws, 'src')).sort()[3]}`;
+    const similar = (extra: string[]) => {
+      const out = cli(['search', ws, '--similar', `${file}:2-6`, '--model', model, '--json', '-k', '10', ...extra]);
+      assert.equal(out.code, 0, out.stderr);
+      return (JSON.parse(out.stdout) as { path: string; startLine: number; endLine: number; score: number }[]);
+    };
+    const shared = similar(['--store', url]);
+    const local = similar(['--storage', storage]);
+    assert.equal(shared.length, 10);
+    assert.ok(!shared.some((h) => h.path === file && h.startLine <= 6 && h.endLine >= 2), 'the range itself is left out');
+    const key = (h: { path: string; startLine: number }) => `${h.path}:${h.startLine}`;
+    const overlap = shared.filter((h) => local.some((l) => key(l) === key(h))).length / local.length;
+    assert.ok(overlap >= 0.9, `top-10 overlap with the local index ${overlap}`);
+    shared.forEach((h) => {
+      const l = local.find((x) => key(x) === key(h));
+      if (l) assert.ok(Math.abs(l.score - h.score) < 1e-5, `${key(h)}: cosine ${h.score} vs local ${l.score}`);
+    });
+
+    // Other chunking is refused for an update and taken by a rebuild, which replaces every row at once.
+    const store = await PostgresStore.open(url, embedder.identity, { create: false });
+    const before = await store.records();
+    r = cli(['index', ws, '--model', model, '--store', url, '--chunk-tokens', '80']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /chunked with maxTokens \d+[^]*this run would use maxTokens 80[^]*rebuild/);
+    assert.deepEqual(await store.records(), before, 'nothing written');
+    r = cli(['index', ws, '--model', model, '--store', url, '--chunk-tokens', '80', '--rebuild', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { filesIndexed: number; filesSeen: number; chunksEmbedded: number; chunksTotal: number; chunksRemoved: number };
+    const after = await store.records();
+    assert.equal(summary.filesIndexed, summary.filesSeen, 'every file redone');
+    assert.equal(summary.chunksRemoved, before.length, 'every old row replaced');
+    assert.ok(after.length < before.length, `larger chunks, fewer rows (${after.length} vs ${before.length})`);
+    assert.equal(summary.chunksTotal, after.length);
+    assert.equal(new Set(after.map((x) => x.id)).size, after.length, 'no duplicates');
+    assert.equal((await store.counts()).chunks, after.length, 'BM25 document count equals the rows');
+    const reg = await store.client.query('SELECT chunking FROM embedding_lens_recipes WHERE key = $1', [store.prefix]);
+    assert.equal(reg.rows[0].chunking.maxTokens, 80);
+    // Updates now follow the new chunking; a re-run does nothing.
+    r = cli(['index', ws, '--model', model, '--store', url, '--chunk-tokens', '80', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).chunksEmbedded, 0);
+    await store.close();
+  });
+
+  test('binary COPY: every float32 stored bit for bit; a bulk first load builds the HNSW index once', async () => {
+    server.createDatabase('copy');
+    const url = server.url('copy');
+    const dims = 8;
+    const identity: RecipeIdentity = { model: 'synthetic', modelHash: 'synthetic0000000', layer: 'last', pooling: 'mean', normalize: true, dims };
+    const store = await PostgresStore.open(url, identity, { create: true });
+    const n = 20_000;
+    const vectors = new Float32Array(n * dims);
+    let seed = 3;
+    for (let i = 0; i < vectors.length; i++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      // Wide exponents, negative zero and a subnormal: values a text round trip could bend.
+      vectors[i] = i === 5 ? -0 : i === 6 ? 1e-42 : ((seed / 2147483648) - 0.5) * 10 ** ((seed % 30) - 15);
+    }
+    const files = [];
+    for (let f = 0; f < n / 10; f++) {
+      const p = `dir/ünïcode ${f}.ts`;
+      files.push({
+        path: p, contentHash: `f${f}`, vectors: vectors.subarray(f * 10 * dims, (f + 1) * 10 * dims),
+        chunks: Array.from({ length: 10 }, (_, j) => ({ id: `${p}:${j}@h${f * 10 + j}`, path: p, startLine: j + 1, endLine: j + 1, contentHash: `c${f * 10 + j}`, text: `naïve café ${f} word${j}` })),
+      });
+    }
+    const applied = await store.apply(files, []);
+    assert.equal(applied.chunksWritten, n);
+    const rows = await store.client.query<{ chunk_id: string; v: string }>(`SELECT chunk_id, embedding::text AS v FROM "${store.prefix}_chunks" ORDER BY id`);
+    assert.equal(rows.rows.length, n);
+    const back = new Float32Array(n * dims);
+    rows.rows.forEach((r, i) => {
+      const parts = r.v.slice(1, -1).split(',').map(Number);
+      back.set(parts, i * dims);
+      assert.equal(r.chunk_id, `dir/ünïcode ${Math.floor(i / 10)}.ts:${i % 10}@h${i}`);
+    });
+    assert.deepEqual(new Uint32Array(back.buffer), new Uint32Array(vectors.buffer), 'bit for bit');
+    const idx = await store.client.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%USING hnsw%'`, [`${store.prefix}_chunks`]);
+    assert.equal(idx.rows.length, 1, 'the HNSW index is there after the bulk load');
+    // The index answers (wide exponents make many vectors near-parallel: the best cosine is 1, whoever holds it).
+    const hit = await store.queryVector(vectors.subarray(1234 * dims, 1235 * dims), 5, 100);
+    assert.equal(hit.length, 5);
+    assert.ok(hit[0]!.score > 1 - 1e-6, `best cosine ${hit[0]!.score}`);
+    const lex = await store.queryLexical('café word7', 3);
+    assert.equal(lex.length, 3);
+    assert.ok(lex.every((h) => h.id.includes(':7@')));
+    assert.equal((await store.counts()).chunks, n);
+    await store.close();
   });
 });

@@ -153,33 +153,12 @@ export class WorkspaceSearch {
 
   /** Chunks similar to a text or to a range of an indexed file (the range itself is left out). */
   async similar(target: SimilarTarget, options: Omit<SearchOptions, 'mode'> = {}): Promise<SearchHit[]> {
-    let text: string;
-    let self: { path: string; startLine: number; endLine: number } | null = null;
-    if ('text' in target) {
-      text = target.text;
-    } else {
-      const lines = await readLinesUnder(this.root, target.path);
-      if (!lines) throw new UserError(`Cannot read ${target.path} under ${this.root}.`);
-      if (target.endLine < target.startLine) {
-        throw new UserError(`The line range ${target.startLine}-${target.endLine} ends before it starts.`, `Give the first line, then the last (e.g. ${target.endLine}-${target.startLine}).`);
-      }
-      if (target.startLine < 1 || target.startLine > lines.length) {
-        throw new UserError(`Lines ${target.startLine}-${target.endLine} are outside ${target.path} (${lines.length} lines).`);
-      }
-      text = lines.slice(target.startLine - 1, target.endLine).join('\n');
-      self = { path: target.path, startLine: target.startLine, endLine: target.endLine };
-    }
-    if (!text.trim()) throw new UserError('The text to compare with is empty.');
+    const { text, self } = await similarText(this.root, target);
     // A few more candidates than a search: the selection itself comes back and is dropped.
-    const q = resolveSearchOptions(text, { ...options, mode: 'vector' }, 8);
+    const q = resolveSearchOptions(text, { ...options, mode: 'vector' }, SIMILAR_EXTRA_DEPTH);
     // Passage-to-passage similarity: the text is embedded the way indexed chunks were.
     const vector = await this.embedQuery(text, this.prefixes.passage, options.signal);
-    let ranked = this.vectorCandidates(vector, q.depth, options.ef);
-    if (self) {
-      const s = self;
-      ranked = ranked.filter((c) => !(c.rec.path === s.path && c.rec.startLine <= s.endLine && c.rec.endLine >= s.startLine));
-    }
-    return pickHits(this.root, ranked, q);
+    return pickHits(this.root, withoutSelf(this.vectorCandidates(vector, q.depth, options.ef), self), q);
   }
 
   private async embedQuery(text: string, prefix: string, signal?: AbortSignal): Promise<Float32Array> {
@@ -255,6 +234,39 @@ export async function hitsWithPreview(root: string, picked: Candidate[], preview
 }
 
 /** Lines of a file under `root` (null when unreadable or outside it). */
+/** Extra candidates a similar-search fetches: the range compared with comes back and is dropped. */
+export const SIMILAR_EXTRA_DEPTH = 8;
+
+/**
+ * What "similar to" compares with: the text itself, or lines a-b of an indexed file (read from disk),
+ * together with that range, whose own chunks are left out of the results (withoutSelf).
+ */
+export async function similarText(root: string, target: SimilarTarget): Promise<{ text: string; self: { path: string; startLine: number; endLine: number } | null }> {
+  let text: string;
+  let self: { path: string; startLine: number; endLine: number } | null = null;
+  if ('text' in target) {
+    text = target.text;
+  } else {
+    const lines = await readLinesUnder(root, target.path);
+    if (!lines) throw new UserError(`Cannot read ${target.path} under ${root}.`);
+    if (target.endLine < target.startLine) {
+      throw new UserError(`The line range ${target.startLine}-${target.endLine} ends before it starts.`, `Give the first line, then the last (e.g. ${target.endLine}-${target.startLine}).`);
+    }
+    if (target.startLine < 1 || target.startLine > lines.length) {
+      throw new UserError(`Lines ${target.startLine}-${target.endLine} are outside ${target.path} (${lines.length} lines).`);
+    }
+    text = lines.slice(target.startLine - 1, target.endLine).join('\n');
+    self = { path: target.path, startLine: target.startLine, endLine: target.endLine };
+  }
+  if (!text.trim()) throw new UserError('The text to compare with is empty.');
+  return { text, self };
+}
+
+/** Leaves out the chunks that overlap the range compared with. */
+export function withoutSelf<T extends Candidate>(ranked: T[], self: { path: string; startLine: number; endLine: number } | null): T[] {
+  return self ? ranked.filter((c) => !(c.rec.path === self.path && c.rec.startLine <= self.endLine && c.rec.endLine >= self.startLine)) : ranked;
+}
+
 async function readLinesUnder(root: string, rel: string): Promise<string[] | null> {
   const abs = path.resolve(root, rel);
   if (!abs.startsWith(root + path.sep) && abs !== root) return null;

@@ -17,12 +17,15 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { UserError, type RecipeIdentity } from '../types';
+import { copyBinary } from './pgCopy';
 import { documentTerms, queryTerms, scoreBm25, type CorpusStats, type Posting } from './postgresLexical';
 
 export const POSTGRES_SCHEMA_VERSION = 1;
 const REGISTRY = 'embedding_lens_recipes';
-/** Rows per INSERT statement. */
+/** Rows per INSERT statement (files; chunks and postings go by COPY). */
 const INSERT_BATCH = 500;
+/** A load of at least this many chunks into an empty table builds the HNSW index once, at the end. */
+const BULK_ROWS = 20_000;
 
 export function isPostgresUrl(s: string | undefined): s is string {
   return !!s && /^postgres(ql)?:\/\//i.test(s);
@@ -59,27 +62,33 @@ export function describePgError(err: unknown, url: string): Error {
     user = decodeURIComponent(u.username) || process.env.PGUSER || '';
     db = decodeURIComponent(u.pathname.replace(/^\//, '')) || process.env.PGDATABASE || user;
   } catch { /* keep empty */ }
+  const facts = { store: redactUrl(url) };
+  const auth = (m: string, hint: string) => new UserError(m, hint, { code: 'STORE_AUTH', ...facts });
+  const unreachable = (m: string, hint: string) => new UserError(m, hint, { code: 'STORE_UNREACHABLE', ...facts });
   switch (e.code) {
     case '28P01':
-      return new UserError(`PostgreSQL at ${where} refused the password for user "${user}".`, 'Check the password (in the connection string, PGPASSWORD, ~/.pgpass, or the Embedding Lens secret in VS Code).');
+      return auth(`PostgreSQL at ${where} refused the password for user "${user}".`, 'Check the user name and the password.');
     case '28000':
-      return new UserError(`PostgreSQL at ${where} does not let user "${user}" in: ${e.message}`, 'Check pg_hba.conf on the server, or the user name.');
+      return auth(`PostgreSQL at ${where} does not let user "${user}" in: ${e.message}`, 'Check pg_hba.conf on the server, or the user name.');
     case '3D000':
-      return new UserError(`PostgreSQL at ${where} has no database "${db}".`, `Create it (createdb ${db}) or fix the database name in the connection string.`);
+      return unreachable(`PostgreSQL at ${where} has no database "${db}".`, `Create it (createdb ${db}) or fix the database name in the connection string.`);
     case 'ECONNREFUSED':
-      return new UserError(`Cannot reach PostgreSQL at ${where}: connection refused (no server listening there).`, 'Check the host and port in the connection string, and that the server is running.');
+      return unreachable(`Cannot reach PostgreSQL at ${where}: connection refused (no server listening there).`, 'Check the host and port in the connection string, and that the server is running.');
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new UserError(`Cannot reach PostgreSQL at ${where}: the host name does not resolve.`, 'Check the host in the connection string.');
+      return unreachable(`Cannot reach PostgreSQL at ${where}: the host name does not resolve.`, 'Check the host in the connection string.');
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new UserError(`Cannot reach PostgreSQL at ${where}: ${e.code}.`, 'Check the host, port and network (firewall, VPN).');
+      return unreachable(`Cannot reach PostgreSQL at ${where}: ${e.code}.`, 'Check the host, port and network (firewall, VPN).');
     default:
-      if (/self[- ]signed|certificate|SSL|TLS/i.test(e.message ?? '')) {
-        return new UserError(`TLS to PostgreSQL at ${where} failed: ${e.message}`, 'Check sslmode in the connection string (require, verify-ca, verify-full) and the server certificate.');
+      if (/password authentication|no password|client password must be a string|SASL/i.test(e.message ?? '')) {
+        return auth(`PostgreSQL at ${where} needs a password for user "${user}": ${e.message}`, 'Give the password (it is not in the connection string).');
       }
-      if (/timeout/i.test(e.message ?? '')) return new UserError(`Cannot reach PostgreSQL at ${where}: ${e.message}.`, 'Check the host, port and network.');
+      if (/self[- ]signed|certificate|SSL|TLS/i.test(e.message ?? '')) {
+        return unreachable(`TLS to PostgreSQL at ${where} failed: ${e.message}`, 'Check sslmode in the connection string (require, verify-ca, verify-full) and the server certificate.');
+      }
+      if (/timeout/i.test(e.message ?? '')) return unreachable(`Cannot reach PostgreSQL at ${where}: ${e.message}.`, 'Check the host, port and network.');
       return err instanceof Error ? err : new Error(String(err));
   }
 }
@@ -175,6 +184,8 @@ export interface PgOpenOptions {
   applicationName?: string;
   /** HNSW build parameters for a new table set. */
   hnsw?: { m?: number; efConstruction?: number };
+  /** The writer replaces every row (a rebuild): other chunking parameters are accepted and stored. */
+  rechunk?: boolean;
 }
 
 function vectorLiteral(v: Float32Array): string {
@@ -230,15 +241,15 @@ export class PostgresStore {
       // The row matched by prefix must hold exactly this recipe (name every differing field).
       const held = rowIdentity(row);
       const diffs = RECIPE_FIELDS.filter(([f]) => String(held[f]) !== String(identity[f])).map(([f, label]) => `${label} ${String(held[f])} vs ${String(identity[f])}`);
-      if (diffs.length) throw new UserError(`The index tables ${prefix}_* in ${redactUrl(url)} hold another recipe: ${diffs.join(', ')}.`);
-      if (options.create && options.chunking && row.chunking) {
+      if (diffs.length) throw new UserError(`The index tables ${prefix}_* in ${redactUrl(url)} hold another recipe: ${diffs.join(', ')}.`, undefined, { code: 'RECIPE_MISMATCH', store: redactUrl(url) });
+      if (options.create && options.chunking && row.chunking && !options.rechunk) {
         const c = row.chunking;
         const o = options.chunking;
         const cd = (['maxTokens', 'overlapLines', 'scale', 'version'] as const).filter((f) => c[f] !== o[f]);
         if (cd.length) {
           throw new UserError(
             `The shared index was chunked with ${cd.map((f) => `${f} ${c[f]}`).join(', ')}; this run would use ${cd.map((f) => `${f} ${o[f]}`).join(', ')}.`,
-            'Use the same --chunk-tokens as the team (every writer must chunk files the same way).',
+            'Every writer must chunk files the same way: use the team\'s chunk size, or rebuild the shared index to re-chunk every file with this one.',
           );
         }
       }
@@ -255,11 +266,15 @@ export class PostgresStore {
       const diffs = RECIPE_FIELDS.filter(([f]) => String(held[f]) !== String(identity[f])).map(([f, label]) => `${label}: database ${String(held[f])}, this run ${String(identity[f])}`);
       return `  ${describe(held)}\n    differs in ${diffs.join('; ')}`;
     });
+    // The fields of the closest held recipe (fewest differences), for front ends to pick their action.
+    const closest = rows.map(rowIdentity).map((held) => RECIPE_FIELDS.filter(([f]) => String(held[f]) !== String(identity[f])).map(([f, label]) => ({ field: label, index: held[f] as unknown, request: identity[f] as unknown })))
+      .sort((a, b) => a.length - b.length)[0] ?? [];
     return new UserError(
       `${redactUrl(url)} holds no index for ${describe(identity)}. It holds:\n${lines.join('\n')}`,
       writer
-        ? 'Use the model and recipe the database holds, or pass --add-recipe to create a second index beside it.'
-        : 'Search with the model and recipe the database holds (--model, --layer, --pool, --no-normalize).',
+        ? 'Use the model and recipe the database holds, or create a second index for this recipe beside it.'
+        : 'Search with the model and recipe the database holds.',
+      { code: 'RECIPE_MISMATCH', store: redactUrl(url), differences: closest },
     );
   }
 
@@ -381,14 +396,20 @@ export class PostgresStore {
    * Replaces the given files (and removes `removePaths`) in ONE transaction; the corpus statistics
    * are updated last, in the same transaction.
    */
-  async apply(files: PgFileUpdate[], removePaths: string[]): Promise<PgApplyResult> {
+  async apply(files: PgFileUpdate[], removePaths: string[], options: { chunking?: PgChunking; all?: boolean } = {}): Promise<PgApplyResult> {
     const c = this.client;
     const dims = this.dims;
     const result: PgApplyResult = { filesWritten: 0, filesRemoved: 0, chunksWritten: 0, chunksRemoved: 0, walBytes: 0 };
-    if (!files.length && !removePaths.length) return result;
+    if (!files.length && !removePaths.length && !options.all) return result;
     await c.query('BEGIN');
     try {
       const walStart = (await c.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+      if (options.all) {
+        // A rebuild replaces every row: files the update does not carry go too.
+        const carried = new Set(files.map((f) => f.path));
+        const held = await c.query<{ path: string }>(`SELECT path FROM ${this.t('files')}`);
+        removePaths = [...new Set([...removePaths, ...held.rows.map((r) => r.path).filter((p) => !carried.has(p))])];
+      }
       const gone = [...new Set([...removePaths, ...files.map((f) => f.path)])];
       const before = await c.query<{ n: string; t: string | null; p: string | null }>(
         `SELECT count(*) AS n, sum(text_len) AS t, sum(path_len) AS p FROM ${this.t('chunks')} WHERE path = ANY($1::text[])`,
@@ -408,43 +429,49 @@ export class PostgresStore {
         );
       }
       const all = files.flatMap((f) => f.chunks.map((ch, j) => ({ ch, v: f.vectors.subarray(j * dims, (j + 1) * dims) })));
-      for (let i = 0; i < all.length; i += INSERT_BATCH) {
-        const part = all.slice(i, i + INSERT_BATCH);
-        const stats = part.map(({ ch }) => documentTerms(ch.path, ch.text));
-        const inserted = await c.query<{ id: string; chunk_id: string }>(
-          `INSERT INTO ${this.t('chunks')} (chunk_id, path, start_line, end_line, content_hash, text_len, path_len, embedding)
-           SELECT a, b, c, d, e, f, g, h::vector FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::int[], $8::text[]) AS u(a, b, c, d, e, f, g, h)
-           RETURNING id, chunk_id`,
-          [
-            part.map(({ ch }) => ch.id), part.map(({ ch }) => ch.path), part.map(({ ch }) => ch.startLine), part.map(({ ch }) => ch.endLine),
-            part.map(({ ch }) => ch.contentHash), stats.map((s) => s.textLength), stats.map((s) => s.pathLength), part.map(({ v }) => vectorLiteral(v)),
-          ],
-        );
-        if (inserted.rows.length !== part.length) throw new Error(`inserted ${inserted.rows.length} chunks of ${part.length}`);
-        const idOf = new Map(inserted.rows.map((x) => [x.chunk_id, x.id]));
-        const term: string[] = [];
-        const field: number[] = [];
-        const chunk: string[] = [];
-        const tf: number[] = [];
-        stats.forEach((s, j) => {
-          for (const r of s.rows) { term.push(r.term); field.push(r.field); chunk.push(idOf.get(part[j]!.ch.id)!); tf.push(r.tf); }
-        });
-        for (let t = 0; t < term.length; t += 20_000) {
-          await c.query(
-            `INSERT INTO ${this.t('terms')} (term, field, chunk, tf) SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::int[])`,
-            [term.slice(t, t + 20_000), field.slice(t, t + 20_000), chunk.slice(t, t + 20_000), tf.slice(t, t + 20_000)],
+      if (all.length) {
+        // A first load of many rows into an empty table: the HNSW index is dropped and built once at the
+        // end (in this transaction), which is much faster than growing the graph row by row.
+        let hnsw: { name: string; def: string } | undefined;
+        if (all.length >= BULK_ROWS && !(await c.query(`SELECT 1 FROM ${this.t('chunks')} LIMIT 1`)).rowCount) {
+          const idx = await c.query<{ indexname: string; indexdef: string }>(
+            `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexdef LIKE '%USING hnsw%'`,
+            [`${this.prefix}_chunks`],
           );
+          if (idx.rows[0]) {
+            hnsw = { name: idx.rows[0].indexname, def: idx.rows[0].indexdef };
+            await c.query(`DROP INDEX "${hnsw.name.replace(/"/g, '""')}"`);
+          }
         }
-        docDelta += part.length;
+        // Row ids first (the postings refer to them), then both tables by binary COPY.
+        const ids = (await c.query<{ id: string }>(
+          `SELECT nextval(pg_get_serial_sequence($1, 'id'))::text AS id FROM generate_series(1, $2::int)`,
+          [this.t('chunks'), all.length],
+        )).rows.map((r) => BigInt(r.id));
+        const stats = all.map(({ ch }) => documentTerms(ch.path, ch.text));
+        const copied = await copyBinary(c, this.t('chunks'), ['id', 'chunk_id', 'path', 'start_line', 'end_line', 'content_hash', 'text_len', 'path_len', 'embedding'], all.length, (w, i) => {
+          const { ch, v } = all[i]!;
+          w.row(9).int64(ids[i]!).text(ch.id).text(ch.path).int32(ch.startLine).int32(ch.endLine).text(ch.contentHash).int32(stats[i]!.textLength).int32(stats[i]!.pathLength).vector(v);
+        });
+        if (copied !== all.length) throw new Error(`copied ${copied} chunks of ${all.length}`);
+        const postings: [number, number][] = [];
+        stats.forEach((s, i) => s.rows.forEach((_, j) => postings.push([i, j])));
+        await copyBinary(c, this.t('terms'), ['term', 'field', 'chunk', 'tf'], postings.length, (w, n) => {
+          const [i, j] = postings[n]!;
+          const r = stats[i]!.rows[j]!;
+          w.row(4).text(r.term).int16(r.field).int64(ids[i]!).int32(r.tf);
+        });
+        if (hnsw) await c.query(hnsw.def);
+        docDelta += all.length;
         for (const s of stats) { textDelta += s.textLength; pathDelta += s.pathLength; }
-        result.chunksWritten += part.length;
+        result.chunksWritten = all.length;
       }
       result.filesWritten = files.length;
       // Last statement: the statistics row (readers of BM25 see it change with the rows, atomically).
       await c.query(
         `UPDATE ${REGISTRY} SET doc_count = doc_count + $2, text_len_total = text_len_total + $3, path_len_total = path_len_total + $4,
-         generation = generation + 1, updated_at = now() WHERE key = $1`,
-        [this.prefix, docDelta, textDelta, pathDelta],
+         generation = generation + 1, updated_at = now(), chunking = COALESCE($5::jsonb, chunking) WHERE key = $1`,
+        [this.prefix, docDelta, textDelta, pathDelta, options.chunking ? JSON.stringify(options.chunking) : null],
       );
       const walEnd = (await c.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text AS bytes', [walStart])).rows[0]!.bytes;
       result.walBytes = Number(walEnd);

@@ -10,7 +10,7 @@ import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughToke
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from '../index/files';
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
-import { fuse, pickHits, resolveSearchOptions, type Candidate, type SearchHit, type SearchOptions } from '../search/search';
+import { fuse, pickHits, resolveSearchOptions, SIMILAR_EXTRA_DEPTH, similarText, withoutSelf, type Candidate, type SearchHit, type SearchOptions, type SimilarTarget } from '../search/search';
 import { UserError, type Logger, type TextEmbedder } from '../types';
 import { PostgresStore, type PgChunking, type PgFileUpdate } from './postgres';
 
@@ -29,6 +29,11 @@ export interface PgIndexerOptions {
   embedBatch?: number;
   /** Create this recipe's tables even though the database holds another recipe. */
   allowNewRecipe?: boolean;
+  /**
+   * Embed every file again and replace all of this recipe's rows in the one update transaction
+   * (readers see the old index until it commits). Also takes new chunking parameters.
+   */
+  rebuild?: boolean;
   hnsw?: { m?: number; efConstruction?: number };
   logger?: Logger;
 }
@@ -53,7 +58,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
     scale: Math.round(scale * 1000) / 1000,
   };
   const store = await PostgresStore.open(options.url, options.embedder.identity, {
-    create: true, chunking, allowNewRecipe: options.allowNewRecipe, applicationName: 'embedding-lens index', hnsw: options.hnsw,
+    create: true, chunking, allowNewRecipe: options.allowNewRecipe, applicationName: 'embedding-lens index', hnsw: options.hnsw, rechunk: options.rebuild,
   });
   try {
     const release = await store.lockWriter((holder) => log?.info(`waiting for another indexer of this index to finish: ${holder}`));
@@ -65,6 +70,8 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
       const found = await discoverFiles(root, { ...options.discovery, signal, logger: log });
       // Read under the lock: what another writer committed before is seen here.
       const held = await store.fileHashes();
+      // A rebuild treats every file as new and reuses no stored vector.
+      const known = options.rebuild ? new Map<string, string>() : held;
       const summary: PgRefreshSummary = {
         filesSeen: found.files.length, filesIndexed: 0, filesUnchanged: 0, filesRemoved: 0, skipped: [...found.skipped],
         ignoredCount: found.ignoredCount, chunksEmbedded: 0, chunksReused: 0, chunksRemoved: 0, chunksTotal: 0, ms: 0, modelMs: 0,
@@ -83,7 +90,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
           continue;
         }
         keep.add(f.path);
-        if (held.get(f.path) === read.hash) {
+        if (known.get(f.path) === read.hash) {
           summary.filesUnchanged++;
           continue;
         }
@@ -95,7 +102,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
       // the hash part of the chunk id), embed the rest.
       const allChunks = changed.flatMap((f) => f.chunks);
       const key = (c: Chunk) => embedHashOfId(c.id);
-      const reuse = await store.vectorsByEmbedHash([...new Set(allChunks.map(key))]);
+      const reuse = options.rebuild ? new Map<string, Float32Array>() : await store.vectorsByEmbedHash([...new Set(allChunks.map(key))]);
       const fresh = new Map<string, Float32Array>();
       const toEmbed: Chunk[] = [];
       const queued = new Set<string>();
@@ -129,7 +136,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
       });
       signal?.throwIfAborted();
       onProgress?.({ phase: 'save', filesDone, filesTotal: found.files.length, chunksEmbedded: summary.chunksEmbedded });
-      const applied = await store.apply(updates, removed);
+      const applied = await store.apply(updates, removed, options.rebuild ? { chunking, all: true } : {});
       summary.filesIndexed = changed.length;
       summary.filesRemoved = removed.length;
       summary.chunksRemoved = applied.chunksRemoved;
@@ -172,6 +179,14 @@ export class PostgresSearch {
       ranked = q.mode === 'vector' ? vec : fuse(vec, await this.lexicalCandidates(query, q.depth), q.fusion);
     }
     return pickHits(this.root, ranked, q);
+  }
+
+  /** Chunks similar to a text or to lines of a file of `root` (the range itself left out), as WorkspaceSearch.similar. */
+  async similar(target: SimilarTarget, options: Omit<SearchOptions, 'mode'> = {}): Promise<SearchHit[]> {
+    const { text, self } = await similarText(this.root, target);
+    const q = resolveSearchOptions(text, { ...options, mode: 'vector' }, SIMILAR_EXTRA_DEPTH);
+    const v = await this.embedder.embed([text], { signal: options.signal, prefix: this.prefixes.passage || undefined });
+    return pickHits(this.root, withoutSelf(await this.vectorCandidates(v.subarray(0, this.store.dims), q.depth, options.ef), self), q);
   }
 
   async vectorCandidates(vector: Float32Array, depth: number, ef?: number): Promise<Candidate[]> {
