@@ -43,7 +43,7 @@ const merged = {
   extract: JSON.parse(fs.readFileSync(extractFile, 'utf8')),
   store: JSON.parse(fs.readFileSync(path.join(BENCH, 'results-store.json'), 'utf8')),
   index,
-  segments: JSON.parse(fs.readFileSync(path.join(BENCH, 'results-segments.json'), 'utf8')),
+  segments: JSON.parse(fs.readFileSync(path.join(BENCH, `results-segments-${quick ? 20000 : 100000}.json`), 'utf8')),
 };
 fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(merged, null, 2) + '\n');
 process.stderr.write(`\nwrote bench/results.json\n`);

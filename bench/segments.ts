@@ -43,6 +43,13 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     threads: { type: 'string' },
+    // HNSW build parameters of the "after" store (the "before" side keeps its own defaults)
+    M: { type: 'string', default: '16' },
+    'ef-construction': { type: 'string', default: '200' },
+    efs: { type: 'string', default: '50,100' },
+    // keep the built "after" store in .cache/segments/ and reuse it (each run works on a hard-linked copy:
+    // every writer of the store replaces files by rename, never in place, so the cached files stay intact)
+    'no-cache': { type: 'boolean', default: false },
     // internal: run one implementation / one child step
     impl: { type: 'string' },
     step: { type: 'string' },
@@ -55,6 +62,10 @@ const Q = Number(opts.queries);
 const WORDS = Number(opts.words);
 const PER_FILE = 14;
 const CHECKPOINT = 2048;
+const HNSW_M = Number(opts.M);
+const EF_CONSTRUCTION = Number(opts['ef-construction']);
+const EFS = opts.efs!.split(',').map(Number);
+const CACHE = path.join(REPO, '.cache', 'segments');
 const recipe: RecipeIdentity = { model: 'bench', modelHash: 'bench', layer: 'last', pooling: 'mean', normalize: true, dims: D };
 const chunking = { version: 1, maxTokens: 256, overlapLines: 2, scale: 1 };
 
@@ -228,12 +239,17 @@ async function childStep(impl: string, step: string, dir: string): Promise<void>
   }
   const cpu = process.cpuUsage();
   out.processCpuMs = (cpu.user + cpu.system) / 1000;
+  out.peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function commonArgs(): string[] {
+  return ['--n', String(N), '--dims', String(D), '--queries', String(Q), '--words', String(WORDS), '--M', String(HNSW_M), '--ef-construction', String(EF_CONSTRUCTION), '--efs', EFS.join(','), ...(opts['no-cache'] ? ['--no-cache'] : [])];
 }
 
 function spawnStep(impl: string, step: string, dir: string): { wallMs: number; result: Record<string, number> } {
   const t0 = performance.now();
-  const r = spawnSync(tsx, [__filename, '--impl', impl, '--step', step, '--dir', dir, '--n', String(N), '--dims', String(D), '--words', String(WORDS)], { encoding: 'utf8' });
+  const r = spawnSync(tsx, [__filename, '--impl', impl, '--step', step, '--dir', dir, ...commonArgs()], { encoding: 'utf8' });
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${step} (${impl}) failed: ${r.stderr}`);
   return { wallMs, result: JSON.parse(r.stdout.trim().split('\n').pop()!) };
@@ -242,46 +258,85 @@ function spawnStep(impl: string, step: string, dir: string): { wallMs: number; r
 // ------------------------------------------------------------------------------------------------
 // One implementation, in its own process
 
+/** Builds the synthetic index into `dir`: checkpoints of 2048 chunks, then (after) the first index's compaction. */
+async function build(impl: string, p: Parts, dir: string, log: (m: string) => void): Promise<Record<string, number>> {
+  const w0 = wchar();
+  const tb = performance.now();
+  const c0 = process.cpuUsage();
+  const store = await p.VectorStore.create(dir, recipe, impl === 'after' ? { initialCapacity: Math.min(N, 1 << 20), M: HNSW_M, efConstruction: EF_CONSTRUCTION } : { initialCapacity: Math.min(N, 1 << 20) });
+  const lexical = p.LexicalIndex.empty();
+  const { catalog } = await p.Catalog.open(path.join(dir, 'catalog.json'), { identity: recipe, chunking, root: '/bench' });
+  const parts = { store, lexical, catalog };
+  for (let i = 0; i < N; i += CHECKPOINT) {
+    const m = Math.min(CHECKPOINT, N - i);
+    const recs = Array.from({ length: m }, (_, k) => record(i + k));
+    const vecs = new Float32Array(m * D);
+    for (let k = 0; k < m; k++) vecs.set(vectorRow(i + k, 1), k * D);
+    store.upsert(recs, vecs);
+    for (let k = 0; k < m; k++) lexical.add(recs[k].id, recs[k].path, text(i + k));
+    for (let f = Math.floor(i / PER_FILE); f * PER_FILE < i + m; f++) {
+      const chunks = [];
+      for (let c = f * PER_FILE; c < Math.min((f + 1) * PER_FILE, N); c++) {
+        const r = record(c);
+        chunks.push({ id: r.id, startLine: r.startLine, endLine: r.endLine, contentHash: r.contentHash });
+      }
+      catalog.set(fileOf(f * PER_FILE), { size: 1000, mtimeMs: 1.7e12, hash: `f${f}`, chunks });
+    }
+    await saveAll(impl, dir, parts);
+    if ((i / CHECKPOINT) % 10 === 0) log(`build ${i}/${N} (${((performance.now() - tb) / 1000).toFixed(0)} s)`);
+  }
+  const checkpointsS = (performance.now() - tb) / 1000;
+  let compactS = 0;
+  if (impl === 'after') {
+    // What a first index ends with: the compaction that builds the HNSW graph and merges the segments.
+    const tc = performance.now();
+    store.compact();
+    await store.save();
+    await lexical.save(path.join(dir, 'lexical.json'), { compact: true });
+    await catalog.save({ compact: true });
+    compactS = (performance.now() - tc) / 1000;
+  }
+  return {
+    buildS: +((performance.now() - tb) / 1000).toFixed(1),
+    buildCpuS: +(cpuMsSince(c0) / 1000).toFixed(1),
+    checkpointsS: +checkpointsS.toFixed(1),
+    compactS: +compactS.toFixed(1),
+    buildMBWritten: +((wchar() - w0) / 1e6).toFixed(1),
+    buildPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+}
+
 async function runImpl(impl: string): Promise<Record<string, unknown>> {
   const p = await load(impl);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `el-seg-${impl}-`));
   const log = (m: string) => process.stderr.write(`  [${impl}] ${m}\n`);
   try {
-    const vecs = vectors(N, 1);
-    // Build: checkpoints of 2048 chunks, each saving the three parts.
-    const w0 = wchar();
-    const tb = performance.now();
-    const store = await p.VectorStore.create(dir, recipe, { initialCapacity: Math.min(N, 1 << 20) });
-    const lexical = p.LexicalIndex.empty();
-    const { catalog } = await p.Catalog.open(path.join(dir, 'catalog.json'), { identity: recipe, chunking, root: '/bench' });
-    const parts = { store, lexical, catalog };
-    for (let i = 0; i < N; i += CHECKPOINT) {
-      const m = Math.min(CHECKPOINT, N - i);
-      const recs = Array.from({ length: m }, (_, k) => record(i + k));
-      store.upsert(recs, vecs.subarray(i * D, (i + m) * D));
-      for (let k = 0; k < m; k++) lexical.add(recs[k].id, recs[k].path, text(i + k));
-      for (let f = Math.floor(i / PER_FILE); f * PER_FILE < i + m; f++) {
-        const chunks = [];
-        for (let c = f * PER_FILE; c < Math.min((f + 1) * PER_FILE, N); c++) {
-          const r = record(c);
-          chunks.push({ id: r.id, startLine: r.startLine, endLine: r.endLine, contentHash: r.contentHash });
-        }
-        catalog.set(fileOf(f * PER_FILE), { size: 1000, mtimeMs: 1.7e12, hash: `f${f}`, chunks });
+    let built: Record<string, number>;
+    let fromCache = false;
+    const cached = path.join(CACHE, `${impl}-${N}x${D}-M${HNSW_M}-efc${EF_CONSTRUCTION}-w${WORDS}`);
+    if (impl === 'after' && !opts['no-cache']) {
+      if (!fs.existsSync(path.join(cached, 'built.json'))) {
+        const tmp = `${cached}.tmp`;
+        fs.rmSync(tmp, { recursive: true, force: true });
+        fs.mkdirSync(tmp, { recursive: true });
+        built = await build(impl, p, tmp, log);
+        fs.writeFileSync(path.join(tmp, 'built.json'), JSON.stringify(built) + '\n');
+        fs.renameSync(tmp, cached);
+      } else {
+        built = JSON.parse(fs.readFileSync(path.join(cached, 'built.json'), 'utf8'));
+        fromCache = true;
+        log(`store taken from ${path.relative(REPO, cached)} (built ${built.buildS} s earlier)`);
       }
-      await saveAll(impl, dir, parts);
-      if ((i / CHECKPOINT) % 10 === 0) log(`build ${i}/${N}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      execFileSync('cp', ['-al', cached, dir]);
+      fs.rmSync(path.join(dir, 'built.json'));
+    } else {
+      built = await build(impl, p, dir, log);
     }
-    if (impl === 'after') {
-      // What a first index ends with: the compaction that builds the HNSW graph and merges the segments.
-      store.compact();
-      await store.save();
-      await lexical.save(path.join(dir, 'lexical.json'), { compact: true });
-      await catalog.save({ compact: true });
-    }
-    const buildS = (performance.now() - tb) / 1000;
-    const buildBytesWritten = wchar() - w0;
+    const buildS = built.buildS;
+    const buildBytesWritten = built.buildMBWritten * 1e6;
     const bytesOnDisk = dirBytes(dir);
-    log(`built in ${buildS.toFixed(1)} s, ${(bytesOnDisk / 1e6).toFixed(1)} MB`);
+    log(`built in ${buildS.toFixed(1)} s (HNSW + merge ${built.compactS} s), ${(bytesOnDisk / 1e6).toFixed(1)} MB`);
 
     // Open in process.
     const to = performance.now();
@@ -318,7 +373,7 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
     const truth = Array.from({ length: Q }, (_, q) => new Set(Array.from(exactSearch(snap.vectors, D, queries.subarray(q * D, (q + 1) * D), 10, 'cosine').rows, (r) => ids[r])));
     const exactMsPerQuery = (performance.now() - te2) / Q;
     const efs = [];
-    for (const ef of [50, 100]) {
+    for (const ef of EFS) {
       const times: number[] = [];
       let found = 0;
       for (let q = 0; q < Q; q++) {
@@ -334,6 +389,10 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
       impl,
       n: N,
       dims: D,
+      M: impl === 'after' ? HNSW_M : 16,
+      efConstruction: impl === 'after' ? EF_CONSTRUCTION : 200,
+      fromCache,
+      build: built,
       buildS: +buildS.toFixed(1),
       buildMBWritten: +(buildBytesWritten / 1e6).toFixed(1),
       bytesOnDisk,
@@ -366,8 +425,8 @@ function table(rows: Record<string, any>[]): string {
   row(['store', 'n×d', 'build s', 'MB on disk', 'open ms (CPU ms)', 'cold search process ms (CPU ms)', 'edit: bytes written', 'share of store', 'edit ms in process (CPU ms)', 'edit process ms (CPU ms)', 'p50 / p99 ms (ef 100)', 'recall@10 (ef 50 / 100)', 'peak RSS MiB']);
   row(Array(13).fill('---'));
   for (const r of rows) {
-    const e100 = r.query.efs.find((e: { ef: number }) => e.ef === 100);
-    const e50 = r.query.efs.find((e: { ef: number }) => e.ef === 50);
+    const e100 = r.query.efs.find((e: { ef: number }) => e.ef === 100) ?? r.query.efs[r.query.efs.length - 1];
+    const e50 = r.query.efs.find((e: { ef: number }) => e.ef === 50) ?? r.query.efs[0];
     const cpu = (v: number | undefined) => (v === undefined ? '' : ` (${Math.round(v)})`);
     row([r.impl, `${r.n}×${r.dims}`, r.buildS, (r.bytesOnDisk / 1e6).toFixed(1), `${r.openMs}${cpu(r.openCpuMs)}`, `${r.searchProcessMs}${cpu(r.searchProcessInside.processCpuMs)}`,
       r.edit.bytesWritten.toLocaleString('en'), `${(r.edit.shareOfStore * 100).toFixed(2)}%`, `${r.edit.inProcessMs}${cpu(r.edit.inProcessCpuMs)}`,
@@ -399,7 +458,7 @@ async function main(): Promise<void> {
   for (const impl of impls) {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const r = spawnSync(tsx, [__filename, '--impl', impl, '--n', String(N), '--dims', String(D), '--queries', String(Q), '--words', String(WORDS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    const r = spawnSync(tsx, [__filename, '--impl', impl, ...commonArgs()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`${impl} failed (exit ${r.status})`);
     const row = JSON.parse(r.stdout.trim().split('\n').pop()!);
     row.wallS = +((performance.now() - t0) / 1000).toFixed(1);
@@ -410,7 +469,7 @@ async function main(): Promise<void> {
   console.log(t);
   for (const n of notes) console.log(n);
   console.log(`(an empty tsx process takes ${emptyProcessMs.toFixed(0)} ms here; the process numbers include it)`);
-  const out = path.join(BENCH, 'results-segments.json');
+  const out = path.join(BENCH, `results-segments-${N}.json`);
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), baseline: BASELINE, n: N, dims: D, queries: Q, cores: os.cpus().length, node: process.version, emptyProcessMs: Math.round(emptyProcessMs), notes, rows, table: t }, null, 2) + '\n');
   console.log(`wrote ${out}`);
 }

@@ -3,6 +3,7 @@
 // print as one clear message, without a stack trace.
 import { UserError } from './core/errors';
 import { cliMessage, type CliContext } from './cli/errors';
+import { mark } from './cli/timings';
 
 type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
 
@@ -38,6 +39,7 @@ function usage(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  mark('cliLoaded');
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h') {
     console.log(usage());
@@ -52,7 +54,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`Unknown command "${name}".\n\n${usage()}`);
     return 2;
   }
-  return (await load()).run(joinNegativeValues(rest));
+  const command = await load();
+  mark('commandLoaded');
+  return command.run(joinNegativeValues(rest));
 }
 
 /**

@@ -17,6 +17,7 @@ import { DEFAULT_MODEL, MODEL_DTYPES, parseModelDtype } from '../core/model/mode
 import { UserError, type TextEmbedder } from '../core/types';
 import { count, signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
+import { mark } from './timings';
 import { checkConnection, indexPostgres, postgresStore, STORE_HELP } from './postgres';
 
 export const summary = 'Index a folder for semantic search (only new and changed files are embedded)';
@@ -263,6 +264,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const { extractor, embedder, chunkTokens } = await loadModel(recipeValues, logger);
+  mark('modelLoaded');
   try {
     if (pgUrl) {
       const result = await indexPostgres(pgUrl, folder, embedder, {
@@ -288,10 +290,12 @@ export async function run(argv: string[]): Promise<number> {
       textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
     };
     const result = await indexFolder({ refresh: (o) => workspace.refresh(embedder, { ...request, ...o }) }, values.quiet);
+    mark('refreshed');
     if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else if (!values.quiet) process.stderr.write(formatSummary(result, values['show-skipped']) + '\n');
     // After the report: fold the delta segments into a new base when they passed their share.
     if (await workspace.compactIfNeeded(embedder.identity)) logger.info('Compacted the index (its delta segments were folded into a new base).');
+    mark('compacted');
     return 0;
   } finally {
     await extractor.dispose();

@@ -11,6 +11,7 @@ import { loadModel, MODEL_OPTIONS, searchRecipe } from './index';
 import { positiveInt } from './options';
 import { checkConnection, postgresStore, searchPostgres, STORE_HELP } from './postgres';
 import { selfCommand, stderrLogger } from './terminal';
+import { mark } from './timings';
 
 export const summary = 'Search an indexed folder by meaning, by exact words, or both';
 
@@ -137,6 +138,7 @@ export async function run(argv: string[]): Promise<number> {
     'Choose one with --layer and --pool (and --model).',
   );
   const status = await workspace.status(identity);
+  mark('indexChecked');
   if (!status.complete) logger.warn(`the index is incomplete (an indexing run was interrupted); index the folder again to finish it: ${selfCommand()} index ${folderArg}`);
   let hits: SearchHit[];
   if (!target && mode === 'lexical') {
@@ -144,6 +146,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     // The model the index was built with, unless --model names another copy of the same weights.
     const { extractor, embedder } = await loadModel({ ...values, model: values.model ?? identity.model, layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger);
+    mark('modelLoaded');
     try {
       assertSameRecipe(identity, embedder.identity, values.model ? `--model ${values.model}` : 'the model it names');
       hits = target ? await workspace.similar(target, embedder, options) : await workspace.search(query, { embedder }, { ...options, mode });
@@ -151,6 +154,7 @@ export async function run(argv: string[]): Promise<number> {
       await extractor.dispose();
     }
   }
+  mark('searched');
   printHits(hits, values.json, target ? 'similar' : mode);
   return 0;
 }
