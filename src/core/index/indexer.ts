@@ -297,8 +297,14 @@ export class WorkspaceIndexer {
     catalog.complete = false;
 
     // Hash of the embedded text → a stored chunk with it (moved code under the same header reuses its vector).
+    // With the default `path` context header the hash covers the path, so only the file's own chunks can
+    // match: those are looked up by path (O(chunks of the file)). Other headers can match any chunk, and
+    // the map of every stored chunk is built once, on the first miss (O(index)).
     let byHash: Map<string, string> | null = null;
-    const reusable = (hash: string): Float32Array | undefined => {
+    const pathInHash = (this.options.chunkContext ?? 'path') === 'path';
+    const reusable = (hash: string, filePath: string): Float32Array | undefined => {
+      for (const r of store.recordsOfPath(filePath)) if (embedHashOfId(r.id) === hash) return store.vectorOf(r.id);
+      if (pathInHash) return undefined;
       if (!byHash) {
         byHash = new Map();
         for (const p of store.paths()) for (const r of store.recordsOfPath(p)) byHash.set(embedHashOfId(r.id), r.id);
@@ -413,7 +419,7 @@ export class WorkspaceIndexer {
         const reusedVectors: Float32Array[] = [];
         for (const c of chunks) {
           if (store.has(c.id)) { summary.chunksReused++; continue; }
-          const v = reusable(embedHashOfId(c.id));
+          const v = reusable(embedHashOfId(c.id), c.path);
           if (v) {
             reusedRecords.push({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash });
             reusedVectors.push(v);
@@ -448,18 +454,39 @@ export class WorkspaceIndexer {
         }
       }
       const removedChunkPaths = [...removedChunks.keys()];
-      const live = new Set<string>();
-      for (const c of catalog.chunks()) live.add(c.id);
-      for (const p of store.paths()) {
+      // After a complete refresh the store and the lexical index hold exactly the catalog's chunks, so only
+      // the files this refresh changed can leave chunks behind (a chunk id starts with its file's path): the
+      // sweep looks at those (O(change)). After an unfinished one (a cancel, a crash, a dropped segment) a
+      // file may have chunks the catalog never named, and the whole index is swept (O(index)).
+      const fullSweep = !wasComplete || mayLack;
+      const liveByPath = new Map<string, Set<string>>();
+      let live: Set<string> | undefined;
+      if (fullSweep) {
+        live = new Set<string>();
+        for (const c of catalog.chunks()) live.add(c.id);
+      }
+      const isLive = (id: string, p: string): boolean => {
+        if (live) return live.has(id);
+        let set = liveByPath.get(p);
+        if (!set) liveByPath.set(p, (set = new Set(catalog.get(p)?.chunks.map((c) => c.id) ?? [])));
+        return set.has(id);
+      };
+      const pathOfKey = (k: string) => (k.endsWith('\u0000old') ? k.slice(0, -4) : k);
+      const sweepPaths = fullSweep ? store.paths() : [...new Set(removedChunkPaths.map(pathOfKey))];
+      for (const p of sweepPaths) {
         for (const r of store.recordsOfPath(p)) {
-          if (!live.has(r.id)) { store.deleteById(r.id); summary.chunksRemoved++; }
+          if (!isLive(r.id, p)) { store.deleteById(r.id); summary.chunksRemoved++; }
         }
       }
-      for (const p of removedChunkPaths) {
-        for (const c of removedChunks.get(p) ?? []) if (!live.has(c)) lexical.remove(c);
+      for (const k of removedChunkPaths) {
+        for (const c of removedChunks.get(k) ?? []) if (!isLive(c, pathOfKey(k))) lexical.remove(c);
       }
       // Documents of files that a crash left uncommitted: only then is the full id scan needed.
-      if (lexical.size > live.size) for (const id of lexical.ids()) if (!live.has(id)) lexical.remove(id);
+      const liveCount = live ? live.size : catalog.counts().chunks;
+      if (lexical.size > liveCount) {
+        live ??= new Set([...catalog.chunks()].map((c) => c.id));
+        for (const id of lexical.ids()) if (!live.has(id)) lexical.remove(id);
+      }
       const changed = !wasComplete || summary.filesIndexed > 0 || summary.filesRemoved > 0 || summary.chunksRemoved > 0 || touched;
       catalog.complete = true;
       if (changed) {
