@@ -18,7 +18,7 @@ import { WorkspaceSearch, type IndexStatus, type SearchHit, type SearchOptions, 
 import { exportStore, type ExportFormat } from '../store/export';
 import { VectorStore } from '../store/vectorStore';
 import type { Logger, TextEmbedder } from '../types';
-import { clearStorage, describeStored, listStores, storageFor, storeDirFor, storeState, type StoredIndex } from './layout';
+import { CATALOG_FILE, clearStorage, describeStored, LEXICAL_FILE, listStores, storageFor, STORE_MANIFEST, storeDirFor, storeState, type StoredIndex } from './layout';
 
 /**
  * The chunk budget for a model: its window without the two special tokens, where sentence-transformers'
@@ -61,11 +61,35 @@ export function sampleIndices(n: number, limit: number): number[] {
   return Array.from({ length: limit }, (_, i) => Math.floor((i * n) / limit));
 }
 
+interface HeldIndexer {
+  indexer: WorkspaceIndexer;
+  /** Recipe, prompts and refresh options it was opened with. */
+  key: string;
+  /** committedStamp() of its folder after its last commit. */
+  stamp: string;
+  forward: { current: TextEmbedder };
+}
+
+/**
+ * Identifies what is committed in a store folder: the three manifests are replaced by rename at every
+ * commit (store, keyword index, catalog), so a new inode, size or time means someone committed.
+ */
+async function committedStamp(storeDir: string): Promise<string> {
+  const parts = await Promise.all([STORE_MANIFEST, LEXICAL_FILE, CATALOG_FILE].map(async (name) => {
+    const st = await fs.stat(path.join(storeDir, name)).catch(() => undefined);
+    return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '-';
+  }));
+  return parts.join('|');
+}
+
 export class Workspace {
   /** Open searches by store folder, reused across queries; dropped whenever that store is written or removed. */
   private readonly searches = new Map<string, Promise<WorkspaceSearch>>();
-  /** The indexer of the last refresh, by store folder (its compaction runs after the refresh reported). */
-  private readonly indexers = new Map<string, WorkspaceIndexer>();
+  /**
+   * The open indexer of each store folder, kept between refreshes (an editor's save re-indexes one file
+   * without opening the index again), with what it was opened for and the committed files it last saw.
+   */
+  private readonly indexers = new Map<string, HeldIndexer>();
 
   private constructor(
     /** The indexed folder (absolute). */
@@ -128,6 +152,7 @@ export class Workspace {
   /** Removes one recipe's index, or (no recipe) every index of this folder. Returns what was removed. */
   async clear(identity?: RecipeIdentity): Promise<string[]> {
     this.forget();
+    this.indexers.clear();
     return clearStorage(this.storageDir, identity);
   }
 
@@ -173,9 +198,15 @@ export class Workspace {
     try {
       if (!request.rebuild) {
         try {
-          const indexer = await this.indexer(embedder, request);
-          this.indexers.set(target, indexer);
-          return await indexer.refresh({ signal: request.signal, onProgress: request.onProgress });
+          const held = await this.heldIndexer(target, embedder, request);
+          try {
+            const summary = await held.indexer.refresh({ signal: request.signal, onProgress: request.onProgress });
+            held.stamp = await committedStamp(target);
+            return summary;
+          } catch (err) {
+            this.indexers.delete(target); // opened again next time, from what is committed
+            throw err;
+          }
         } catch (err) {
           if (!hasCode(err, 'INDEX_DAMAGED')) throw err;
           const why = (err as UserError).statement;
@@ -195,14 +226,48 @@ export class Workspace {
    */
   async compactIfNeeded(identity: RecipeIdentity): Promise<boolean> {
     const target = await this.storeDir(identity);
-    const indexer = this.indexers.get(target);
-    if (!indexer) return false;
+    const held = this.indexers.get(target);
+    if (!held) return false;
     this.forget(target);
     try {
-      return await indexer.compactIfNeeded();
+      const done = await held.indexer.compactIfNeeded();
+      if (done) held.stamp = await committedStamp(target);
+      return done;
+    } catch (err) {
+      this.indexers.delete(target);
+      throw err;
     } finally {
       this.forget(target);
     }
+  }
+
+  /**
+   * The held indexer of `target` when it was opened for the same recipe, prompts and options and nothing
+   * else (another process, a clear) committed to the folder since; else the index opened afresh.
+   */
+  private async heldIndexer(target: string, embedder: TextEmbedder, request: RefreshRequest): Promise<HeldIndexer> {
+    const key = JSON.stringify([embedder.identity, embedder.prefixes ?? null, request.chunkTokens ?? null, request.discovery ?? null, request.textChecks ?? null, request.checkpointMs ?? null]);
+    let held = this.indexers.get(target);
+    if (held && (held.key !== key || held.stamp !== (await committedStamp(target)))) {
+      this.indexers.delete(target);
+      held = undefined;
+    }
+    if (!held) {
+      // The indexer keeps the embedder it was opened with; this one forwards to the caller's current one
+      // (an engine reloads its model after idling: same recipe, a new object).
+      const forward = { current: embedder };
+      const stable: TextEmbedder = {
+        identity: embedder.identity,
+        prefixes: embedder.prefixes,
+        embed: (texts, options) => forward.current.embed(texts, options),
+        countTokens: (texts) => forward.current.countTokens(texts),
+      };
+      const indexer = await this.indexer(stable, request);
+      held = { indexer, key, stamp: '', forward };
+      this.indexers.set(target, held);
+    }
+    held.forward.current = embedder;
+    return held;
   }
 
   private indexer(embedder: TextEmbedder, request: RefreshRequest, storeDir?: string): Promise<WorkspaceIndexer> {
