@@ -3,12 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { outputFormatOfName } from '../core/outputFormats';
 import { exportStore, type ExportFormat } from '../core/store/export';
 import { VectorStore } from '../core/store/vectorStore';
 import { storageFor, storesDirOf } from '../core/workspace/layout';
 import { UserError } from '../core/types';
 import { outputDType } from './options';
-import { stderrLogger } from './terminal';
+import { count, stderrLogger } from './terminal';
 
 export const summary = 'Export an index to .npy / .h5 / .faiss';
 
@@ -21,8 +22,6 @@ const HELP = `Usage: embedding-lens export --from <folder | index folder | store
                     default: from the --out extension
   --out <file>      the file to write; <file>.json gets the recipe and the row → file:lines map
   --dtype <t>       float32 (default) or float16 (.npy)`;
-
-const FORMAT_BY_EXTENSION: Record<string, ExportFormat> = { '.npy': 'npy', '.h5': 'h5', '.hdf5': 'h5', '.faiss': 'faiss', '.index': 'faiss' };
 
 /** Finds the store folder(s) under what the user named. */
 async function storesUnder(dir: string): Promise<string[]> {
@@ -60,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.from) throw new UserError('No --from given.', 'Name the folder you indexed (or its storage folder).');
   if (!values.out) throw new UserError('No --out given.', 'Name the file to write: .npy, .h5 or .faiss.');
   if (!fs.existsSync(values.from)) throw new UserError(`--from ${values.from} does not exist.`);
-  const format = (values.format ?? FORMAT_BY_EXTENSION[path.extname(values.out).toLowerCase()]) as ExportFormat | undefined;
+  const format = (values.format ?? outputFormatOfName(values.out)) as ExportFormat | undefined;
   if (!format || !['npy', 'h5', 'faiss', 'faiss-hnsw'].includes(format)) {
     throw new UserError(`Cannot tell the format of "${values.out}"${values.format ? ` (--format ${values.format})` : ''}.`, 'Use --format npy, h5, faiss or faiss-hnsw, or an .npy / .h5 / .faiss file name.');
   }
@@ -82,7 +81,10 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserError(`${values.from} holds ${stores.length} indexes (one per recipe):\n${lines.join('\n')}`, 'Choose one with --store <name>.');
   }
   const logger = stderrLogger(values.quiet);
-  const { rows, files } = await exportStore(stores[0], { format, out: values.out, dtype });
+  const { rows, files, textUnavailable } = await exportStore(stores[0], { format, out: values.out, dtype });
   logger.info(`exported ${rows} vectors from ${stores[0]} to ${files.join(', ')}`);
+  if (textUnavailable) {
+    logger.warn(`${count(textUnavailable, 'chunk')} changed since indexing (or the indexed folder moved): ${textUnavailable === 1 ? 'its' : 'their'} /text is empty. Index the folder again, then export, to have every text.`);
+  }
   return 0;
 }

@@ -211,11 +211,13 @@ export async function run(argv: string[]): Promise<number> {
       const written = await writeExtraction(values.out, result, { dtype, texts });
       logger.info(`wrote ${result.rows} × ${result.dims} ${dtype} to ${written.join(', ')}`);
     }
-    const tokens = result.items.reduce((a, i) => a + i.tokenCount, 0);
+    // Tokens embedded: after a --truncate cut, not before it (the cut-off tokens are said apart).
+    const tokens = result.items.reduce((a, i) => a + i.embeddedTokens, 0);
+    const cutOff = result.items.reduce((a, i) => a + i.tokenCount - i.embeddedTokens, 0);
     logger.info(
-      `${count(texts.length, 'text')}, ${count(tokens, 'token')} in ${seconds.toFixed(2)} s (${(texts.length / seconds).toFixed(1)} texts/s)` +
+      `${count(texts.length, 'text')}, ${count(tokens, 'token')} embedded in ${seconds.toFixed(2)} s (${(texts.length / seconds).toFixed(1)} texts/s)` +
         (windowed ? `; ${count(windowed, 'long text')} split into windows` : '') +
-        (truncated ? `; ${count(truncated, 'text')} TRUNCATED to ${extractor.info.maxLength} tokens (--truncate)` : ''),
+        (truncated ? `; ${count(truncated, 'text')} TRUNCATED to ${extractor.info.maxLength} tokens (--truncate; ${count(cutOff, 'token')} cut off)` : ''),
     );
     return 0;
   } finally {

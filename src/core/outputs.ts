@@ -1,24 +1,13 @@
 // Writes an extraction to the file format its extension names, plus `<file>.json` with the manifest
 // (model, layer spec, pooling, dims, count, and per-text tokens / words with offsets where relevant).
-import * as path from 'node:path';
 import { writeFileAtomic } from './store/atomicFile';
 import { encodeFaissFlat, writeFaissFile } from './store/faiss';
 import { writeNpy } from './store/npy';
 import { requireVectorPooling } from './recipe';
+import { outputFormatOf } from './outputFormats';
 import { UserError, type ExtractResult, type OutputDType } from './types';
 
-export type OutputFormat = 'npy' | 'h5' | 'faiss';
-
-export function outputFormatOf(file: string): OutputFormat {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.npy') return 'npy';
-  if (ext === '.h5' || ext === '.hdf5') return 'h5';
-  if (ext === '.faiss' || ext === '.index') return 'faiss';
-  throw new UserError(
-    `Unknown output format "${ext || path.basename(file)}".`,
-    'Write to .npy (numpy), .h5 (HDF5) or .faiss (a FAISS index); CSV is not offered: it loses precision and is slow to read.',
-  );
-}
+export { extensionsOfFormat, OUTPUT_FORMAT_NAMES, OUTPUT_FORMAT_OF_EXTENSION, outputFormatOf, outputFormatOfName, type OutputFormat } from './outputFormats';
 
 export interface WriteOptions {
   dtype?: OutputDType;

@@ -73,6 +73,14 @@ export interface RecipeIdentity {
   /** Absent = false. */
   readonly excludeSpecialTokens?: boolean;
   readonly dims: number;
+  /**
+   * Provenance, not identity (never compared, not in the key): the hidden-state indices the layer
+   * spec resolved to, how they combine, and the ONNX file, so an exported index can say them. Absent
+   * in stores written before they were recorded.
+   */
+  readonly layers?: readonly number[];
+  readonly layerCombine?: 'single' | 'concat' | 'mean';
+  readonly modelFile?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +154,12 @@ export function withDefaults(partial: Partial<Recipe> = {}): Recipe {
 // Identity
 
 /** The identity of `recipe` on a model, given the width of one output row. */
-export function identityOf(recipe: Recipe, model: { model: string; modelHash: string }, dims: number): RecipeIdentity {
+export function identityOf(
+  recipe: Recipe,
+  model: { model: string; modelHash: string },
+  dims: number,
+  provenance?: Pick<RecipeIdentity, 'layers' | 'layerCombine' | 'modelFile'>,
+): RecipeIdentity {
   return {
     model: model.model,
     modelHash: model.modelHash,
@@ -156,6 +169,9 @@ export function identityOf(recipe: Recipe, model: { model: string; modelHash: st
     normalize: recipe.normalize ?? false,
     ...(recipe.excludeSpecialTokens ? { excludeSpecialTokens: true } : {}),
     dims,
+    ...(provenance?.layers ? { layers: [...provenance.layers] } : {}),
+    ...(provenance?.layerCombine ? { layerCombine: provenance.layerCombine } : {}),
+    ...(provenance?.modelFile ? { modelFile: provenance.modelFile } : {}),
   };
 }
 

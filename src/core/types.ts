@@ -55,6 +55,8 @@ export interface ItemInfo {
   rowCount: number;
   /** Tokens of the whole input, special tokens included (as the model saw them, before windowing). */
   tokenCount: number;
+  /** Tokens the model embedded: `tokenCount`, or fewer when `truncate` cut the input. */
+  embeddedTokens: number;
   /** How many windows the input was split into (1 if it fit). */
   windows: number;
   /** True when the input was cut to the model's max length (only with `truncate`). */
@@ -84,6 +86,7 @@ export interface EmbeddingManifest {
   excludeSpecialTokens: boolean;
   dims: number;
   dtype: OutputDType;
+  /** Vectors (rows) in the file: one per text when pooled, one per token or word for `none` / `words`. */
   count: number;
   createdAt: string;
 }

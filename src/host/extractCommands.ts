@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { PoolingMode, Recipe, WordPooling } from '../core/types';
 import type { ExtractSource, ExtractToFileResult } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
+import { extensionsOfFormat, OUTPUT_FORMAT_NAMES, outputFormatOfName, type OutputFormat } from '../core/outputFormats';
 import { describeRecipe, POOLING_MODES, WORD_POOLINGS } from '../core/recipe';
 import { readConfig, recipeOf } from './config';
 import { diskFolders, excludeGlobs, showFailure, type EngineAccess } from './engineAccess';
@@ -28,7 +29,11 @@ export interface ExtractArgs {
   folder?: string;
 }
 
-const SAVE_FILTERS = { 'NumPy array (.npy)': ['npy'], 'HDF5 (.h5)': ['h5'], 'FAISS index (.faiss)': ['faiss'] };
+/** The save dialog's choices, from core's one extension → format map. */
+const SAVE_FILTERS: Record<string, string[]> = Object.fromEntries((Object.keys(OUTPUT_FORMAT_NAMES) as OutputFormat[]).map((f) => {
+  const exts = extensionsOfFormat(f);
+  return [`${OUTPUT_FORMAT_NAMES[f]} (${exts.map((e) => `.${e}`).join(', ')})`, exts];
+}));
 
 /** Why the active editor has no text to embed, or undefined when it has. */
 export function activeTextProblem(): string | undefined {
@@ -188,7 +193,7 @@ export async function runExtract(access: EngineAccess, kind: ExtractKind, args: 
     if (!picked) return undefined;
     output = picked.fsPath;
   }
-  if (!/\.(npy|h5|hdf5|faiss)$/i.test(output)) {
+  if (!outputFormatOfName(output)) {
     void vscode.window.showWarningMessage(`Embedding Lens: "${path.basename(output)}" is not a .npy, .h5 or .faiss file; choose one of those.`);
     return undefined;
   }

@@ -127,7 +127,8 @@ export class Extractor {
   }
 
   identity(recipe: Recipe): RecipeIdentity {
-    return identityOf(validateRecipe(recipe), this.info, this.dims(recipe));
+    const selection = this.layers(validateRecipe(recipe).layer);
+    return identityOf(recipe, this.info, this.dims(recipe), { layers: selection.layers, layerCombine: selection.combine, modelFile: this.info.modelFile });
   }
 
   /** Graph nodes computed for a layer spec (fewer when the graph is cut before the last layer). */
@@ -317,7 +318,8 @@ export class Extractor {
     let outDims = width;
     accumulators.forEach((state, i) => {
       const { enc: encoding, plan } = plans[i];
-      const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: encoding.ids.length, windows: plan.windows.length, truncated: plan.truncated };
+      const embeddedTokens = plan.truncated ? plan.windows[0]!.length : encoding.ids.length;
+      const info: ItemInfo = { rowStart, rowCount: 1, tokenCount: encoding.ids.length, embeddedTokens, windows: plan.windows.length, truncated: plan.truncated };
       switch (recipe.pool) {
         case 'mean':
         case 'max':

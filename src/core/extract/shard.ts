@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { outputFormatOfName } from '../outputFormats';
 import { commitTempFile, digestFile, fsyncDir, removeQuietly, writeFileAtomic } from '../store/atomicFile';
 import { toFloat16Array } from '../store/float16';
 import { npyPreamble } from '../store/npy';
@@ -225,7 +226,7 @@ export async function runShard(extractor: Extractor, options: ShardRunOptions): 
   if (recipe.pool === 'none' || recipe.pool === 'words') {
     throw new UserError(`Sharded extraction writes one row per text: use --pool mean, max, cls or last (not "${recipe.pool}").`);
   }
-  if (path.extname(options.out).toLowerCase() !== '.npy') {
+  if (outputFormatOfName(options.out) !== 'npy') {
     throw new UserError(
       `With --shard, --out must name a .npy file (got "${options.out}"): each shard writes .npy rows.`,
       'Choose .npy, .h5 or .faiss for the joined result with `embedding-lens merge --out <file>`.',

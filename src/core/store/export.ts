@@ -7,6 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { TOOL_VERSION, UserError, type EmbeddingManifest } from '../types';
+import { Catalog } from '../index/catalog';
+import { hashText } from '../index/files';
+import { CATALOG_FILE } from '../workspace/layout';
 import { writeFileAtomic } from './atomicFile';
 import { encodeFaissFlat, encodeFaissHnswFlat, writeFaissFile, type FaissMetric } from './faiss';
 import { H5Writer } from './hdf5';
@@ -28,22 +31,33 @@ function faissMetricOf(metric: StoreMetric): FaissMetric {
   return metric === 'l2' ? 'l2' : 'ip';
 }
 
-/** A manifest in the engine's shape, from what a store knows (layers etc. are not stored there). */
-function manifestOf(store: VectorStore): EmbeddingManifest {
+/**
+ * A manifest in the engine's shape, from the store's recipe. The resolved layers, their combination and
+ * the ONNX file are recorded with the recipe since they were added; a store indexed before that is
+ * refused rather than exported with empty or guessed attributes.
+ */
+function manifestOf(store: VectorStore, dir: string): EmbeddingManifest {
   const r = store.recipe;
+  if (!r.layers?.length || !r.layerCombine || !r.modelFile) {
+    throw new UserError(
+      `The index in ${dir} was built before it recorded its resolved layers and model file, which an .h5 export carries.`,
+      'Rebuild the index, then export again (.npy and .faiss exports do not need them).',
+      { code: 'INDEX_DAMAGED', repair: 'rebuild', dir },
+    );
+  }
   return {
     tool: 'embedding-lens',
     toolVersion: TOOL_VERSION,
     model: r.model,
     modelHash: r.modelHash,
-    modelFile: '',
+    modelFile: r.modelFile,
     layer: r.layer,
-    layers: [],
-    layerCombine: 'single',
+    layers: [...r.layers],
+    layerCombine: r.layerCombine,
     pooling: r.pooling,
     wordPooling: r.wordPooling,
     normalize: r.normalize,
-    excludeSpecialTokens: false,
+    excludeSpecialTokens: !!r.excludeSpecialTokens,
     dims: r.dims,
     dtype: 'float32',
     count: store.count,
@@ -71,12 +85,14 @@ async function liveGraph(dir: string, store: VectorStore): Promise<HnswlibGraph>
   }
 }
 
-export async function exportStore(dir: string, options: ExportOptions): Promise<{ rows: number; files: string[] }> {
+/** `textUnavailable` (.h5): chunks whose file changed since indexing (their /text is empty). */
+export async function exportStore(dir: string, options: ExportOptions): Promise<{ rows: number; files: string[]; textUnavailable?: number }> {
   const store = await VectorStore.open(dir);
   const dims = store.dims;
   const metric = faissMetricOf(store.metric);
   let labels: ArrayLike<number>;
   let records: { id: string; path: string; startLine: number; endLine: number; contentHash: string }[];
+  let textUnavailable: number | undefined;
   switch (options.format) {
     case 'npy': {
       const snap = store.snapshot();
@@ -87,9 +103,12 @@ export async function exportStore(dir: string, options: ExportOptions): Promise<
     case 'h5': {
       const snap = store.snapshot();
       ({ labels, records } = snap);
-      const w = await H5Writer.create(options.out, { dims, dtype: options.dtype, gzip: options.gzip, manifest: manifestOf(store) });
+      const manifest = manifestOf(store, dir);
+      const texts = await chunkTexts(dir, store, snap.records);
+      textUnavailable = texts.filter((t) => t === undefined).length;
+      const w = await H5Writer.create(options.out, { dims, dtype: options.dtype, gzip: options.gzip, manifest, withText: true });
       try {
-        await w.append(snap.vectors, snap.records);
+        await w.append(snap.vectors, snap.records.map((r, i) => ({ ...r, text: texts[i] ?? '' })));
         await w.close();
       } catch (err) {
         await w.abort();
@@ -143,5 +162,27 @@ export async function exportStore(dir: string, options: ExportOptions): Promise<
       1,
     ) + '\n',
   );
-  return { rows: labels.length, files: [options.out, side] };
+  return { rows: labels.length, files: [options.out, side], ...(textUnavailable !== undefined ? { textUnavailable } : {}) };
+}
+
+/**
+ * Each chunk's text, from the indexed folder (the catalog names it): the lines the chunk covers,
+ * kept only when they still hash to the chunk's content hash (undefined otherwise: the file changed
+ * since indexing, or is gone), so /text never shows other text than the vector was made from.
+ */
+async function chunkTexts(dir: string, store: VectorStore, chunks: { path: string; startLine: number; endLine: number; contentHash: string }[]): Promise<(string | undefined)[]> {
+  let root: string | undefined;
+  try {
+    root = (await Catalog.open(path.join(dir, CATALOG_FILE), { identity: store.recipe, root: '' })).catalog.root || undefined;
+  } catch {
+    root = undefined;
+  }
+  if (!root) return chunks.map(() => undefined);
+  const files = new Map<string, Promise<string[] | null>>();
+  return Promise.all(chunks.map(async (c) => {
+    let lines = files.get(c.path);
+    if (!lines) files.set(c.path, (lines = fsp.readFile(path.join(root, c.path), 'utf8').then((t) => t.split(/\r?\n/), () => null)));
+    const text = (await lines)?.slice(c.startLine - 1, c.endLine).join('\n');
+    return text !== undefined && hashText(text) === c.contentHash ? text : undefined;
+  }));
 }

@@ -14,8 +14,9 @@
 //     /source/start_line, /source/end_line   [N] int32 (1-based, inclusive)
 //     /text                [N] UTF-8 strings (only when asked)
 //   root attributes: model, model_hash, model_file, layer, layers, layer_combine, pooling, word_pooling,
-//     normalize, exclude_special_tokens, dims, dtype, count, rows, row_unit, created, tool, tool_version,
-//     manifest_json (the whole EmbeddingManifest, to be read back exactly).
+//     normalize, exclude_special_tokens, dims, dtype, count (= rows: the vectors, as the .json manifest's
+//     count), rows, items (texts), row_unit, created, tool, tool_version, manifest_json (the whole
+//     EmbeddingManifest, to be read back exactly).
 //
 // Vectors are streamed (the dataset is resized and each batch written as a hyperslab); strings and
 // line numbers are small and are written at close (h5wasm writes variable-length strings in one call).
@@ -196,7 +197,8 @@ export class H5Writer {
         f.create_dataset({ name: 'token_char_start', data: this.tokenStart.view(), dtype: '<i' });
         f.create_dataset({ name: 'token_char_end', data: this.tokenEnd.view(), dtype: '<i' });
       }
-      const manifest: EmbeddingManifest = { ...m, count: this.ids.length, dtype: 'float32' };
+      // `count` is the vectors in the file, as in the `.json` beside it (tokens or words for a token-level file); `items` the texts.
+      const manifest: EmbeddingManifest = { ...m, count: this.rows, dtype: 'float32' };
       const str = (name: string, v: string) => f.create_attribute(name, v);
       const int = (name: string, v: number) => f.create_attribute(name, v, null, '<i');
       const flag = (name: string, v: boolean) => f.create_attribute(name, v ? 1 : 0, null, '<b');
@@ -214,8 +216,9 @@ export class H5Writer {
       flag('exclude_special_tokens', manifest.excludeSpecialTokens);
       int('dims', manifest.dims);
       str('dtype', 'float32');
-      int('count', this.ids.length);
+      int('count', this.rows);
       int('rows', this.rows);
+      int('items', this.ids.length);
       str('row_unit', this.options.tokenLevel ? this.options.rowUnit ?? 'token' : 'item');
       str('created', manifest.createdAt);
       str('manifest_json', JSON.stringify(manifest));
