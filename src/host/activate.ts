@@ -8,7 +8,7 @@ import type { EngineStatus } from '../protocol/worker';
 import { commandBlocker, registerCommands } from './commands';
 import type { CommandId } from './commandIds';
 import { affectsEngine, engineProcessConfig, readConfig, SECTION, settingSource } from './config';
-import { EngineAccess, windowScope } from './engineAccess';
+import { EngineAccess, storeSetting, windowScope } from './engineAccess';
 import { EngineClient } from './engineClient';
 import { IndexService } from './indexService';
 import { InspectorPanel, registerInspector } from './inspectorPanel';
@@ -46,6 +46,8 @@ export interface EmbeddingLensApi {
   statusBar(): { text: string; state: string; kind: string; model: string; tooltip: string };
   /** The range a search result highlighted last, if it is still highlighted. */
   highlightedRange(): { uri: string; startLine: number; endLine: number } | undefined;
+  /** Whether a PostgreSQL password for the shared index of the settings is in VS Code's secret storage. */
+  hasPostgresPassword(): Promise<boolean>;
   /** Why a command would refuse to run in a window with this trust and folder count (undefined: it runs). */
   commandBlocker(command: string, state: { trusted: boolean; folders: number }): string | undefined;
 }
@@ -71,6 +73,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     modelCacheDir: vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath,
     workspaceStorage: context.storageUri?.fsPath,
     globalStorage: context.globalStorageUri.fsPath,
+    secrets: context.secrets,
   });
   const index = new IndexService(access, statusBar);
   index.watch();
@@ -101,7 +104,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       refreshConfig();
-      if (['model', 'layer', 'pooling', 'wordPooling', 'normalize'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) index.recipeChanged();
+      if (['model', 'layer', 'pooling', 'wordPooling', 'normalize', 'store'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) index.recipeChanged();
       if (e.affectsConfiguration(`${SECTION}.engineIdleMinutes`) || e.affectsConfiguration(`${SECTION}.engineMemoryBudgetMB`)) engine.configure(engineProcessConfig());
       if (affectsEngine(e) && engine.started) {
         log.info('engine settings changed: the model will be reloaded on next use');
@@ -149,5 +152,9 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
       return h && { uri: h.uri.toString(), startLine: h.range.start.line, endLine: h.range.end.line };
     },
     commandBlocker: (command, state) => commandBlocker(command as CommandId, state),
+    hasPostgresPassword: async () => {
+      const url = storeSetting(readConfig(windowScope()));
+      return !!url && (await access.hasStorePassword(url));
+    },
   };
 }

@@ -14,5 +14,6 @@ export const COMMANDS = {
   clearIndex: 'embeddingLens.clearIndex',
   showLog: 'embeddingLens.showLog',
   findBestLayer: 'embeddingLens.findBestLayer',
+  setPostgresPassword: 'embeddingLens.setPostgresPassword',
 } as const;
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

@@ -12,7 +12,7 @@ import { abortSignalOf } from './cancellation';
 import { COMMANDS, type CommandId } from './commandIds';
 import { pickSettingsTarget, POOLING_MODES, readConfig, recipeOf, SECTION, type SettingsTargetName } from './config';
 import type { EngineClient } from './engineClient';
-import { diskFolders, showFailure, windowScope, type EngineAccess } from './engineAccess';
+import { diskFolders, showFailure, storeSetting, windowScope, type EngineAccess } from './engineAccess';
 import { activeTextProblem, pickRecipeParts, runExtract, type ExtractArgs } from './extractCommands';
 import type { IndexService } from './indexService';
 import { InspectorPanel, type InspectorHost } from './inspectorPanel';
@@ -53,6 +53,7 @@ export const TITLES: Record<CommandId, string> = {
   [COMMANDS.clearIndex]: 'Clear Index',
   [COMMANDS.showLog]: 'Show Log',
   [COMMANDS.findBestLayer]: 'Find the Best Layer for This Workspace',
+  [COMMANDS.setPostgresPassword]: 'Set PostgreSQL Password',
 };
 
 /**
@@ -162,7 +163,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
                 ? { path: path.relative(f.uri.fsPath, doc.uri.fsPath).split(path.sep).join('/'), startLine: sel.source.startLine + 1, endLine: sel.source.endLine + 1 }
                 : { text: sel.text };
               try {
-                const found = await engine.request('similar', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, k: 20, ...where }, { signal: abort.signal });
+                const found = await engine.request('similar', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, k: 20, ...where, ...(t.store ? { store: t.store } : {}) }, { signal: abort.signal });
                 out.push(...found.map((h) => ({ ...h, folder: f, uri: vscode.Uri.file(path.join(t.root, h.path)) })));
               } catch (err) {
                 if (err instanceof Error && err.name === 'AbortError') throw err;
@@ -198,8 +199,10 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMANDS.rebuildIndex]: () => ctx.index.runWithProgress({ rebuild: true }),
     [COMMANDS.clearIndex]: async () => {
       const removed = await ctx.index.clear();
+      const shared = diskFolders().some((f) => { try { return !!readConfig(f.uri).store; } catch { return false; } });
       void vscode.window.showInformationMessage(
-        removed.length ? 'Embedding Lens: the index was removed. "Index Workspace" builds it again.' : 'Embedding Lens: there was no index to remove.',
+        (removed.length ? 'Embedding Lens: the index was removed. "Index Workspace" builds it again.' : 'Embedding Lens: there was no index to remove.') +
+          (shared ? ' The shared PostgreSQL index (embeddingLens.store) is kept: it is the team\'s, and is removed in the database.' : ''),
       );
       return removed;
     },
@@ -215,6 +218,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMANDS.extractFile]: (args?: ExtractArgs) => runExtract(access, 'file', args ?? {}),
     [COMMANDS.extractWorkspace]: (args?: ExtractArgs) => runExtract(access, 'workspace', args ?? {}),
     [COMMANDS.findBestLayer]: (args?: { folder?: string; maxPairs?: number }) => runSweepCommand(access, args ?? {}),
+    [COMMANDS.setPostgresPassword]: (args?: { password?: string }) => setPostgresPassword(access, ctx.index, args ?? {}),
   };
 
   const disposables = (Object.keys(handlers) as CommandId[]).map((id) =>
@@ -237,6 +241,37 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 }
 
 const MODE_KEY = 'embeddingLens.searchMode';
+
+/**
+ * Set PostgreSQL Password: asks for the password of the shared index's user (a password box) and keeps
+ * it in VS Code's secret storage, keyed by user, host and port; an empty answer deletes it. A
+ * `password` argument (scripts, tests) skips the question. Returns whether one is saved now.
+ */
+async function setPostgresPassword(access: EngineAccess, index: IndexService, args: { password?: string }): Promise<{ saved: boolean; who: string } | undefined> {
+  const url = storeSetting(readConfig(windowScope()));
+  if (!url) {
+    const choice = await vscode.window.showWarningMessage(
+      `Embedding Lens: no shared index is set. Put its connection string (postgres://user@host:port/database, without the password) in ${SECTION}.store first.`,
+      'Open Settings',
+    );
+    if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.store`);
+    return undefined;
+  }
+  const u = new URL(url);
+  const who = `${decodeURIComponent(u.username) || '(default user)'}@${u.hostname}:${u.port || '5432'}`;
+  const password = typeof args.password === 'string' ? args.password : await vscode.window.showInputBox({
+    title: 'Embedding Lens: PostgreSQL password',
+    prompt: `Password of ${who} for the shared index. Kept in VS Code's secret storage, never in settings. Empty: forget the saved one.`,
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (password === undefined) return undefined;
+  await access.setStorePassword(url, password);
+  access.log.info(password ? `saved the PostgreSQL password of ${who} in the secret storage` : `removed the PostgreSQL password of ${who} from the secret storage`);
+  void vscode.window.showInformationMessage(password ? `Embedding Lens: the password of ${who} is saved in VS Code's secret storage.` : `Embedding Lens: the saved password of ${who} was removed.`);
+  index.recipeChanged(); // the index state is read again with the new credentials
+  return { saved: !!password, who };
+}
 
 const SUGGESTED_MODELS = [
   { id: 'all-MiniLM-L6-v2', detail: 'built in (no download): sentence-transformers MiniLM, 6 layers, 384 dims' },

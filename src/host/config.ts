@@ -29,6 +29,8 @@ export interface ExtensionConfig {
   storageLocation: string;
   /** Weights variant (transformers.js dtype name); fp32 = onnx/model.onnx. */
   modelDtype: string;
+  /** A shared index in PostgreSQL (`postgres://user@host:port/db`, no password); empty = the local index. */
+  store: string;
   /**
    * Which recipe settings the person set (in any settings tab). The others follow the model's own
    * recipe once it is loaded (LoadedModelInfo.ownRecipe), else the defaults.
@@ -39,7 +41,7 @@ export interface ExtensionConfig {
 /** Keys, for `affectsConfiguration` checks and for tests. */
 export const CONFIG_KEYS = [
   'model', 'allowDownloads', 'layer', 'pooling', 'wordPooling', 'normalize', 'maxTokensPerBatch',
-  'threads', 'include', 'exclude', 'indexOnSave', 'storageLocation', 'modelDtype',
+  'threads', 'include', 'exclude', 'indexOnSave', 'storageLocation', 'modelDtype', 'store',
 ] as const satisfies readonly (keyof ExtensionConfig)[];
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -79,6 +81,7 @@ export function readConfig(scope?: vscode.ConfigurationScope): ExtensionConfig {
     exclude: c.get<string[]>('exclude', []),
     indexOnSave: c.get<boolean>('indexOnSave', true),
     storageLocation: c.get<string>('storageLocation', '').trim(),
+    store: c.get<string>('store', '').trim(),
     modelDtype: oneOf('modelDtype', c.get<string>('modelDtype', 'fp32'), MODEL_DTYPE_NAMES),
     explicit: { layer: isSet(c, 'layer'), pooling: isSet(c, 'pooling'), normalize: isSet(c, 'normalize') },
   };

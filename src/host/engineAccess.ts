@@ -18,11 +18,38 @@ import type { EngineClient } from './engineClient';
  * another recipe, is rebuilt; a missing one is built. Undefined for errors that are not about the index.
  */
 export function indexAction(err: unknown): { label: 'Rebuild Index' | 'Index Workspace'; command: string } | undefined {
+  // A shared index of another recipe is not rebuilt from an editor (it is the team's): see storeActions.
+  if (hasCode(err, 'RECIPE_MISMATCH') && (err as UserError).facts.store) return undefined;
   if (hasCode(err, 'INDEX_DAMAGED', 'RECIPE_MISMATCH', 'INDEX_NEWER') || (hasCode(err, 'INDEX_MISSING') && (err as UserError).facts.others?.length)) {
     return { label: 'Rebuild Index', command: COMMANDS.rebuildIndex };
   }
   if (hasCode(err, 'INDEX_MISSING')) return { label: 'Index Workspace', command: COMMANDS.indexWorkspace };
   return undefined;
+}
+
+/** Button label → what it runs, for the problems of a shared PostgreSQL index (core/errors.ts codes). */
+export function storeActions(err: unknown): { label: string; command: string; args?: unknown[] }[] {
+  const settings = { label: 'Open Settings', command: 'workbench.action.openSettings', args: [`${SECTION}.store`] };
+  if (hasCode(err, 'STORE_AUTH')) return [{ label: 'Set PostgreSQL Password', command: COMMANDS.setPostgresPassword }, settings];
+  if (hasCode(err, 'STORE_UNREACHABLE')) return [settings, { label: 'Show Log', command: COMMANDS.showLog }];
+  if (hasCode(err, 'RECIPE_MISMATCH') && (err as UserError).facts.store) {
+    const fields = ((err as UserError).facts.differences ?? []).map((d) => d.field);
+    const model = fields.some((f) => /model/.test(f));
+    return [
+      model ? { label: 'Choose Model', command: COMMANDS.chooseModel } : { label: 'Choose Layer and Pooling', command: COMMANDS.chooseRecipe },
+      settings,
+    ];
+  }
+  return [];
+}
+
+/**
+ * The password of a shared index lives in VS Code's secret storage (never in settings.json), one per
+ * user, host and port: a connection string pointed at another server never gets it.
+ */
+export function passwordKey(url: string): string {
+  const u = new URL(url);
+  return `postgres-password:${decodeURIComponent(u.username)}@${u.hostname.toLowerCase()}:${u.port || '5432'}`;
 }
 
 /** Error raised when the model does not load; the message says which model and why. */
@@ -42,6 +69,8 @@ export interface EngineAccessOptions {
   workspaceStorage: string | undefined;
   /** Global storage, used when VS Code gives no workspace storage. */
   globalStorage: string;
+  /** Where the PostgreSQL password is kept (context.secrets). */
+  secrets: vscode.SecretStorage;
 }
 
 export class EngineAccess {
@@ -50,7 +79,45 @@ export class EngineAccess {
   /** Fires when the engine has loaded a model (or was told to drop it). */
   readonly onDidLoad = this.loadedEmitter.event;
 
-  constructor(private readonly o: EngineAccessOptions) {}
+  /** Passwords read from the secret storage, by passwordKey (undefined: none saved). */
+  private readonly passwords = new Map<string, string | undefined>();
+
+  constructor(private readonly o: EngineAccessOptions) {
+    o.secrets.onDidChange((e) => {
+      if (e.key.startsWith('postgres-password:')) this.passwords.delete(e.key);
+    });
+  }
+
+  /** Reads the shared index's password from the secret storage (before targetFor, which is synchronous). */
+  async loadStorePassword(scope?: vscode.ConfigurationScope): Promise<void> {
+    const url = storeSetting(readConfig(scope ?? windowScope()));
+    if (!url) return;
+    const key = passwordKey(url);
+    if (!this.passwords.has(key)) this.passwords.set(key, await this.o.secrets.get(key));
+  }
+
+  /** Saves (or, with an empty password, deletes) the password for the shared index's user and server. */
+  async setStorePassword(url: string, password: string): Promise<void> {
+    const key = passwordKey(url);
+    if (password) await this.o.secrets.store(key, password);
+    else await this.o.secrets.delete(key);
+    this.passwords.set(key, password || undefined);
+  }
+
+  async hasStorePassword(url: string): Promise<boolean> {
+    return (await this.o.secrets.get(passwordKey(url))) !== undefined;
+  }
+
+  /** The connection string the engine uses: the setting's, with the saved password (if any) put in. */
+  storeFor(cfg: ExtensionConfig): string | undefined {
+    const url = storeSetting(cfg);
+    if (!url) return undefined;
+    const password = this.passwords.get(passwordKey(url));
+    if (!password) return url; // the engine may still find PGPASSWORD or ~/.pgpass
+    const u = new URL(url);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+  }
 
   /** The model the engine loaded last (it loads it again by itself after an idle stop or a crash). */
   get loaded(): LoadedModelInfo | undefined {
@@ -75,6 +142,7 @@ export class EngineAccess {
   /** Loads the model of the settings (of `scope`) into the worker; a failure is a ModelLoadError. */
   async loadModel(scope: vscode.ConfigurationScope | undefined, signal?: AbortSignal, progress?: vscode.Progress<{ message?: string }>): Promise<LoadedModelInfo> {
     const cfg = readConfig(scope ?? windowScope());
+    await this.loadStorePassword(scope);
     try {
       const info = await this.o.engine.request('load', engineLoadOptions(cfg, vscode.workspace.isTrusted, this.o.modelCacheDir), {
         signal,
@@ -109,11 +177,20 @@ export class EngineAccess {
   /** Root, storage and recipe of a folder's index, from that folder's settings. */
   targetFor(folder: vscode.WorkspaceFolder): IndexTarget & { cfg: ExtensionConfig; exclude: string[] } {
     const cfg = readConfig(folder.uri);
-    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg, exclude: excludeGlobs(cfg) };
+    const store = this.storeFor(cfg);
+    return { root: folder.uri.fsPath, storageDir: this.storageDirFor(folder, cfg), recipe: searchRecipe(cfg), cfg, exclude: excludeGlobs(cfg), ...(store ? { store } : {}) };
   }
 
-  /** Whether a folder has any index on disk (any recipe); a cheap check that needs no model. */
+  /**
+   * Whether a folder has an index (any recipe): on disk, a cheap check that needs no model; with a
+   * shared index set, assumed (its state is asked of the database when the model is loaded).
+   */
   hasStoredIndex(folder: vscode.WorkspaceFolder): boolean {
+    try {
+      if (storeSetting(readConfig(folder.uri))) return true;
+    } catch {
+      return false;
+    }
     try {
       return fs.readdirSync(storesDirOf(this.storageDirFor(folder))).length > 0;
     } catch {
@@ -135,6 +212,31 @@ export function searchRecipe(cfg: ExtensionConfig): Recipe {
     );
   }
   return recipe;
+}
+
+/**
+ * The shared-index setting, checked: empty = the local index. A password in it is refused (settings.json
+ * is plain text and often committed): it belongs in the secret storage.
+ */
+export function storeSetting(cfg: ExtensionConfig): string | undefined {
+  if (!cfg.store) return undefined;
+  let u: URL | undefined;
+  try {
+    u = new URL(cfg.store);
+  } catch { /* below */ }
+  if (!u || !/^postgres(ql)?:$/i.test(u.protocol) || !u.hostname) {
+    throw new SettingsError(
+      `Setting ${SECTION}.store is not a PostgreSQL connection string ("${cfg.store.replace(/:[^:@/]*@/, ':***@')}").`,
+      'Write postgres://user@host:port/database (TLS: add ?sslmode=require), or leave it empty for the local index.',
+    );
+  }
+  if (u.password) {
+    throw new SettingsError(
+      `Setting ${SECTION}.store contains a password. Settings are stored as plain text: remove it from the connection string.`,
+      'Then run "Embedding Lens: Set PostgreSQL Password", which keeps it in VS Code\'s secret storage.',
+    );
+  }
+  return cfg.store;
 }
 
 /** A settings value that makes a command impossible; shown with an "Open Settings" button. */
@@ -185,6 +287,14 @@ export async function showFailure(err: unknown, log: vscode.LogOutputChannel, co
     );
     if (choice === 'Choose Model') await vscode.commands.executeCommand(COMMANDS.chooseModel);
     else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.model`);
+    return;
+  }
+  const buttons = storeActions(err);
+  if (buttons.length && err instanceof Error) {
+    log.warn(err.message);
+    const choice = await vscode.window.showErrorMessage(`Embedding Lens: ${err.message.replace(/\n/g, ' ')}`, ...buttons.map((b) => b.label));
+    const b = buttons.find((x) => x.label === choice);
+    if (b) await vscode.commands.executeCommand(b.command, ...(b.args ?? []));
     return;
   }
   const action = indexAction(err);

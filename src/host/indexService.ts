@@ -39,6 +39,15 @@ export interface IndexProgressState {
   total: number;
 }
 
+/** Whether the folder's settings name a shared PostgreSQL index. */
+function isShared(folder: vscode.WorkspaceFolder): boolean {
+  try {
+    return !!readConfig(folder.uri).store;
+  } catch {
+    return false;
+  }
+}
+
 export class IndexService implements vscode.Disposable {
   private chain: Promise<unknown> = Promise.resolve();
   /** Index state per folder (by URI); the status bar shows their sum. */
@@ -238,12 +247,12 @@ export class IndexService implements vscode.Disposable {
     const key = folder.uri.toString();
     this.running.set(key, { done: 0, total: 0 });
     this.updateStatus();
-    this.access.log.info(`indexing ${folder.uri.fsPath} into ${target.storageDir}${rebuild ? ' (rebuild)' : ''}`);
+    this.access.log.info(`indexing ${folder.uri.fsPath} into ${cfg.store ? `the shared index ${cfg.store}` : target.storageDir}${rebuild ? ' (rebuild)' : ''}`);
     const summary = await this.access.engine.request(
       'index',
       {
         root: target.root, storageDir: target.storageDir, recipe: target.recipe, include: cfg.include, exclude: target.exclude, rebuild,
-        checkpointMs: INDEX_CHECKPOINT_MS,
+        checkpointMs: INDEX_CHECKPOINT_MS, ...(target.store ? { store: target.store } : {}),
       },
       {
         signal,
@@ -280,7 +289,7 @@ export class IndexService implements vscode.Disposable {
   private async engineState(folder: vscode.WorkspaceFolder, signal?: AbortSignal): Promise<EngineIndexState> {
     await this.access.loadModel(folder.uri, signal);
     const t = this.access.targetFor(folder);
-    return this.access.engine.request('indexStatus', { root: t.root, storageDir: t.storageDir, recipe: t.recipe }, { signal });
+    return this.access.engine.request('indexStatus', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, ...(t.store ? { store: t.store } : {}) }, { signal });
   }
 
   /** Sets a folder's state from the engine's view (inside `exclusive`). Returns that view. */
@@ -314,6 +323,9 @@ export class IndexService implements vscode.Disposable {
     return this.exclusive(async () => {
       const removed: string[] = [];
       for (const folder of folders) {
+        if (isShared(folder)) {
+          this.access.log.info(`${folder.name}: the shared PostgreSQL index is not removed from the editor (it is the team's); only local indexes are cleared`);
+        }
         const storageDir = this.access.storageDirFor(folder);
         const r = await this.access.engine.request('clearIndex', { storageDir });
         removed.push(...r.removed);
@@ -329,6 +341,7 @@ export class IndexService implements vscode.Disposable {
 
   /** Search found hits of files changed since indexing: bring the folder up to date soon. */
   refreshSoon(folder: vscode.WorkspaceFolder): void {
+    if (isShared(folder)) return;
     if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) this.schedule(folder, false);
   }
 
@@ -346,6 +359,9 @@ export class IndexService implements vscode.Disposable {
       return; // invalid settings: the next explicit command says so
     }
     if (!cfg.indexOnSave) return;
+    // A shared index is the team's: a member's unsaved or uncommitted edits are not written into it
+    // behind their back. "Index Workspace" updates it on request.
+    if (cfg.store) return;
     // The index's own files (when the storage folder is inside the workspace) never trigger a refresh.
     const storage = this.access.storageDirFor(folder, cfg);
     if (p === storage || p.startsWith(storage + path.sep)) return;

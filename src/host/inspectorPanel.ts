@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { readConfig } from './config';
 import type { SweepResult } from '../core/sweep/sweep';
 import { prefixesForModel } from '../core/search/prefixes';
 import { AttentionData } from './attentionPanel';
@@ -69,6 +70,17 @@ export function registerInspector(o: { extensionUri: vscode.Uri; access: EngineA
     vscode.commands.registerCommand(PIN_SELECTION_COMMAND, () => InspectorPanel.pinSelection()),
     { dispose: () => (services = undefined) },
   ];
+}
+
+const SHARED_NOTE = 'The map and the neighbours per layer read the local index; this workspace uses a shared PostgreSQL index (setting embeddingLens.store), which they do not read.';
+
+/** Whether the folder's settings name a shared PostgreSQL index. */
+function sharedIndexOf(folder: vscode.WorkspaceFolder): boolean {
+  try {
+    return !!readConfig(folder.uri).store;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -344,6 +356,7 @@ export class InspectorPanel implements vscode.Disposable {
     const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
     const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
     if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'noFolder' });
+    if (sharedIndexOf(folder)) return show({ state: 'noIndex', message: SHARED_NOTE });
     if (!access.hasStoredIndex(folder)) {
       return show({ state: 'noIndex', message: `${folder.name} has no index yet.` });
     }
@@ -433,6 +446,7 @@ export class InspectorPanel implements vscode.Disposable {
     const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
     const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
     if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'error', message: 'Open a folder with an index to see neighbours per layer.' });
+    if (sharedIndexOf(folder)) return show({ state: 'error', message: SHARED_NOTE });
     if (!access.hasStoredIndex(folder)) return show({ state: 'error', message: `${folder.name} has no index yet: index the workspace first.` });
     show({ state: 'loading', scope });
     try {

@@ -191,7 +191,7 @@ export async function searchFolders(access: EngineAccess, query: string, mode: S
     const running = index?.progressOf(folder);
     const partial = running !== undefined || index?.stateOf(folder).kind === 'partial';
     try {
-      const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS, ...(kinds ? { kinds } : {}) }, { signal });
+      const found = await access.engine.request('search', { root: t.root, storageDir: t.storageDir, recipe: t.recipe, query, mode, k: RESULTS, ...(kinds ? { kinds } : {}), ...(t.store ? { store: t.store } : {}) }, { signal });
       hits.push(...found.map((h) => ({ ...h, folder, uri: vscode.Uri.file(path.join(t.root, h.path)), ...(partial ? { partial: true } : {}) })));
       if (found.some((h) => h.stale)) index?.refreshSoon(folder);
     } catch (err) {

@@ -132,6 +132,11 @@ export interface IndexTarget {
   /** The folder holding this workspace folder's stores (one per recipe). */
   storageDir: string;
   recipe: Recipe;
+  /**
+   * A shared index in PostgreSQL instead of the local one: the connection string, with the password
+   * the host took from its secret storage (never from settings). Absent: the local index.
+   */
+  store?: string;
 }
 
 export interface IndexParams extends IndexTarget {

@@ -15,6 +15,7 @@ import type { SearchHit } from '../core/search/search';
 import { neighboursPerLayer, type LayerNeighbours } from '../core/search/layerNeighbours';
 import { prefixesForModel } from '../core/search/prefixes';
 import { writeFileAtomic } from '../core/store/atomicFile';
+import { postgresIndexStatus, PostgresSearch, refreshPostgres } from '../core/store/postgresIndex';
 import { minePairs } from '../core/sweep/pairs';
 import { runSweep, type SweepResult } from '../core/sweep/sweep';
 import { UserError, type Logger, type ProgressEvent, type Recipe, type RecipeIdentity } from '../core/types';
@@ -134,7 +135,44 @@ export async function openEngine(
     if (!w) workspaces.set(key, (w = Workspace.at(t.root, { storageDir: t.storageDir, logger: log })));
     return w;
   };
-  const forget = () => workspaces.forEach((w) => w.forget());
+  // Open searches of shared indexes, one per connection string, folder and recipe. One connection runs
+  // one transaction at a time, so requests on it are queued (`chain`); a failure closes it (the next
+  // request connects again).
+  const pgSearches = new Map<string, { open: Promise<PostgresSearch>; chain: Promise<unknown> }>();
+  const withPg = async <T>(t: IndexTarget & { store: string }, fn: (s: PostgresSearch) => Promise<T>): Promise<T> => {
+    const embedder = extractor.embedder(t.recipe);
+    const key = JSON.stringify([t.store, path.resolve(t.root), embedder.identity]);
+    let entry = pgSearches.get(key);
+    if (!entry) pgSearches.set(key, (entry = { open: PostgresSearch.open({ root: t.root, url: t.store, embedder }), chain: Promise.resolve() }));
+    const e = entry;
+    const run = e.chain.then(async () => {
+      let s: PostgresSearch;
+      try {
+        s = await e.open;
+      } catch (err) {
+        if (pgSearches.get(key) === e) pgSearches.delete(key);
+        throw err;
+      }
+      try {
+        return await fn(s);
+      } catch (err) {
+        if (pgSearches.get(key) === e) pgSearches.delete(key);
+        await s.close();
+        throw err;
+      }
+    });
+    e.chain = run.catch(() => undefined);
+    return run;
+  };
+  const forgetPg = () => {
+    for (const e of pgSearches.values()) void e.chain.then(() => e.open).then((x) => x.close(), () => undefined);
+    pgSearches.clear();
+  };
+  const forget = () => {
+    workspaces.forEach((w) => w.forget());
+    forgetPg();
+  };
+  const sharedOnly = (what: string) => new UserError(`${what} works on the local index only, not on a shared PostgreSQL index.`, 'Clear the shared index setting to use it on a local index of this folder.');
 
   return {
     info,
@@ -165,6 +203,19 @@ export async function openEngine(
     dropOpenIndexes: () => forget(),
     async index(p, run) {
       const embedder = extractor.embedder(p.recipe);
+      if (p.store) {
+        forgetPg();
+        return refreshPostgres({
+          root: p.root,
+          url: p.store,
+          embedder,
+          chunkTokens: chunkTokensFor(i.maxLength, maxSeqLength),
+          discovery: { include: p.include?.length ? p.include : undefined, exclude: p.exclude, ...(p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : {}) },
+          textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
+          rebuild: p.rebuild,
+          logger: log,
+        }, { signal: run.signal, onProgress: run.onProgress });
+      }
       const ws = workspace(p);
       const result = await ws.refresh(embedder, {
         rebuild: p.rebuild,
@@ -187,18 +238,31 @@ export async function openEngine(
       return result;
     },
     async search(p, signal) {
+      if (p.store) {
+        const store = p.store;
+        return (await withPg({ ...p, store }, (s) => s.search(p.query, { mode: p.mode, k: p.k, previewLines: 4, signal, ...(p.kinds?.length ? { kinds: p.kinds } : {}) }))).map(wireHit);
+      }
       const hits = await workspace(p).search(p.query, { embedder: extractor.embedder(p.recipe) }, { mode: p.mode, k: p.k, previewLines: 4, signal, ...(p.kinds?.length ? { kinds: p.kinds } : {}) });
       return hits.map(wireHit);
     },
     async similar(p, signal) {
       const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
+      if (p.store) {
+        const store = p.store;
+        return (await withPg({ ...p, store }, (s) => s.similar(target, { k: p.k ?? 10, previewLines: 4, signal }))).map(wireHit);
+      }
       const hits = await workspace(p).similar(target, extractor.embedder(p.recipe), { k: p.k ?? 10, previewLines: 4, signal });
       return hits.map(wireHit);
     },
     async indexStatus(t) {
+      if (t.store) {
+        const s = await postgresIndexStatus(t.store, extractor.embedder(t.recipe).identity);
+        return s.exists ? { exists: true, complete: true, files: s.files, chunks: s.chunks, others: [] } : { exists: false, others: s.others };
+      }
       return workspace(t).indexStatus(extractor.embedder(t.recipe).identity);
     },
     async layerNeighbours(p, signal) {
+      if (p.store) throw sharedOnly('Nearest chunks per layer');
       const search = await workspace(p).openSearch({ embedder: extractor.embedder(p.recipe) });
       const target = 'text' in p ? { text: p.text } : { path: p.path, startLine: p.startLine, endLine: p.endLine };
       return neighboursPerLayer({
@@ -207,6 +271,7 @@ export async function openEngine(
       });
     },
     async indexPoints(p) {
+      if (p.store) throw sharedOnly('The map of indexed chunks');
       const { vectors, dims, records, total } = await workspace(p).sample(extractor.embedder(p.recipe).identity, p.limit);
       return { vectors, dims, records, total };
     },

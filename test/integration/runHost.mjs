@@ -162,6 +162,12 @@ export function startCodeServer(port, profile) {
       EL_TEST_RESULTS: RESULTS,
       EL_REPO_ROOT: ROOT,
       EL_LOGS_DIR: path.join(profile.user, 'logs'),
+      EL_USER_SETTINGS: path.join(profile.user, 'User', 'settings.json'),
+      // The shared-index suite: a throwaway PostgreSQL (main() starts it), or why there is none.
+      ...(profile.pg ? { EL_TEST_PG_URL: profile.pg.urlNoPassword, EL_TEST_PG_PASSWORD: profile.pg.password } : { EL_TEST_PG_SKIP: profile.pgSkip ?? 'no PostgreSQL' }),
+      // Only the secret storage may give the engine a password.
+      PGPASSWORD: '',
+      PGPASSFILE: '/nonexistent',
     },
   });
   child.stdout.pipe(out);
@@ -192,6 +198,34 @@ export async function killGroup(child) {
   } catch {
     // none left
   }
+}
+
+/**
+ * A throwaway PostgreSQL + pgvector for the shared-index tests (test/helpers/pgServer.ts: initdb in a
+ * temp folder, 127.0.0.1, a free port, password authentication), when the server binaries and pgvector
+ * are installed (.ci/run installs them); else the reason goes to the suite, which skips and says so.
+ * The helper is TypeScript: test:vscode runs this file under tsx.
+ */
+async function startTestPostgres(profile) {
+  let helpers;
+  try {
+    helpers = await import('../helpers/pgServer.ts');
+  } catch (err) {
+    profile.pgSkip = `test/helpers/pgServer.ts could not be loaded (run through npm run test:vscode, which loads tsx): ${err instanceof Error ? err.message : err}`;
+    log(`shared-index tests will be skipped: ${profile.pgSkip}`);
+    return undefined;
+  }
+  const install = helpers.findPostgres();
+  if ('skip' in install) {
+    profile.pgSkip = install.skip;
+    log(`shared-index tests will be skipped: ${install.skip}`);
+    return undefined;
+  }
+  const pg = await helpers.startPostgres(install);
+  pg.createDatabase('team');
+  profile.pg = { urlNoPassword: `postgres://postgres@127.0.0.1:${pg.port}/team`, password: pg.password, userDir: path.join(profile.user, 'User') };
+  log(`PostgreSQL + pgvector on 127.0.0.1:${pg.port} for the shared-index tests`);
+  return pg;
 }
 
 /** Part (a): mocha inside the extension host. Returns the exit code the workbench reports. */
@@ -743,6 +777,42 @@ async function livingWithTheExtension(page, profile) {
 }
 
 /** Part (b): the workbench driven like a user. Throws on failure. */
+/**
+ * The shared index as a user sets it up: the connection string typed into the User settings tab, Index
+ * Workspace refused for want of a password, the notification's "Set PostgreSQL Password" button opens
+ * a password box, and indexing then goes to PostgreSQL. Screenshots: shared-index-password.png,
+ * shared-index-indexed.png.
+ */
+async function sharedIndexFromTheUi(page, pg) {
+  await setInUserTab(page, 'store', pg.urlNoPassword);
+  await page.keyboard.press('Control+W');
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  const anyNote = (text) => page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item', { hasText: text }).first();
+  const refused = anyNote(/PostgreSQL at 127\.0\.0\.1:\d+ (needs a password|refused the password)/);
+  await refused.waitFor({ timeout: 60_000 }).catch(async () => {
+    await runCommand(page, 'Notifications: Show Notifications');
+    await refused.waitFor({ timeout: 20_000 });
+  });
+  await refused.locator('.monaco-button', { hasText: 'Set PostgreSQL Password' }).click();
+  const box = page.locator('.quick-input-widget input[type="password"]');
+  await box.waitFor({ timeout: 20_000 });
+  await page.screenshot({ path: path.join(RESULTS, 'shared-index-password.png') });
+  await box.fill(pg.password);
+  await page.keyboard.press('Enter');
+  await anyNote("saved in VS Code's secret storage").waitFor({ timeout: 20_000 });
+  if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
+  const settings = readFileSync(path.join(pg.userDir ?? '', 'settings.json'), { encoding: 'utf8', flag: 'r' });
+  if (settings.includes(pg.password)) throw new Error('the password landed in settings.json');
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await anyNote(/chunks? from \d+ files? indexed/).waitFor({ timeout: 120_000 });
+  await waitStatus(page, /EL:.*\d/);
+  await page.screenshot({ path: path.join(RESULTS, 'shared-index-indexed.png') });
+  log(`shared index: "Set PostgreSQL Password" from the refusal's button, then Index Workspace into PostgreSQL; status "${await statusBarText(page)}"`);
+  // Back to the local index for whatever runs next.
+  await setInUserTab(page, 'store', '');
+  await page.keyboard.press('Control+W');
+}
+
 async function runBrowserTests(browser, port, profile) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
@@ -819,6 +889,14 @@ async function runBrowserTests(browser, port, profile) {
     t = performance.now();
     await livingWithTheExtension(page, profile);
     mark('livingWithTheExtension', t);
+
+    if (profile.pg) {
+      t = performance.now();
+      await sharedIndexFromTheUi(page, profile.pg);
+      mark('sharedIndexFromTheUi', t);
+    } else {
+      log(`shared index from the UI: skipped (${profile.pgSkip})`);
+    }
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
     throw err;
@@ -839,6 +917,7 @@ async function main() {
 
   const tmp = mkdtempSync(path.join(tmpdir(), 'el-vscode-'));
   const profile = makeProfile(tmp);
+  const pgServer = await startTestPostgres(profile);
   let server;
   let browser;
   let failed = false;
@@ -881,6 +960,7 @@ async function main() {
   } finally {
     await browser?.close().catch(() => undefined);
     await killGroup(server);
+    pgServer?.stop();
     if (failed && existsSync(path.join(profile.user, 'logs'))) {
       cpSync(path.join(profile.user, 'logs'), path.join(RESULTS, 'vscode-logs'), { recursive: true });
     }

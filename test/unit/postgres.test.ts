@@ -15,12 +15,15 @@ import { PostgresSearch, refreshPostgres } from '../../src/core/store/postgresIn
 import { kindOfPath } from '../../src/core/search/kinds';
 import { WorkspaceSearch } from '../../src/core/search/search';
 import { UserError, type RecipeIdentity, type TextEmbedder } from '../../src/core/types';
+import { EngineClient } from '../../src/host/engineClient';
 import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
 import { findPostgres, startPostgres, type PgServer } from '../helpers/pgServer';
 import { suiteRequiring } from '../skip';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
+const WORKER = path.join(ROOT, 'dist', 'worker.js');
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
 const install = findPostgres();
 const skip = 'skip' in install ? install.skip : !fs.existsSync(path.join(ROOT, 'dist', 'cli.js')) ? 'dist/cli.js missing: run `npm run build` first' : false;
 
@@ -375,5 +378,71 @@ suiteRequiring('PostgreSQL + pgvector store', skip, () => {
     assert.ok(lex.every((h) => h.id.includes(':7@')));
     assert.equal((await store.counts()).chunks, n);
     await store.close();
+  });
+
+  test('the editor\'s engine process with a shared index: index, search, similar and status go to PostgreSQL; errors keep their codes', async () => {
+    server.createDatabase('engine');
+    const url = server.url('engine');
+    const storageDir = fs.mkdtempSync(path.join(tmp, 'engine-storage-'));
+    const client = new EngineClient(WORKER, quiet, { idleMs: 0 });
+    const recipe = { layer: 'last', pool: 'mean', normalize: true } as const;
+    const target = { root: ws, storageDir, recipe, store: url };
+    try {
+      await client.request('load', { model, offline: true, threads: 1, maxTokensPerBatch: 512 });
+      const none = await client.request('indexStatus', target);
+      assert.deepEqual(none, { exists: false, others: [] });
+      const phases = new Set<string>();
+      const summary = await client.request('index', { ...target, exclude: [] }, { onProgress: (p) => phases.add(p.phase) });
+      assert.ok(summary.filesIndexed > 30 && summary.chunksTotal > 100, JSON.stringify(summary));
+      assert.ok(['discover', 'index', 'save', 'done'].every((p) => phases.has(p)), [...phases].join());
+      assert.deepEqual(fs.readdirSync(storageDir), [], 'nothing written in the local storage folder');
+      const status = await client.request('indexStatus', target);
+      assert.deepEqual(status, { exists: true, complete: true, files: summary.filesSeen - summary.skipped.length, chunks: summary.chunksTotal, others: [] });
+
+      // The same hits as the shared index searched directly (the engine adds nothing of its own).
+      const direct = await PostgresSearch.open({ root: ws, url, embedder });
+      for (const mode of ['hybrid', 'vector', 'lexical'] as const) {
+        const viaEngine = await client.request('search', { ...target, query: 'retry socket timeout', mode, k: 8 });
+        const want = await direct.search('retry socket timeout', { mode, k: 8, previewLines: 4 });
+        assert.deepEqual(viaEngine.map((h) => [h.path, h.startLine, h.endLine]), want.map((h) => [h.path, h.startLine, h.endLine]), mode);
+        viaEngine.forEach((h, i) => assert.ok(Math.abs(h.score - want[i]!.score) < 1e-9, `${mode} #${i}`));
+      }
+      const file = `lib/${fs.readdirSync(path.join(ws, 'lib')).sort()[0]}`;
+      const similar = await client.request('similar', { ...target, path: file, startLine: 2, endLine: 5, k: 5 });
+      const similarDirect = await direct.similar({ path: file, startLine: 2, endLine: 5 }, { k: 5, previewLines: 4 });
+      assert.deepEqual(similar.map((h) => `${h.path}:${h.startLine}`), similarDirect.map((h) => `${h.path}:${h.startLine}`));
+      assert.equal(similar.length, 5);
+      await direct.close();
+      // Searches in flight at once share one connection, queued: each gets its own answer.
+      const many = await Promise.all(['http', 'cache token', 'lock'].map((q) => client.request('search', { ...target, query: q, mode: 'lexical', k: 3 })));
+      const one = await Promise.all(['http', 'cache token', 'lock'].map((q) => client.request('search', { ...target, query: q, mode: 'lexical', k: 3 })));
+      assert.deepEqual(many, one);
+      assert.ok(many.every((hits) => hits.length === 3));
+      // Features that read the local index say so instead of answering from nothing.
+      await assert.rejects(client.request('indexPoints', { ...target, limit: 10 }), /local index only/);
+
+      // Errors cross the process boundary with their codes (the editor picks its buttons by them).
+      const wrong = { ...target, store: server.url('engine', 'wrong-password') };
+      await assert.rejects(client.request('search', { ...wrong, query: 'http', mode: 'hybrid', k: 3 }), (err: UserError) => {
+        assert.equal(err.code, 'STORE_AUTH');
+        assert.match(err.message, /refused the password for user "postgres"/);
+        assert.doesNotMatch(err.message, /wrong-password/);
+        assert.equal(err.facts.store, `postgres://postgres:***@127.0.0.1:${server.port}/engine`);
+        return true;
+      });
+      await assert.rejects(client.request('index', { ...target, store: 'postgres://postgres@127.0.0.1:1/x' }), (err: UserError) => err.code === 'STORE_UNREACHABLE' && /connection refused/.test(err.message));
+      const otherRecipe = { ...target, recipe: { layer: '-2', pool: 'mean', normalize: true } as const };
+      await assert.rejects(client.request('search', { ...otherRecipe, query: 'http', mode: 'vector', k: 3 }), (err: UserError) => {
+        assert.equal(err.code, 'RECIPE_MISMATCH');
+        assert.deepEqual(err.facts.differences, [{ field: 'layer', index: 'last', request: '-2' }]);
+        return true;
+      });
+      const mismatch = await client.request('indexStatus', otherRecipe);
+      assert.equal(mismatch.exists, false);
+      assert.match(mismatch.others[0]!, /layer last, pooling mean/);
+      assert.deepEqual(fs.readdirSync(storageDir), [], 'still nothing written locally');
+    } finally {
+      await client.dispose();
+    }
   });
 });

@@ -155,6 +155,25 @@ suiteRequiring('sharded extract + merge (CLI processes)', !fs.existsSync(path.jo
     assert.deepEqual(Array.from(f.ids!, Number), texts.map((_, i) => i));
   });
 
+  test('one text per model call: the merged shards equal one process bit for bit', async () => {
+    // The same batching on both sides (--max-tokens 1: every text alone; --threads 1): nothing may differ.
+    const few = path.join(tmp, 'few.txt');
+    fs.writeFileSync(few, texts.slice(0, 300).join('\n') + '\n');
+    const args = ['--model', model, '--input', few, '--layer', '-2', '--pool', 'mean', '--normalize', '--quiet', '--max-tokens', '1', '--threads', '1'];
+    const single = path.join(tmp, 'exact-single.npy');
+    const out = path.join(tmp, 'exact.npy');
+    const runs = await Promise.all([cliAsync(['extract', ...args, '--out', single]), ...[0, 1, 2].map((k) => cliAsync(['extract', ...args, '--out', out, '--shard', `${k}/3`]))]);
+    runs.forEach((r) => assert.equal(r.code, 0, r.stderr));
+    const merged = path.join(tmp, 'exact-merged.npy');
+    const r = cli(['merge', '--out', merged, ...[2, 0, 1].map((k) => path.join(tmp, `exact.shard-${String(k).padStart(5, '0')}-of-00003.npy`))]);
+    assert.equal(r.code, 0, r.stderr);
+    const a = await readNpy(single);
+    const b = await readNpy(merged);
+    assert.deepEqual(b.shape, [300, 32]);
+    const bits = (d: typeof a.data) => new Uint32Array(d.buffer, d.byteOffset, d.length);
+    assert.deepEqual(bits(b.data), bits(a.data));
+  });
+
   async function assertNothingWritten(out: string) {
     assert.ok(!fs.existsSync(out), `${out} was written`);
     assert.ok(!fs.existsSync(`${out}.json`), `${out}.json was written`);

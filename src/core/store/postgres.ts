@@ -16,6 +16,7 @@
 // query parameter; only table names are spliced in, and those are validated hex prefixes.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { indexMissing } from '../errors';
 import { UserError, type RecipeIdentity } from '../types';
 import { copyBinary } from './pgCopy';
 import { documentTerms, queryTerms, scoreBm25, type CorpusStats, type Posting } from './postgresLexical';
@@ -236,7 +237,7 @@ export class PostgresStore {
       if (!row) {
         const others = await PostgresStore.registryRows(client);
         if (others.length) throw PostgresStore.mismatch(url, identity, others, false);
-        throw new UserError(`No Embedding Lens index in ${redactUrl(url)}.`, 'Run `embedding-lens index <folder> --store <the same connection string>` first.');
+        throw indexMissing(`No Embedding Lens index in ${redactUrl(url)}.`, { store: redactUrl(url) }, 'Index a folder into it first.');
       }
       // The row matched by prefix must hold exactly this recipe (name every differing field).
       const held = rowIdentity(row);
@@ -276,6 +277,18 @@ export class PostgresStore {
         : 'Search with the model and recipe the database holds.',
       { code: 'RECIPE_MISMATCH', store: redactUrl(url), differences: closest },
     );
+  }
+
+  /** Descriptions of every recipe the database holds an index for (status, "others"). */
+  static async heldRecipes(url: string): Promise<string[]> {
+    const client = await connectPostgres(url, 'embedding-lens status');
+    try {
+      return (await PostgresStore.registryRows(client)).map((r) => describe(rowIdentity(r)));
+    } catch (err) {
+      throw describePgError(err, url);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   private static async registryRows(client: pg.Client): Promise<RegistryRow[]> {

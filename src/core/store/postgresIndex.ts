@@ -11,7 +11,8 @@ import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFil
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
 import { fuse, pickHits, resolveSearchOptions, SIMILAR_EXTRA_DEPTH, similarText, withoutSelf, type Candidate, type SearchHit, type SearchOptions, type SimilarTarget } from '../search/search';
-import { UserError, type Logger, type TextEmbedder } from '../types';
+import { hasCode } from '../errors';
+import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '../types';
 import { PostgresStore, type PgChunking, type PgFileUpdate } from './postgres';
 
 export interface PgIndexerOptions {
@@ -149,6 +150,25 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
     } finally {
       await release();
     }
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Whether the shared index holds this recipe, and its size (the status a front end shows). A database
+ * without it lists the recipes it does hold in `others`. Connection problems are thrown (STORE_* codes).
+ */
+export async function postgresIndexStatus(url: string, identity: RecipeIdentity): Promise<{ exists: boolean; files: number; chunks: number; updatedAt: string; others: string[] }> {
+  let store: PostgresStore;
+  try {
+    store = await PostgresStore.open(url, identity, { create: false, applicationName: 'embedding-lens status' });
+  } catch (err) {
+    if (hasCode(err, 'INDEX_MISSING', 'RECIPE_MISMATCH')) return { exists: false, files: 0, chunks: 0, updatedAt: '', others: await PostgresStore.heldRecipes(url) };
+    throw err;
+  }
+  try {
+    return { exists: true, ...(await store.counts()), others: [] };
   } finally {
     await store.close();
   }

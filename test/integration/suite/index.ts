@@ -11,6 +11,7 @@ export async function run(): Promise<void> {
   await import('./engine.test');
   await import('./commands.test');
   await import('./lifecycle.test');
+  await import('./sharedIndex.test');
   const failures = await new Promise<number>((resolve) => mocha.run(resolve));
   if (failures > 0) throw new Error(`${failures} test(s) failed`);
 }
