@@ -25,6 +25,7 @@ import { VectorStore, type ChunkRecord } from '../src/core/store/vectorStore';
 import { seededRandom } from '../src/core/random';
 import type { RecipeIdentity } from '../src/core/types';
 import { findPostgres, startPostgres } from '../test/helpers/pgServer';
+import pg from 'pg';
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'embedding-lens.js');
@@ -300,7 +301,24 @@ async function benchPostgres(): Promise<void> {
     console.log(`  load (binary COPY): ${(pgR.loadS as number).toFixed(1)} s`);
     s0 = serverCpuS(postmaster);
     t = performance.now();
-    await store.client.query(`CREATE INDEX ON "${store.prefix}_chunks" USING hnsw (embedding vector_cosine_ops) WITH (m = ${M}, ef_construction = ${EFC})`);
+    // Progress of the build from a second connection (pgvector reports tuples done), for an honest
+    // extrapolation when a large build has to be stopped.
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    const tb = t;
+    const progress = setInterval(() => {
+      watcher.query<{ phase: string; tuples_done: string; tuples_total: string }>('SELECT phase, tuples_done::text, tuples_total::text FROM pg_stat_progress_create_index')
+        .then((r) => {
+          const x = r.rows[0];
+          if (x) console.log(`  HNSW build ${((performance.now() - tb) / 1000).toFixed(0)} s: ${x.phase}, ${x.tuples_done}/${x.tuples_total} tuples, server CPU ${(serverCpuS(postmaster) - s0).toFixed(0)} s`);
+        }, () => undefined);
+    }, 60_000);
+    try {
+      await store.client.query(`CREATE INDEX ON "${store.prefix}_chunks" USING hnsw (embedding vector_cosine_ops) WITH (m = ${M}, ef_construction = ${EFC})`);
+    } finally {
+      clearInterval(progress);
+      await watcher.end().catch(() => undefined);
+    }
     pgR.hnswBuildS = (performance.now() - t) / 1000;
     pgR.serverCpuBuildS = serverCpuS(postmaster) - s0;
     console.log(`  HNSW build: ${(pgR.hnswBuildS as number).toFixed(1)} s`);
