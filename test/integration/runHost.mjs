@@ -13,6 +13,8 @@
 //
 // Needs scripts/vscode-host-setup.sh to have run once (Node 24, code-server, Chromium).
 // Environment: EL_KEEP_TMP=1 keeps the temp profile; EL_HEADED=1 is not supported (no display here).
+// EL_TYPING_REPO=<folder> adds the typing-latency measurement while that folder is indexed (issue 12;
+// EL_TYPING_ONLY=1 runs only that; EL_TYPING_MODEL, EL_TYPING_KEYS); EL_MEMORY_REPO: see issue 13's step.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
@@ -776,6 +778,86 @@ async function livingWithTheExtension(page, profile) {
   log(`memory (MB, extension host / engine): ${fmt(memory)}; real model on ${memory.real.repository}: ${fmt(memory.real)}`);
 }
 
+// ---- Issue 12: the editor never waits ------------------------------------------------------------
+
+/**
+ * Typing latency while a large folder is indexed (numbers, not pass/fail; only with EL_TYPING_REPO):
+ * the folder (e.g. a slice of Go's standard library, a few thousand files) is copied into the workspace,
+ * a character is typed into an open editor every 150 ms, and the page records, per key, the time from
+ * the key event's creation (Chromium stamps trusted input when it is dispatched) to the line showing the
+ * character, and to the next frame after that. First with nothing running (idle), then while
+ * "Index Workspace" runs with EL_TYPING_MODEL (default: the built-in all-MiniLM-L6-v2). Written to
+ * test-results/typing-latency.json. Fails only when the measurement itself cannot be made (e.g. the index
+ * finished before the keys were typed, so nothing was measured "while indexing").
+ */
+async function typingLatency(page, profile) {
+  const repo = process.env.EL_TYPING_REPO;
+  const keys = Number(process.env.EL_TYPING_KEYS ?? 60);
+  const model = process.env.EL_TYPING_MODEL ?? 'all-MiniLM-L6-v2';
+  const dest = path.join(profile.workspace, 'typing-repo');
+  cpSync(repo, dest, { recursive: true, filter: (p) => !/[\\/](\.git|node_modules)([\\/]|$)/.test(p) });
+  const files = readdirSync(dest, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
+  await setInUserTab(page, 'model', model);
+  await page.keyboard.press('Control+W');
+  // The editor to type in: math.ts of the sample workspace, the cursor at the end of its first line.
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input').fill('math.ts');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.ts' }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.editor-instance .monaco-editor', { hasText: 'computeGreatestCommonDivisor' }).first();
+  await editor.locator('.view-line').first().click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' // ');
+  await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.__typing = { samples: [], pending: null };
+    document.addEventListener('keydown', (e) => {
+      if (e.key.length === 1) w.__typing.pending = { key: e.key, t0: e.timeStamp, handled: performance.now() };
+    }, true);
+    const lines = document.querySelector('.editor-instance .monaco-editor .view-lines');
+    new MutationObserver(() => {
+      const p = w.__typing.pending;
+      if (!p) return;
+      w.__typing.pending = null;
+      const shown = performance.now();
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        w.__typing.samples.push({ queued: p.handled - p.t0, shown: shown - p.t0, painted: performance.now() - p.t0 });
+      }));
+    }).observe(lines, { subtree: true, childList: true, characterData: true });
+  });
+  const typeBatch = async () => {
+    await page.evaluate(() => { /** @type {any} */ (window).__typing.samples = []; });
+    for (let i = 0; i < keys; i++) {
+      await page.keyboard.press(String.fromCharCode(97 + (i % 26)));
+      await page.waitForTimeout(150);
+    }
+    await page.waitForTimeout(500);
+    return page.evaluate(() => /** @type {any} */ (window).__typing.samples);
+  };
+  const stats = (samples, field) => {
+    const v = samples.map((x) => x[field]).sort((a, b) => a - b);
+    const at = (q) => Number(v[Math.min(v.length - 1, Math.floor(q * v.length))].toFixed(1));
+    return { n: v.length, p50: at(0.5), p95: at(0.95), max: Number(v[v.length - 1].toFixed(1)) };
+  };
+  const summarize = (samples) => ({ keyToLine: stats(samples, 'shown'), keyToPaint: stats(samples, 'painted'), keyEventQueued: stats(samples, 'queued') });
+  const idle = await typeBatch();
+  // Index the workspace (the copied folder included); type while the status bar says it is indexing.
+  await runCommand(page, 'Embedding Lens: Index Workspace');
+  await waitStatus(page, /EL:\sindexing\s\d+\/\d+/, 180_000);
+  await editor.locator('.view-line').first().click();
+  await page.keyboard.press('End');
+  const statusBefore = await statusBarText(page);
+  const busy = await typeBatch();
+  const statusAfter = await statusBarText(page);
+  if (!/indexing/.test(statusAfter)) throw new Error(`indexing finished before the keys were typed ("${statusAfter}"): give EL_TYPING_REPO a larger folder`);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const result = { repository: repo, files, model, keys, idle: summarize(idle), whileIndexing: summarize(busy), statusBefore, statusAfter, engine: processMemory(profile), loadAverage: load };
+  writeFileSync(path.join(RESULTS, 'typing-latency.json'), JSON.stringify(result, null, 2));
+  const f = (s) => `key→line p50 ${s.keyToLine.p50} / p95 ${s.keyToLine.p95} / max ${s.keyToLine.max} ms, key→paint p50 ${s.keyToPaint.p50} / p95 ${s.keyToPaint.p95} ms`;
+  log(`typing latency (${keys} keys, ${files} files in typing-repo, ${model}): idle ${f(result.idle)}; while indexing (${statusBefore} → ${statusAfter}) ${f(result.whileIndexing)}; load ${load}`);
+  await page.keyboard.press('Control+Z');
+}
+
 /** Part (b): the workbench driven like a user. Throws on failure. */
 /**
  * The shared index as a user sets it up: the connection string typed into the User settings tab, Index
@@ -826,6 +908,10 @@ async function runBrowserTests(browser, port, profile) {
     await page.locator('.statusbar-item', { hasText: 'EL:' }).first().waitFor({ timeout: 60_000 });
     mark('workbenchReady', t);
     log(`workbench ready, extension's status bar item shown (${timings.workbenchReady}s)`);
+    if (process.env.EL_TYPING_ONLY) {
+      await typingLatency(page, profile);
+      return;
+    }
 
     t = performance.now();
     await runCommand(page, 'Embedding Lens: Show Log');
@@ -897,6 +983,12 @@ async function runBrowserTests(browser, port, profile) {
     } else {
       log(`shared index from the UI: skipped (${profile.pgSkip})`);
     }
+
+    if (process.env.EL_TYPING_REPO) {
+      t = performance.now();
+      await typingLatency(page, profile);
+      mark('typingLatency', t);
+    }
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'browser-failure.png') }).catch(() => undefined);
     throw err;
@@ -940,7 +1032,8 @@ async function main() {
     });
 
     t = performance.now();
-    const code = await runHostSuites(browser, port, profile, installedDir);
+    // EL_TYPING_ONLY=1 (with EL_TYPING_REPO): only the typing-latency measurement, no suites.
+    const code = process.env.EL_TYPING_ONLY ? 0 : await runHostSuites(browser, port, profile, installedDir);
     mark('hostSuites', t);
     if (code !== 0) {
       failed = true;

@@ -58,6 +58,8 @@ export const MANIFEST_NAME = 'manifest.json';
  * and leaves room for real embeddings, which cluster less cleanly.
  */
 export const DEFAULT_EF_SEARCH = 100;
+/** Points a compaction adds to the graph between two yields to the event loop (~50-100 ms of work at 1M). */
+const FOLD_SLICE = 64;
 
 export type StoreMetric = 'cosine' | 'ip' | 'l2';
 
@@ -822,8 +824,14 @@ export class VectorStore {
   /**
    * Fold every delta row into the HNSW graph, or rebuild the graph from the live vectors when deleted
    * labels pass compactRatio (labels are kept either way).
+   *
+   * Folding adds the delta vectors to the open graph (hnswlib's resizeIndex + addPoint; deleted labels
+   * stay marked) instead of building a new one, and yields to the event loop every FOLD_SLICE points, so a
+   * process that serves queries while it compacts (the editor's engine) keeps answering them: a row folded
+   * so far is found by the graph and skipped by the exact search of the deltas. Rows added meanwhile are
+   * not folded and stay in the deltas (writeBase takes only folded rows into the new base).
    */
-  private fold(): void {
+  private async fold(): Promise<void> {
     const m = this.manifest;
     const dims = this.dims;
     const unfolded = this.delta.labels().filter((l) => !this.delta.isFolded(l));
@@ -844,8 +852,13 @@ export class VectorStore {
     const needed = this.index.getCurrentCount() + unfolded.length;
     const cap = this.index.getMaxElements();
     if (needed > cap) this.index.resizeIndex(Math.max(needed, Math.ceil(cap * 1.5)));
-    for (const l of unfolded) {
-      this.index.addPoint(Array.from(this.delta.vector(l)!), l);
+    const index = this.index;
+    for (let i = 0; i < unfolded.length; i++) {
+      if (i > 0 && i % FOLD_SLICE === 0) await new Promise((r) => setImmediate(r));
+      const l = unfolded[i];
+      const v = this.delta.vector(l);
+      if (!v || this.delta.isFolded(l)) continue; // deleted (or folded) while this one yielded
+      index.addPoint(Array.from(v), l);
       this.delta.setFolded(l);
     }
   }
@@ -960,16 +973,21 @@ export class VectorStore {
 
   /** Folds the deltas and writes index.<g>.hnsw + metadata.<g>.bin; the callback swaps memory after the commit. */
   private async writeBase(g: number, written: string[]): Promise<{ manifest: StoreManifest; afterCommit: () => void }> {
-    this.fold();
-    // Snapshot synchronously: every live row (all of them are in the graph now).
+    await this.fold();
+    // Snapshot synchronously: every live row that is in the graph (rows added while the fold yielded are
+    // not, and stay delta rows).
     const rows: LabeledRecord[] = [];
     for (let r = 0; r < this.base.rows; r++) {
       const label = this.base.labels[r];
       if (!this.baseDead.has(label)) rows.push({ label, rec: this.base.record(r) });
     }
-    for (const [label, rec] of this.delta.records) rows.push({ label, rec });
+    const included = new Set<number>();
+    for (const [label, rec] of this.delta.records) {
+      if (!this.delta.isFolded(label)) continue;
+      rows.push({ label, rec });
+      included.add(label);
+    }
     rows.sort((a, b) => a.label - b.label);
-    const included = new Set(this.delta.records.keys());
     // Rows in the new base are no longer "added since the last save": deleting one now needs a tombstone.
     for (const label of included) this.pendingAdded.delete(label);
     const tombstonesBefore = new Set(this.pendingTombstones.keys());
@@ -983,7 +1001,10 @@ export class VectorStore {
     // permission problems surface as a real EACCES here instead of a missing file later.
     await (await fsp.open(indexTmp, 'wx', 0o644)).close();
     try {
-      this.index.writeIndexSync(indexTmp);
+      // The async variant serializes on a libuv thread: the event loop stays free (a compaction of a
+      // large store writes hundreds of MB). Nothing mutates the graph meanwhile: refreshes wait for the
+      // compaction (writer lock), and queries only read it.
+      await this.index.writeIndex(indexTmp);
     } catch (err) {
       throw new Error(`writing the HNSW index failed: ${(err as Error).message}`);
     }
