@@ -7,7 +7,7 @@ import { hashText } from '../index/files';
 import { openIndexParts } from '../index/indexer';
 import type { Catalog } from '../index/catalog';
 import type { ChunkRecord, VectorStore } from '../store/vectorStore';
-import type { RecipeIdentity } from '../recipe';
+import { recipeDifferences, type RecipeIdentity } from '../recipe';
 import { UserError, type TextEmbedder } from '../types';
 import type { LexicalIndex } from './lexical';
 import { kindOfPath, type ChunkKind } from './kinds';
@@ -131,6 +131,15 @@ export class WorkspaceSearch {
     if (!identity) throw new Error('WorkspaceSearch.open needs an embedder or an identity');
     const parts = await openIndexParts(path.resolve(options.storageDir), identity, false, undefined, root);
     return new WorkspaceSearch(root, options.embedder, identity, parts.store, parts.catalog, parts.lexical, parts.storeDir, options.prefixes);
+  }
+
+  /**
+   * This open index searched with a model as well: the store, catalog and keyword index are shared, not
+   * opened again (a CLI search checks the index without the model, then loads the model).
+   */
+  withEmbedder(embedder: TextEmbedder): WorkspaceSearch {
+    if (recipeDifferences(embedder.identity, this.identity).length) throw new Error('withEmbedder: the embedder has another recipe than the open index');
+    return new WorkspaceSearch(this.root, embedder, this.identity, this.store, this.catalog, this.lexical, this.storeDir);
   }
 
   status(): IndexStatus {

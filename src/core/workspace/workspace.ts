@@ -340,6 +340,10 @@ export class Workspace {
             { code: 'INDEX_MISSING', root: this.root, storageDir: this.storageDir, others },
           );
         }
+        // The index already open for keywords (a CLI search checks it before loading the model) serves
+        // the model's search too, instead of being opened again.
+        const keywords = by.embedder ? this.searches.get(`${storeDir}\u0000keywords`) : undefined;
+        if (keywords && by.embedder) return (await keywords).withEmbedder(by.embedder);
         return WorkspaceSearch.open({ root: this.root, storageDir: this.storageDir, embedder: by.embedder, identity });
       })();
       this.searches.set(key, s);
