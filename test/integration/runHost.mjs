@@ -815,12 +815,12 @@ async function typingLatency(page, profile) {
       if (e.key.length === 1) w.__typing.pending = { key: e.key, t0: e.timeStamp, handled: performance.now() };
     }, true);
     const lines = document.querySelector('.editor-instance .monaco-editor .view-lines');
-    new MutationObserver(() => {
+    new w.MutationObserver(() => {
       const p = w.__typing.pending;
       if (!p) return;
       w.__typing.pending = null;
       const shown = performance.now();
-      requestAnimationFrame(() => requestAnimationFrame(() => {
+      w.requestAnimationFrame(() => w.requestAnimationFrame(() => {
         w.__typing.samples.push({ queued: p.handled - p.t0, shown: shown - p.t0, painted: performance.now() - p.t0 });
       }));
     }).observe(lines, { subtree: true, childList: true, characterData: true });
