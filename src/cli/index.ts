@@ -153,6 +153,7 @@ Files
   --exclude <glob>        also leave out files matching (repeatable)
   --no-gitignore          do not apply .gitignore files
   --max-file-size <KiB>   skip larger files (default 1024)
+  --max-data-size <KiB>   skip larger data files: JSON, CSV, XML... (default 32; SVG is always skipped)
   --chunk-tokens <n>      token budget of one chunk (default: min(256, model window))
   --show-skipped          list every skipped file with its reason
   --rebuild               embed every file again into a fresh index for this recipe, built beside
@@ -223,6 +224,7 @@ export async function run(argv: string[]): Promise<number> {
       exclude: { type: 'string', multiple: true },
       'no-gitignore': { type: 'boolean', default: false },
       'max-file-size': { type: 'string' },
+      'max-data-size': { type: 'string' },
       'chunk-tokens': { type: 'string' },
       'show-skipped': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
@@ -242,6 +244,8 @@ export async function run(argv: string[]): Promise<number> {
   const logger = stderrLogger(values.quiet);
   // Every option is checked before the model loads.
   const maxKiB = positiveInt(values['max-file-size'], '--max-file-size');
+  const maxDataKiB = positiveInt(values['max-data-size'], '--max-data-size');
+  const textChecks = maxKiB || maxDataKiB ? { ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}), ...(maxDataKiB ? { maxDataBytes: maxDataKiB * 1024 } : {}) } : undefined;
   const chunkTokensOption = positiveInt(values['chunk-tokens'], '--chunk-tokens');
   searchRecipe(values);
   positiveInt(values.threads, '--threads');
@@ -270,7 +274,7 @@ export async function run(argv: string[]): Promise<number> {
       const result = await indexPostgres(pgUrl, folder, embedder, {
         chunkTokens: chunkTokensOption ?? chunkTokens,
         discovery: { include: values.include, exclude: values.exclude, useGitignore: !values['no-gitignore'], ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}) },
-        textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
+        textChecks,
         allowNewRecipe: values['add-recipe'],
         rebuild: values.rebuild,
       }, logger, signalFromSigint());
@@ -287,7 +291,7 @@ export async function run(argv: string[]): Promise<number> {
         useGitignore: !values['no-gitignore'],
         ...(maxKiB ? { maxFileBytes: maxKiB * 1024 } : {}),
       },
-      textChecks: maxKiB ? { maxFileBytes: maxKiB * 1024 } : undefined,
+      textChecks,
     };
     const result = await indexFolder({ refresh: (o) => workspace.refresh(embedder, { ...request, ...o }) }, values.quiet);
     mark('refreshed');

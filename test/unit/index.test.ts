@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { Chunker, packLines, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
-import { checkText, discoverFiles } from '../../src/core/index/files';
+import { checkText, dataFileReason, discoverFiles } from '../../src/core/index/files';
 import { recipeKey, WorkspaceIndexer } from '../../src/core/index/indexer';
 import { locateTreeSitterWasm } from '../../src/core/index/treeSitter';
 import { WorkspaceSearch } from '../../src/core/search/search';
@@ -23,6 +23,10 @@ export async function makeWorkspace(): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'el-ws-'));
   await fs.cp(FIXTURE, dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'data/huge.txt'), 'x = 1\n'.repeat(400_000)); // 2.4 MB
+  // A data file over the 32 KiB data limit and an SVG icon: left out as data; a small JSON stays.
+  await fs.writeFile(path.join(dir, 'data/vocab.json'), JSON.stringify(Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`word${i}`, i])), null, 1));
+  await fs.writeFile(path.join(dir, 'data/icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">\n<path d="M1 1h14v14H1z"/>\n</svg>\n');
+  await fs.writeFile(path.join(dir, 'data/settings.json'), '{\n  "name": "demo",\n  "retries": 3\n}\n');
   await fs.mkdir(path.join(dir, 'node_modules/dep'), { recursive: true });
   await fs.writeFile(path.join(dir, 'node_modules/dep/index.js'), 'module.exports = 1;\n');
   await fs.symlink('..', path.join(dir, 'src/nested/loop')); // a directory link back up: a loop
@@ -94,6 +98,15 @@ describe('discovery', () => {
 
   test('a missing folder is a clear error', async () => {
     await assert.rejects(discoverFiles('/no/such/folder/here'), (err: unknown) => err instanceof UserError && /does not exist/.test(err.message));
+  });
+
+  test('data files: SVG always, JSON / CSV / XML over the data limit, by name and size alone', () => {
+    assert.match(dataFileReason('assets/logo.svg', 300)!, /image markup \(SVG\)/);
+    assert.equal(dataFileReason('package.json', 10_000), null);
+    assert.match(dataFileReason('models/tokenizer.json', 711_661)!, /JSON data of 695 KiB, over the 32 KiB limit/);
+    assert.equal(dataFileReason('models/tokenizer.json', 711_661, 1024 * 1024), null, 'a larger limit keeps it');
+    assert.match(dataFileReason('C:\\data\\table.CSV', 40_000)!, /CSV data/);
+    assert.equal(dataFileReason('src/big.ts', 900_000), null, 'code is never data');
   });
 
   test('content checks: binary, undecodable, minified, text', () => {
@@ -180,6 +193,10 @@ describe('incremental indexing', () => {
     assert.equal(skipped['data/records.raw'], 'binary');
     assert.equal(skipped['data/latin1.txt'], 'undecodable');
     assert.equal(skipped['data/huge.txt'], 'too-large');
+    assert.equal(skipped['data/vocab.json'], 'data');
+    assert.match(first.skipped.find((k) => k.path === 'data/vocab.json')!.detail!, /JSON data of \d+ KiB, over the 32 KiB limit/);
+    assert.equal(skipped['data/icon.svg'], 'data');
+    assert.equal(skipped['data/settings.json'], undefined, 'small configuration is indexed');
     assert.equal(indexer.store.count, first.chunksTotal);
 
     model.texts.length = 0;

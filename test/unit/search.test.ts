@@ -10,7 +10,8 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { DEFAULT_FUSION, fuse, groupPerFile, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, rankDataDown, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DATA_SCORE_FACTOR, isDataPath } from '../../src/core/search/kinds';
 import { UserError } from '../../src/core/types';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -112,6 +113,16 @@ describe('search', () => {
     assert.equal(fused[0]!.rec.id, 'b');
     const grouped = groupPerFile([rec('a', 'x', 1, 5), rec('b', 'x', 3, 8), rec('c', 'x', 10, 12), rec('d', 'x', 20, 22)], 10, 2);
     assert.deepEqual(grouped.map((g) => g.rec.id), ['a', 'c']);
+  });
+
+  test('data and configuration chunks rank below code of equal score; the rest keep their order', () => {
+    const c = (p: string, score: number) => ({ rec: { path: p }, score });
+    const ranked = [c('package.json', 0.9), c('src/a.ts', 0.8), c('src/b.ts', 0.7), c('conf/app.yaml', -0.1), c('src/c.ts', -0.11)];
+    assert.deepEqual(rankDataDown(ranked).map((x) => x.rec.path), ['src/a.ts', 'package.json', 'src/b.ts', 'src/c.ts', 'conf/app.yaml']);
+    assert.equal(rankDataDown(ranked)[1]!.score, 0.9 * DATA_SCORE_FACTOR);
+    assert.ok(isDataPath('a/b/tsconfig.json') && isDataPath('.eslintrc') && isDataPath('x.svg') && !isDataPath('src/json.ts') && !isDataPath('README.md'));
+    const plain = [c('src/a.ts', 1), c('src/b.ts', 2)];
+    assert.equal(rankDataDown(plain), plain, 'no data: the list is returned as is');
   });
 
   test('model prefixes', () => {

@@ -39,7 +39,8 @@ export type SkipReason =
   | 'unreadable' // permission denied, broken link, vanished
   | 'symlink-loop'
   | 'changing' // kept changing while being read
-  | 'empty';
+  | 'empty'
+  | 'data'; // structured data (JSON, CSV, XML...) over the data size limit, or image markup (SVG)
 
 export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   binary: 'binary file',
@@ -50,7 +51,29 @@ export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   'symlink-loop': 'symbolic link loop',
   changing: 'kept changing while being read',
   empty: 'empty or whitespace only',
+  data: 'data or image markup, not prose or code',
 };
+
+/**
+ * Structured-data formats: a large file of them (a tokenizer's vocabulary, benchmark results, fixtures)
+ * is thousands of chunks of values that no question is about, costs model time and floods results.
+ * Small ones (package.json, tsconfig.json) are configuration and stay indexed.
+ */
+const DATA_EXTENSIONS = new Set(['json', 'jsonl', 'ndjson', 'geojson', 'csv', 'tsv', 'xml', 'ipynb', 'har']);
+/** Image markup: drawing commands, never an answer to a question about code. */
+const MARKUP_ASSET_EXTENSIONS = new Set(['svg']);
+/** Data files larger than this are skipped (reason `data`). */
+export const DEFAULT_MAX_DATA_BYTES = 32 * 1024;
+
+/** Why a file is left out as data (null: index it), from its name and size alone. */
+export function dataFileReason(filePath: string, size: number, maxDataBytes = DEFAULT_MAX_DATA_BYTES): string | null {
+  const base = filePath.slice(Math.max(filePath.lastIndexOf('/'), filePath.lastIndexOf('\\')) + 1);
+  const dot = base.lastIndexOf('.');
+  const ext = dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
+  if (MARKUP_ASSET_EXTENSIONS.has(ext)) return `image markup (${ext.toUpperCase()})`;
+  if (DATA_EXTENSIONS.has(ext) && size > maxDataBytes) return `${ext.toUpperCase()} data of ${formatBytes(size)}, over the ${formatBytes(maxDataBytes)} limit for data files`;
+  return null;
+}
 
 export interface DiscoverOptions {
   /** Globs (relative to the root, `/`-separated) a file must match one of; default: every file. */
@@ -236,6 +259,8 @@ export interface TextCheckOptions {
   /** Average characters per line above which a file (over 1 KiB) counts as minified. Default 300. */
   maxAverageLineLength?: number;
   maxFileBytes?: number;
+  /** Structured-data files (JSON, CSV, XML...) larger than this are skipped as `data`. Default DEFAULT_MAX_DATA_BYTES (32 KiB). */
+  maxDataBytes?: number;
 }
 
 export type ReadOutcome =
@@ -293,6 +318,8 @@ export async function readIndexableText(absPath: string, options: TextCheckOptio
       if (before.size > (options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES)) {
         return { ok: false, reason: 'too-large', detail: formatBytes(before.size), size: before.size, mtimeMs: before.mtimeMs };
       }
+      const data = dataFileReason(absPath, before.size, options.maxDataBytes);
+      if (data) return { ok: false, reason: 'data', detail: data, size: before.size, mtimeMs: before.mtimeMs };
       buffer = await fs.readFile(absPath);
       after = await fs.stat(absPath);
     } catch (err) {

@@ -16,6 +16,20 @@ export function kindOfPath(path: string): ChunkKind {
   return 'code';
 }
 
+/** Configuration and data files (package.json, YAML, lock files, CSV): indexed, but rarely what a question is about. */
+const DATA_PATH = /\.(json|jsonc|json5|jsonl|ndjson|ya?ml|toml|xml|csv|tsv|lock|ini|cfg|conf|properties|plist|svg)$|(^|\/)\.[^/]*rc$/i;
+
+export function isDataPath(path: string): boolean {
+  return DATA_PATH.test(path);
+}
+
+/**
+ * Data and configuration chunks rank below code and prose of equal score: their scores are multiplied by
+ * this (a package.json or a fixture matched many questions' words without answering any). Chosen on
+ * the quality benchmark (BENCHMARKS.md).
+ */
+export const DATA_SCORE_FACTOR = 0.8;
+
 /** `code,tests` → kinds; an unknown word is a clear error naming the choices. */
 export function parseKinds(spec: string): ChunkKind[] {
   const kinds = spec.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean);

@@ -10,7 +10,7 @@ import type { ChunkRecord, VectorStore } from '../store/vectorStore';
 import { recipeDifferences, type RecipeIdentity } from '../recipe';
 import { UserError, type TextEmbedder } from '../types';
 import type { LexicalIndex } from './lexical';
-import { kindOfPath, type ChunkKind } from './kinds';
+import { DATA_SCORE_FACTOR, isDataPath, kindOfPath, type ChunkKind } from './kinds';
 import { prefixesForModel, type TextPrefixes } from './prefixes';
 
 export type SearchMode = 'vector' | 'lexical' | 'hybrid';
@@ -219,7 +219,15 @@ export function resolveSearchOptions(query: string, options: SearchOptions = {},
 
 /** The shared end of every search: the kind filter, at most `perFile` per file, k hits with previews. */
 export function pickHits(root: string, ranked: Candidate[], q: ResolvedSearchOptions): Promise<SearchHit[]> {
-  return hitsWithPreview(root, groupPerFile(ofKinds(ranked, q.kinds), q.k, q.perFile), q.previewLines);
+  return hitsWithPreview(root, groupPerFile(rankDataDown(ofKinds(ranked, q.kinds)), q.k, q.perFile), q.previewLines);
+}
+
+/** Data and configuration chunks (isDataPath) scored × DATA_SCORE_FACTOR (÷ when negative), then re-sorted (stable: the rest keep their order). */
+export function rankDataDown<T extends { rec: { path: string }; score: number }>(ranked: T[], factor = DATA_SCORE_FACTOR): T[] {
+  if (factor === 1 || !ranked.some((c) => isDataPath(c.rec.path))) return ranked;
+  return ranked
+    .map((c) => (isDataPath(c.rec.path) ? { ...c, score: c.score >= 0 ? c.score * factor : c.score / factor } : c))
+    .sort((a, b) => b.score - a.score);
 }
 
 /** Search hits with the files' current lines as previews (`stale` when the chunk's content changed since indexing). */
