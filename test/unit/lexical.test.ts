@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import MiniSearch from 'minisearch';
 import { expandTerm, LexicalIndex, tokenizeCode } from '../../src/core/search/lexical';
+import { lexicalTextOf } from '../../src/core/index/chunk';
 import { seededRandom } from '../../src/core/random';
 
 let tmp: string;
@@ -122,5 +123,20 @@ describe('lexical index (segments)', () => {
     await assert.rejects(LexicalIndex.load(file), /corrupt \(not valid JSON\)/);
     fs.writeFileSync(file, JSON.stringify({ formatVersion: 1, index: {} }));
     assert.equal(await LexicalIndex.load(file), null, 'format 1 is rebuilt by the indexer');
+  });
+});
+
+describe('what the keyword index reads of a chunk', () => {
+  it('the enclosing declarations or the heading trail, then the lines; the path stays its own field', () => {
+    assert.equal(lexicalTextOf({ path: 'src/a.ts', context: 'src/a.ts > Store > save', text: 'x();' }), 'Store save\nx();');
+    assert.equal(lexicalTextOf({ path: 'README.md', context: 'README.md > Command line > extract', text: 'Run it.' }), 'Command line extract\nRun it.');
+    assert.equal(lexicalTextOf({ path: 'src/a.ts', context: 'src/a.ts', text: 'x();' }), 'x();');
+    assert.equal(lexicalTextOf({ path: 'src/a.ts', context: 'Store > save', text: 'x();' }), 'Store save\nx();', 'names-only headers');
+    assert.equal(lexicalTextOf({ path: 'src/a.ts', context: '', text: 'x();' }), 'x();');
+    // A method's later chunk is found by its class and method names.
+    const index = LexicalIndex.empty();
+    index.add('a', 'src/a.ts', lexicalTextOf({ path: 'src/a.ts', context: 'src/a.ts > WriterLock > acquire', text: 'const pid = readPid();\nif (alive(pid)) throw busy();' }));
+    index.add('b', 'src/b.ts', lexicalTextOf({ path: 'src/b.ts', context: 'src/b.ts > Other', text: 'return 1;' }));
+    assert.deepEqual(index.search('writer lock acquire', 5).map((h) => h.id), ['a']);
   });
 });

@@ -15,7 +15,7 @@ import { UserError, type Logger, type RecipeIdentity, type TextEmbedder } from '
 import { describeIdentity, sameRecipe } from '../recipe';
 import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, STORE_MANIFEST, storeDirFor, storeState } from '../workspace/layout';
 import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
-import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughTokenCount, type Chunk, type ChunkContext } from './chunk';
+import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, lexicalTextOf, roughTokenCount, type Chunk, type ChunkContext } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
 import { acquireWriterLock } from './writerLock';
 
@@ -330,7 +330,7 @@ export class WorkspaceIndexer {
     const commit = (file: Pending) => {
       const before = catalog.get(file.path);
       if (before?.chunks.length) removedChunks.set(`${file.path}\u0000old`, before.chunks.map((c) => c.id));
-      for (const c of file.chunks) lexical.add(c.id, c.path, c.text);
+      for (const c of file.chunks) lexical.add(c.id, c.path, lexicalTextOf(c));
       catalog.set(file.path, file.entry);
     };
 

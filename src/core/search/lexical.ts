@@ -21,8 +21,9 @@ import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '
 import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
 import { indexDamaged, UserError } from '../errors';
 
-// 3: stop words dropped and terms stemmed (expandTerm); older indexes are rebuilt from the chunks.
-export const LEXICAL_FORMAT_VERSION = 3;
+// 3: stop words dropped and terms stemmed (expandTerm); 4: documents hold the enclosing declaration
+// names (lexicalTextOf). Older indexes are rebuilt from the files (no re-embedding).
+export const LEXICAL_FORMAT_VERSION = 4;
 const LEXICAL_FORMAT = 'embedding-lens-lexical';
 const SEGMENT_MAGIC = 'ELLEXSG1';
 const BM25 = { k: 1.2, b: 0.7, d: 0.5 };

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs/promises';
 import { CHUNKER_VERSION } from '../index/catalog';
-import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, roughTokenCount, type Chunk } from '../index/chunk';
+import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, lexicalTextOf, roughTokenCount, type Chunk } from '../index/chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from '../index/files';
 import { CALIBRATION_SAMPLES, type RefreshOptions, type RefreshSummary } from '../index/indexer';
 import { prefixesForModel, type TextPrefixes } from '../search/prefixes';
@@ -132,7 +132,7 @@ export async function refreshPostgres(options: PgIndexerOptions, run: RefreshOpt
         f.chunks.forEach((c, j) => vectors.set(reuse.get(key(c)) ?? fresh.get(key(c))!, j * store.dims));
         return {
           path: f.path, contentHash: f.hash, vectors,
-          chunks: f.chunks.map((c) => ({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash, text: c.text })),
+          chunks: f.chunks.map((c) => ({ id: c.id, path: c.path, startLine: c.startLine, endLine: c.endLine, contentHash: c.contentHash, text: lexicalTextOf(c) })),
         };
       });
       signal?.throwIfAborted();
