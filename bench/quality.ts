@@ -4,6 +4,11 @@
 //   npm run bench:quality                          every code base, fp32 and int8 (../shared/models)
 //   npm run bench:quality -- --bases repo --models int8 --label try-x
 //
+// Experiments (measured in BENCHMARKS.md, none is the default): --embed-text split (identifiers split
+// into words in every text the model reads), --file-summary (the file's own description in every code
+// chunk's header), --late <window tokens> (late chunking: chunk vectors pooled from the whole file's
+// token states), --context path|names|none, --chunk-tokens <n>, --fusions, --per-file.
+//
 // The index is built by the real WorkspaceIndexer and queried through WorkspaceSearch, exactly as the
 // CLI does; only the model calls are cached on disk (.cache/bench-quality), keyed by model, recipe and
 // text, so a re-run after a chunking or search change embeds only what changed.
@@ -19,6 +24,8 @@ import type { ChunkContext } from '../src/core/index/chunk';
 import { chunkTokensFor } from '../src/core/workspace/workspace';
 import type { Recipe } from '../src/core/types';
 import { CachedEmbedder } from './quality/cachedEmbedder';
+import { lateChunkingEmbedder } from './quality/lateChunking';
+import { splitIdentifier } from '../src/core/sweep/pairs';
 import { CACHE_DIR, BENCH_DIR, prepareCodeBase, QUESTION_KINDS, type CodeBase, type Question } from './quality/corpora';
 
 const SHARED_MODEL = path.resolve(BENCH_DIR, '..', '..', 'shared', 'models', 'all-MiniLM-L6-v2');
@@ -60,6 +67,18 @@ function metrics(ranks: number[]): Metrics {
   };
 }
 
+/** Experiment: identifiers split into words (camelCase, snake_case) in every text the model sees. */
+function splitIdentifiersEmbedder(inner: CachedEmbedder): CachedEmbedder {
+  const split = (t: string) => t.replace(/[A-Za-z][A-Za-z0-9]*(?:[_$]+[A-Za-z0-9]+)+|[A-Za-z]*[a-z0-9][A-Z][A-Za-z0-9]*/g, (w) => splitIdentifier(w));
+  return new Proxy(inner, {
+    get(target, prop, recv) {
+      if (prop === 'embed') return (texts: string[], o?: Parameters<CachedEmbedder['embed']>[1]) => target.embed(texts.map(split), o);
+      const v = Reflect.get(target, prop, recv);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
 
 async function main(): Promise<void> {
@@ -78,6 +97,9 @@ async function main(): Promise<void> {
       'chunk-tokens': { type: 'string' },
       speed: { type: 'string' },
       'per-file': { type: 'string' },
+      'embed-text': { type: 'string', default: 'plain' },
+      'file-summary': { type: 'boolean', default: false },
+      late: { type: 'string' },
     },
   });
   const grammars = await TreeSitterGrammars.load();
@@ -114,14 +136,19 @@ async function main(): Promise<void> {
     // The model's own prompts and max_seq_length (sentence-transformers files), the recipe fixed to
     // what all-MiniLM-L6-v2 declares (last layer, mean, normalised) so cached vectors stay comparable.
     const own = extractor.modelRecipe();
-    const embedder = new CachedEmbedder(extractor.embedder(recipe, own.prefixes), path.join(CACHE_DIR, 'embeddings'), spec.label);
+    const cached = new CachedEmbedder(extractor.embedder(recipe, own.prefixes), path.join(CACHE_DIR, 'embeddings'), spec.label);
+    const plainEmbedder = values['embed-text'] === 'split' ? splitIdentifiersEmbedder(cached) : cached;
     try {
       for (const base of bases) {
         const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'el-quality-'));
+        // --late <window tokens>: chunk vectors pooled from the whole file's token states (queries as usual).
+        const embedder = values.late
+          ? new CachedEmbedder(lateChunkingEmbedder(extractor, plainEmbedder, base.root, Number(values.late)), path.join(CACHE_DIR, 'embeddings'), `${spec.label}-late${values.late}`)
+          : plainEmbedder;
         try {
           const m0 = embedder.modelMs; const c0 = embedder.cpuMs; const x0 = embedder.misses;
           const t0 = performance.now();
-          const indexer = await WorkspaceIndexer.open({ root: base.root, storageDir, embedder, chunkTokens: values['chunk-tokens'] ? Number(values['chunk-tokens']) : chunkTokensFor(extractor.info.maxLength, own.maxSeqLength), chunkContext: values.context as ChunkContext | undefined });
+          const indexer = await WorkspaceIndexer.open({ root: base.root, storageDir, embedder, chunkTokens: values['chunk-tokens'] ? Number(values['chunk-tokens']) : chunkTokensFor(extractor.info.maxLength, own.maxSeqLength), chunkContext: values.context as ChunkContext | undefined, chunkFileSummary: values['file-summary'] });
           const summary = await indexer.refresh();
           const indexMs = performance.now() - t0;
           const search = await WorkspaceSearch.open({ root: base.root, storageDir, embedder });
@@ -154,11 +181,12 @@ async function main(): Promise<void> {
             }
           }
         } finally {
+          if (embedder !== plainEmbedder) embedder.close();
           fs.rmSync(storageDir, { recursive: true, force: true });
         }
       }
     } finally {
-      embedder.close();
+      cached.close();
       await extractor.dispose();
     }
   }

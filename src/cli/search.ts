@@ -28,7 +28,8 @@ no model at all.
   --kind <k,...>          only code, docs and/or tests (by path; default all), e.g. --kind code
   --preview <n>           preview lines per result (default 4)
   --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>), by vectors
-  --json                  print [{ path, startLine, endLine, score, scoreKind, preview }] on stdout
+  --json                  print [{ path, startLine, endLine, score, scoreKind, preview, match? }] on stdout
+                          (match: the lines that matched, when the result is a whole function)
 
 Scores: vector = cosine similarity (−1…1), lexical = BM25 (unbounded, higher is better),
 hybrid = 0.7 × vector + 0.3 × keyword score, each scaled to 0…1 over its candidates (only the order means something).
@@ -42,7 +43,7 @@ ${STORE_HELP}`;
 
 function printHits(hits: SearchHit[], json: boolean, kind: SearchMode | 'similar'): void {
   if (json) {
-    const out = hits.map(({ path: p, startLine, endLine, score, preview }) => ({ path: p, startLine, endLine, score, scoreKind: SCORE_KINDS[kind], preview }));
+    const out = hits.map(({ path: p, startLine, endLine, score, preview, match }) => ({ path: p, startLine, endLine, score, scoreKind: SCORE_KINDS[kind], preview, ...(match ? { match } : {}) }));
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
     process.stdout.write(formatHits(hits, kind) + '\n');
@@ -57,7 +58,7 @@ export function formatHits(hits: SearchHit[], mode: SearchMode | 'similar' = 'hy
   const kind = SCORE_KINDS[mode];
   return hits
     .map((h) => {
-      const head = `${h.path}:${h.startLine}-${h.endLine}  ${kind} ${h.score.toFixed(mode === 'lexical' ? 2 : 4)}${h.stale ? '  (file changed since indexing)' : ''}`;
+      const head = `${h.path}:${h.startLine}-${h.endLine}  ${kind} ${h.score.toFixed(mode === 'lexical' ? 2 : 4)}${h.match ? `  (matched ${h.match.startLine}-${h.match.endLine})` : ''}${h.stale ? '  (file changed since indexing)' : ''}`;
       const preview = h.preview.split('\n').map((l) => `    ${l}`).join('\n');
       return `${head}\n${preview}`;
     })

@@ -16,6 +16,8 @@ export interface ExtractOptions {
   truncate?: boolean;
   /** Tokens shared by consecutive windows of a long input. Default: a quarter of the window. */
   windowOverlap?: number;
+  /** Tokens per window, special tokens included (default and upper bound: the model's max length). */
+  windowTokens?: number;
   /** Prefix added before each text (e.g. E5's `query: `). Offsets stay relative to the original text. */
   prefix?: string;
 }

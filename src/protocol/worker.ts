@@ -170,6 +170,8 @@ export interface WireSearchHit {
   preview: string;
   /** The file changed since it was indexed (the preview shows its current lines). */
   stale?: boolean;
+  /** When the result is a whole function: the lines of the chunk that matched. */
+  match?: { startLine: number; endLine: number };
 }
 
 export interface SearchParams extends IndexTarget {

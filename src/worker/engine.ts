@@ -76,6 +76,7 @@ export { clearStorage };
 function wireHit(h: SearchHit): WireSearchHit {
   const hit: WireSearchHit = { path: h.path, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview };
   if (h.stale) hit.stale = true;
+  if (h.match) hit.match = { ...h.match };
   return hit;
 }
 

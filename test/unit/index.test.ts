@@ -7,8 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
-import { Chunker, packLines, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
-import { checkText, dataFileReason, discoverFiles } from '../../src/core/index/files';
+import { Chunker, embedHashOfId, fileDescription, packLines, unitOfId, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
+import { checkText, dataFileReason, discoverFiles, hashText } from '../../src/core/index/files';
 import { recipeKey, WorkspaceIndexer } from '../../src/core/index/indexer';
 import { locateTreeSitterWasm } from '../../src/core/index/treeSitter';
 import { WorkspaceSearch } from '../../src/core/search/search';
@@ -120,6 +120,15 @@ describe('discovery', () => {
 });
 
 describe('chunking', () => {
+  test('a file describes itself: leading comment or module docstring, license headers and directives skipped', () => {
+    const d = (text: string) => fileDescription(text.split('\n'));
+    assert.equal(d('// Copyright 2009 The Go Authors. All rights reserved.\n// license that can be found in the LICENSE file.\n\n//go:generate go run gen.go\n\n// Package url parses URLs and implements query escaping. More here.\npackage url'), 'Package url parses URLs and implements query escaping.');
+    assert.equal(d('#!/usr/bin/env python3\n"""Functions that read and write gzipped files.\n\nMore.\n"""\nimport os'), 'Functions that read and write gzipped files.');
+    assert.equal(d('/*\n\tPackage flag implements command-line flag parsing.\n*/\npackage flag'), 'Package flag implements command-line flag parsing.');
+    assert.equal(d('import x from "y";\n// not at the top\n'), '');
+    assert.equal(d('/* eslint-disable */\n// Search over a workspace index: vector or lexical\n// or hybrid.\nexport {}'), 'Search over a workspace index: vector or lexical or hybrid.');
+  });
+
   test('tree-sitter grammars are found in node_modules', () => {
     assert.ok(locateTreeSitterWasm().length > 0);
   });
@@ -132,12 +141,31 @@ describe('chunking', () => {
     assert.ok(chunks.length >= 2);
     for (const c of chunks) {
       assert.equal(c.text, lines.slice(c.startLine - 1, c.endLine).join('\n'), `text of ${c.id} matches its lines`);
-      assert.ok(c.id.startsWith(`src/math.ts#L${c.startLine}-L${c.endLine}@`));
+      assert.ok(c.id.startsWith(`src/math.ts#L${c.startLine}-L${c.endLine}${c.unit ? `~L${c.unit.startLine}-L${c.unit.endLine}` : ''}@`));
     }
     const gcd = lines.findIndex((l) => l.includes('function computeGreatestCommonDivisor')) + 1;
     const holder = chunks.find((c) => c.startLine <= gcd && c.endLine >= gcd)!;
     assert.ok(holder.text.includes('return Math.abs(a);'), 'the whole function is in one chunk');
     assert.ok(holder.text.includes('Greatest common divisor'), 'with its doc comment');
+  });
+
+  test('a piece of a long function names the whole function (comments included) in its id; whole declarations name nothing', async () => {
+    const body = Array.from({ length: 40 }, (_, i) => `  const step${i} = transformTheValue(input, ${i}, "a fairly long literal string number ${i}");`).join('\n');
+    const text = `import { x } from './x';\n\n/**\n * Runs every step.\n */\nexport function runAll(input: string): void {\n${body}\n}\n\nexport function small(): number {\n  return 1;\n}\n`;
+    const chunks = await new Chunker({ maxTokens: 120 }).chunk('src/steps.ts', text);
+    const lines = text.split('\n');
+    const start = lines.indexOf('/**') + 1;
+    const end = lines.indexOf('}', start) + 1;
+    const pieces = chunks.filter((c) => c.startLine >= start && c.endLine <= end);
+    assert.ok(pieces.length >= 3, chunks.map((c) => c.id).join(' '));
+    for (const p of pieces) {
+      assert.deepEqual(p.unit, { startLine: start, endLine: end });
+      assert.deepEqual(unitOfId(p.id), { startLine: start, endLine: end });
+      assert.ok(p.id.startsWith(`src/steps.ts#L${p.startLine}-L${p.endLine}~L${start}-L${end}@`), p.id);
+      assert.equal(embedHashOfId(p.id), hashText(`${p.context}\n${p.text}`), 'the embedded-text hash stays last');
+    }
+    for (const c of chunks.filter((c) => c.startLine > end)) assert.equal(unitOfId(c.id), null, `${c.id} holds whole declarations`);
+    assert.equal(unitOfId('a.ts#L1-L9@abc'), null);
   });
 
   test('the token budget bounds chunks; long runs are cut with overlap', () => {

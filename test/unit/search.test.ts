@@ -10,7 +10,9 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { DEFAULT_FUSION, fuse, groupPerFile, rankDataDown, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, pickHits, rankDataDown, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { chunkId } from '../../src/core/index/chunk';
+import { hashText } from '../../src/core/index/files';
 import { DATA_SCORE_FACTOR, isDataPath } from '../../src/core/search/kinds';
 import { UserError } from '../../src/core/types';
 
@@ -123,6 +125,28 @@ describe('search', () => {
     assert.ok(isDataPath('a/b/tsconfig.json') && isDataPath('.eslintrc') && isDataPath('x.svg') && !isDataPath('src/json.ts') && !isDataPath('README.md'));
     const plain = [c('src/a.ts', 1), c('src/b.ts', 2)];
     assert.equal(rankDataDown(plain), plain, 'no data: the list is returned as is');
+  });
+
+  test('pieces of one function are one result: the whole function, the best piece as its match', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'el-decl-'));
+    try {
+      const lines = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`);
+      await fs.writeFile(path.join(dir, 'a.ts'), lines.join('\n'));
+      const piece = (s: number, e: number, score: number, unit?: [number, number]) => ({
+        rec: { id: chunkId('a.ts', s, e, 'h', unit ? { startLine: unit[0], endLine: unit[1] } : undefined), path: 'a.ts', startLine: s, endLine: e, contentHash: hashText(lines.slice(s - 1, e).join('\n')) },
+        score,
+      });
+      const ranked = [piece(12, 15, 0.9, [5, 20]), piece(1, 4, 0.8), piece(5, 11, 0.7, [5, 20]), piece(21, 30, 0.6)];
+      const q = resolveSearchOptions('q', { k: 10, previewLines: 2 });
+      const hits = await pickHits(dir, ranked, q);
+      assert.deepEqual(hits.map((h) => [h.startLine, h.endLine, h.match?.startLine, h.match?.endLine]), [[5, 20, 12, 15], [1, 4, undefined, undefined], [21, 30, undefined, undefined]]);
+      assert.equal(hits[0]!.preview, 'line 5\nline 6', 'the preview starts at the function');
+      assert.equal(hits[0]!.stale, undefined, 'the piece is current');
+      await fs.writeFile(path.join(dir, 'a.ts'), lines.map((l, i) => (i === 13 ? 'changed' : l)).join('\n'));
+      assert.equal((await pickHits(dir, ranked, q))[0]!.stale, true, 'a change inside the piece makes it stale');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('model prefixes', () => {

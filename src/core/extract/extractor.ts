@@ -202,7 +202,7 @@ export class Extractor {
     const sequences: Sequence[] = [];
     encodings.forEach((enc, item) => {
       const { prefix: pre, suffix } = specialFrame(enc.special);
-      const plan = planWindows(enc.ids.length, pre, suffix, this.info.maxLength, options.windowOverlap, options.truncate ?? false);
+      const plan = planWindows(enc.ids.length, pre, suffix, Math.min(this.info.maxLength, options.windowTokens ?? Infinity), options.windowOverlap, options.truncate ?? false);
       plan.windows.forEach((positions, window) => sequences.push({ item, window, positions }));
       items.push({ enc, plan, remaining: plan.windows.length });
     });

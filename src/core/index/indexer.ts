@@ -35,6 +35,8 @@ export interface IndexerOptions {
   overlapLines?: number;
   /** Context header of each chunk (see ChunkOptions.context). Default `path`. */
   chunkContext?: ChunkContext;
+  /** See ChunkOptions.fileSummary. */
+  chunkFileSummary?: boolean;
   treeSitterDir?: string;
   /** Query / passage prefixes; default the embedder's (the model's own prompts), else from the model id (prefixesForModel). */
   prefixes?: TextPrefixes;
@@ -163,6 +165,7 @@ export class WorkspaceIndexer {
       overlapLines: options.overlapLines ?? 0,
       treeSitterDir: options.treeSitterDir,
       context: options.chunkContext,
+      fileSummary: options.chunkFileSummary,
       logger: options.logger,
     });
     this.chunker.setTokenEstimator((text) => Math.ceil(roughTokenCount(text) * scale));

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { hashText } from '../index/files';
+import { unitOfId } from '../index/chunk';
 import { openIndexParts } from '../index/indexer';
 import type { Catalog } from '../index/catalog';
 import type { ChunkRecord, VectorStore } from '../store/vectorStore';
@@ -49,6 +50,8 @@ export interface SearchHit {
   lexicalScore?: number;
   /** True when the file changed since it was indexed (the preview shows the current lines). */
   stale?: boolean;
+  /** When the result is a whole function or method: the lines of its chunk that matched. */
+  match?: { startLine: number; endLine: number };
 }
 
 export type SimilarTarget = { text: string } | { path: string; startLine: number; endLine: number };
@@ -99,6 +102,8 @@ export function parseFusion(spec: string): Fusion {
 
 export interface Candidate {
   rec: ChunkRecord;
+  /** The chunk's own lines when `rec` was widened to the declaration it is a piece of (asDeclarations). */
+  match?: { startLine: number; endLine: number };
   score: number;
   vectorScore?: number;
   lexicalScore?: number;
@@ -219,7 +224,20 @@ export function resolveSearchOptions(query: string, options: SearchOptions = {},
 
 /** The shared end of every search: the kind filter, at most `perFile` per file, k hits with previews. */
 export function pickHits(root: string, ranked: Candidate[], q: ResolvedSearchOptions): Promise<SearchHit[]> {
-  return hitsWithPreview(root, groupPerFile(rankDataDown(ofKinds(ranked, q.kinds)), q.k, q.perFile), q.previewLines);
+  return hitsWithPreview(root, groupPerFile(asDeclarations(rankDataDown(ofKinds(ranked, q.kinds))), q.k, q.perFile), q.previewLines);
+}
+
+/**
+ * A chunk that is a piece of one function or method (a long one cut under the token budget, or its doc
+ * comment alone: unitOfId) stands for the whole declaration, so the result is the function and its
+ * other pieces, ranked lower, are dropped by the overlap rule of groupPerFile (several vectors, one
+ * result). The piece is kept as `match`. Hand-written questions, hybrid MRR@10: BENCHMARKS.md.
+ */
+export function asDeclarations(ranked: Candidate[]): Candidate[] {
+  return ranked.map((c) => {
+    const unit = unitOfId(c.rec.id);
+    return unit ? { ...c, rec: { ...c.rec, startLine: unit.startLine, endLine: unit.endLine }, match: { startLine: c.rec.startLine, endLine: c.rec.endLine } } : c;
+  });
 }
 
 /** Data and configuration chunks (isDataPath) scored × DATA_SCORE_FACTOR (÷ when negative), then re-sorted (stable: the rest keep their order). */
@@ -238,11 +256,14 @@ export async function hitsWithPreview(root: string, picked: Candidate[], preview
     if (!lines) files.set(c.rec.path, (lines = readLinesUnder(root, c.rec.path)));
     const all = await lines;
     const range = all ? all.slice(c.rec.startLine - 1, c.rec.endLine) : [];
-    const stale = !all || hashText(range.join('\n')) !== c.rec.contentHash;
+    // contentHash is of the chunk's own lines (the piece, when the hit was widened to its declaration).
+    const own = c.match && all ? all.slice(c.match.startLine - 1, c.match.endLine) : range;
+    const stale = !all || hashText(own.join('\n')) !== c.rec.contentHash;
     const hit: SearchHit = {
       path: c.rec.path, startLine: c.rec.startLine, endLine: c.rec.endLine, score: c.score,
       preview: range.slice(0, previewLines).join('\n'),
     };
+    if (c.match) hit.match = { ...c.match };
     if (c.vectorScore !== undefined) hit.vectorScore = c.vectorScore;
     if (c.lexicalScore !== undefined) hit.lexicalScore = c.lexicalScore;
     if (stale) hit.stale = true;
@@ -281,7 +302,12 @@ export async function similarText(root: string, target: SimilarTarget): Promise<
 
 /** Leaves out the chunks that overlap the range compared with. */
 export function withoutSelf<T extends Candidate>(ranked: T[], self: { path: string; startLine: number; endLine: number } | null): T[] {
-  return self ? ranked.filter((c) => !(c.rec.path === self.path && c.rec.startLine <= self.endLine && c.rec.endLine >= self.startLine)) : ranked;
+  if (!self) return ranked;
+  // Left out: the range itself and what would be shown over it (a piece of the function it is in).
+  return ranked.filter((c) => {
+    const r = unitOfId(c.rec.id) ?? c.rec;
+    return !(c.rec.path === self.path && r.startLine <= self.endLine && r.endLine >= self.startLine);
+  });
 }
 
 async function readLinesUnder(root: string, rel: string): Promise<string[] | null> {
