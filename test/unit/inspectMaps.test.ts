@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
+import { unitOfId } from '../../src/core/index/chunk';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { groupPoints, kindOf, mapQuality, umap2 } from '../../src/core/map/neighbourMap';
 import { pca2 } from '../../src/core/map/pca';
@@ -99,11 +100,14 @@ describe('neighbours per layer (bert-tiny over the sample workspace)', () => {
 
   test('with every chunk as a candidate, each layer\'s list is the exact ranking at that layer', async () => {
     const query = 'def parse_http_url(url): split a url into scheme, host and path';
-    // Candidates are what "Find Similar" returns (overlapping chunks of one file merged): all of them here.
+    // Candidates are what "Find Similar" returns (overlapping chunks of one file merged, the pieces of
+    // one long function shown as the function): all of them here.
     const records = await search.similar({ text: query }, { k: 10_000, perFile: 10_000 });
     const stores = path.join(storage, 'stores');
-    const total = (await VectorStore.open(path.join(stores, (await fs.readdir(stores))[0]))).snapshot().records.length;
-    assert.ok(records.length > total * 0.8, `${records.length} of ${total}`);
+    const chunks = (await VectorStore.open(path.join(stores, (await fs.readdir(stores))[0]))).snapshot().records;
+    const total = new Set(chunks.map((r) => { const u = unitOfId(r.id) ?? r; return `${r.path}:${u.startLine}`; })).size;
+    // A chunk that crosses a function's edge overlaps that function's result and is dropped: most, not all, remain.
+    assert.ok(records.length > total * 0.7, `${records.length} of ${total}`);
     const texts = await Promise.all(records.map(async (r) => (await fs.readFile(path.join(FIXTURE, r.path), 'utf8')).split(/\r?\n/).slice(r.startLine - 1, r.endLine).join('\n')));
     const layers = [1, 2, 4];
     const got = await neighboursPerLayer({ root: FIXTURE, search, extractor, recipe, target: { text: query }, layers, k: 5, candidates: 10_000 });
