@@ -7,7 +7,8 @@
 // Experiments (measured in BENCHMARKS.md, none is the default): --embed-text split (identifiers split
 // into words in every text the model reads), --file-summary (the file's own description in every code
 // chunk's header), --late <window tokens> (late chunking: chunk vectors pooled from the whole file's
-// token states), --context path|names|none, --chunk-tokens <n>, --fusions, --per-file.
+// token states), --layer / --pool (another recipe), --context path|names|none, --chunk-tokens <n>,
+// --fusions, --per-file.
 //
 // The index is built by the real WorkspaceIndexer and queried through WorkspaceSearch, exactly as the
 // CLI does; only the model calls are cached on disk (.cache/bench-quality), keyed by model, recipe and
@@ -100,6 +101,8 @@ async function main(): Promise<void> {
       'embed-text': { type: 'string', default: 'plain' },
       'file-summary': { type: 'boolean', default: false },
       late: { type: 'string' },
+      layer: { type: 'string', default: 'last' },
+      pool: { type: 'string', default: 'mean' },
     },
   });
   const grammars = await TreeSitterGrammars.load();
@@ -116,7 +119,8 @@ async function main(): Promise<void> {
     await speed(specs, bases, Number(values.speed), values.threads ? Number(values.threads) : undefined);
     return;
   }
-  const recipe: Recipe = { layer: 'last', pool: 'mean', normalize: true };
+  // --layer / --pool: another recipe (e.g. the layer sweep's runner-up), cached apart by recipe.
+  const recipe: Recipe = { layer: values.layer!, pool: values.pool as Recipe['pool'], normalize: true };
   const fusions: Array<{ label: string; fusion: Fusion }> = values.fusions
     ? values.fusions.split(',').map((f) => ({ label: `hybrid ${f}`, fusion: parseFusion(f) }))
     : [{ label: 'hybrid', fusion: DEFAULT_FUSION }];

@@ -10,10 +10,10 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { DEFAULT_FUSION, fuse, groupPerFile, pickHits, rankDataDown, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
 import { chunkId } from '../../src/core/index/chunk';
 import { hashText } from '../../src/core/index/files';
-import { DATA_SCORE_FACTOR, isDataPath } from '../../src/core/search/kinds';
+import { DATA_SCORE_FACTOR, isDataPath, scoreFactorOfPath, TEST_SCORE_FACTOR } from '../../src/core/search/kinds';
 import { UserError } from '../../src/core/types';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -117,14 +117,17 @@ describe('search', () => {
     assert.deepEqual(grouped.map((g) => g.rec.id), ['a', 'c']);
   });
 
-  test('data and configuration chunks rank below code of equal score; the rest keep their order', () => {
+  test('data, configuration and test chunks rank below code of equal score; the rest keep their order', () => {
     const c = (p: string, score: number) => ({ rec: { path: p }, score });
-    const ranked = [c('package.json', 0.9), c('src/a.ts', 0.8), c('src/b.ts', 0.7), c('conf/app.yaml', -0.1), c('src/c.ts', -0.11)];
-    assert.deepEqual(rankDataDown(ranked).map((x) => x.rec.path), ['src/a.ts', 'package.json', 'src/b.ts', 'src/c.ts', 'conf/app.yaml']);
-    assert.equal(rankDataDown(ranked)[1]!.score, 0.9 * DATA_SCORE_FACTOR);
+    const ranked = [c('package.json', 0.9), c('src/a.ts', 0.8), c('test/a.test.ts', 0.78), c('src/b.ts', 0.7), c('conf/app.yaml', -0.1), c('src/c.ts', -0.11)];
+    assert.deepEqual(rankByKind(ranked).map((x) => x.rec.path), ['src/a.ts', 'package.json', 'src/b.ts', 'test/a.test.ts', 'src/c.ts', 'conf/app.yaml']);
+    assert.equal(rankByKind(ranked)[1]!.score, 0.9 * DATA_SCORE_FACTOR);
+    assert.equal(rankByKind(ranked)[3]!.score, 0.78 * TEST_SCORE_FACTOR);
     assert.ok(isDataPath('a/b/tsconfig.json') && isDataPath('.eslintrc') && isDataPath('x.svg') && !isDataPath('src/json.ts') && !isDataPath('README.md'));
+    assert.equal(scoreFactorOfPath('src/url_test.go'), TEST_SCORE_FACTOR);
+    assert.equal(scoreFactorOfPath('docs/guide.md'), 1);
     const plain = [c('src/a.ts', 1), c('src/b.ts', 2)];
-    assert.equal(rankDataDown(plain), plain, 'no data: the list is returned as is');
+    assert.equal(rankByKind(plain), plain, 'only code: the list is returned as is');
   });
 
   test('pieces of one function are one result: the whole function, the best piece as its match', async () => {

@@ -11,7 +11,7 @@ import type { ChunkRecord, VectorStore } from '../store/vectorStore';
 import { recipeDifferences, type RecipeIdentity } from '../recipe';
 import { UserError, type TextEmbedder } from '../types';
 import type { LexicalIndex } from './lexical';
-import { DATA_SCORE_FACTOR, isDataPath, kindOfPath, type ChunkKind } from './kinds';
+import { kindOfPath, scoreFactorOfPath, type ChunkKind } from './kinds';
 import { prefixesForModel, type TextPrefixes } from './prefixes';
 
 export type SearchMode = 'vector' | 'lexical' | 'hybrid';
@@ -224,7 +224,7 @@ export function resolveSearchOptions(query: string, options: SearchOptions = {},
 
 /** The shared end of every search: the kind filter, at most `perFile` per file, k hits with previews. */
 export function pickHits(root: string, ranked: Candidate[], q: ResolvedSearchOptions): Promise<SearchHit[]> {
-  return hitsWithPreview(root, groupPerFile(asDeclarations(rankDataDown(ofKinds(ranked, q.kinds))), q.k, q.perFile), q.previewLines);
+  return hitsWithPreview(root, groupPerFile(asDeclarations(rankByKind(ofKinds(ranked, q.kinds))), q.k, q.perFile), q.previewLines);
 }
 
 /**
@@ -240,11 +240,17 @@ export function asDeclarations(ranked: Candidate[]): Candidate[] {
   });
 }
 
-/** Data and configuration chunks (isDataPath) scored × DATA_SCORE_FACTOR (÷ when negative), then re-sorted (stable: the rest keep their order). */
-export function rankDataDown<T extends { rec: { path: string }; score: number }>(ranked: T[], factor = DATA_SCORE_FACTOR): T[] {
-  if (factor === 1 || !ranked.some((c) => isDataPath(c.rec.path))) return ranked;
+/**
+ * Data, configuration and test chunks scored × their factor (scoreFactorOfPath; ÷ when negative), then
+ * re-sorted (stable: the rest keep their order).
+ */
+export function rankByKind<T extends { rec: { path: string }; score: number }>(ranked: T[], factorOf: (path: string) => number = scoreFactorOfPath): T[] {
+  if (!ranked.some((c) => factorOf(c.rec.path) !== 1)) return ranked;
   return ranked
-    .map((c) => (isDataPath(c.rec.path) ? { ...c, score: c.score >= 0 ? c.score * factor : c.score / factor } : c))
+    .map((c) => {
+      const f = factorOf(c.rec.path);
+      return f === 1 ? c : { ...c, score: c.score >= 0 ? c.score * f : c.score / f };
+    })
     .sort((a, b) => b.score - a.score);
 }
 
