@@ -246,6 +246,7 @@ async function benchPostgres(): Promise<void> {
   const mwmMB = opt('mwm', Math.max(1024, Math.ceil((n * (dims * 4 + 2 * M * 8 + 400) * 1.5) / 2 ** 20)));
   const baselineRows = Math.min(n, opt('insert-baseline', 20_000));
   const only = optStr('only', '');
+  const started = performance.now();
   const install = findPostgres();
   if ('skip' in install) { console.log(`skipped: ${install.skip}`); return; }
   let t0 = performance.now();
@@ -262,6 +263,14 @@ async function benchPostgres(): Promise<void> {
   const previous = path.join(ROOT, 'bench', `results-scale-${resultName}.json`);
   if (only === 'local') result.postgres = (JSON.parse(fs.readFileSync(previous, 'utf8')) as Record<string, unknown>).postgres;
   const server = only === 'local' ? null : await startPostgres(install, `-c maintenance_work_mem=${mwmMB}MB -c max_parallel_maintenance_workers=${workers} -c shared_buffers=512MB -c max_wal_size=8GB`);
+  // Stopped from outside (a time limit): the throwaway server goes too.
+  const onSignal = () => {
+    console.log(`stopped by a signal after ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    server?.stop();
+    process.exit(143);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   if (server) try {
     server.createDatabase('bench');
     const url = server.url('bench');

@@ -866,7 +866,23 @@ async function typingLatency(page, profile) {
  * shared-index-indexed.png.
  */
 async function sharedIndexFromTheUi(page, pg) {
+  const settingsFile = path.join(pg.userDir, 'settings.json');
+  // The settings editor writes the file a moment after Enter: wait for it, as a user's next command would.
+  const settingIs = async (value) => {
+    for (let i = 0; i < 100; i++) {
+      let v;
+      try {
+        v = JSON.parse(readFileSync(settingsFile, 'utf8'))['embeddingLens.store'] ?? '';
+      } catch {
+        v = undefined; // being rewritten
+      }
+      if (v === value) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`embeddingLens.store did not become "${value}" in ${settingsFile}`);
+  };
   await setInUserTab(page, 'store', pg.urlNoPassword);
+  await settingIs(pg.urlNoPassword);
   await page.keyboard.press('Control+W');
   await runCommand(page, 'Embedding Lens: Index Workspace');
   const anyNote = (text) => page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item', { hasText: text }).first();
@@ -881,17 +897,27 @@ async function sharedIndexFromTheUi(page, pg) {
   await page.screenshot({ path: path.join(RESULTS, 'shared-index-password.png') });
   await box.fill(pg.password);
   await page.keyboard.press('Enter');
-  await anyNote("saved in VS Code's secret storage").waitFor({ timeout: 20_000 });
+  const savedNote = anyNote("saved in VS Code's secret storage");
+  await savedNote.waitFor({ timeout: 20_000 }).catch(async () => {
+    await runCommand(page, 'Notifications: Show Notifications');
+    await savedNote.waitFor({ timeout: 20_000 });
+  });
   if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
-  const settings = readFileSync(path.join(pg.userDir ?? '', 'settings.json'), { encoding: 'utf8', flag: 'r' });
-  if (settings.includes(pg.password)) throw new Error('the password landed in settings.json');
+  if (readFileSync(settingsFile, 'utf8').includes(pg.password)) throw new Error('the password landed in settings.json');
   await runCommand(page, 'Embedding Lens: Index Workspace');
-  await anyNote(/chunks? from \d+ files? indexed/).waitFor({ timeout: 120_000 });
+  // As a toast, or in the notification center (headless Chromium does not always show toasts).
+  const indexed = anyNote(/chunks? from \d+ files? indexed/);
+  await indexed.waitFor({ timeout: 60_000 }).catch(async () => {
+    await runCommand(page, 'Notifications: Show Notifications');
+    await indexed.waitFor({ timeout: 20_000 });
+  });
+  if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
   await waitStatus(page, /EL:.*\d/);
   await page.screenshot({ path: path.join(RESULTS, 'shared-index-indexed.png') });
   log(`shared index: "Set PostgreSQL Password" from the refusal's button, then Index Workspace into PostgreSQL; status "${await statusBarText(page)}"`);
   // Back to the local index for whatever runs next.
   await setInUserTab(page, 'store', '');
+  await settingIs('');
   await page.keyboard.press('Control+W');
 }
 
