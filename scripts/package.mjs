@@ -126,7 +126,7 @@ export function checkLoads(vsix = VSIX) {
     // Run from the unpacked folder with NODE_PATH cleared, so nothing from the repo's node_modules helps.
     const out = run(process.execPath, ['-e', probe], { cwd: dir, env: { ...process.env, NODE_PATH: '' } });
     const status = JSON.parse(out.trim().split('\n').pop());
-    if (!status.engineAvailable) throw new Error(`worker from the .vsix reports no engine: ${status.engineError}`);
+    if (status.ownProcess !== true || typeof status.pid !== 'number') throw new Error(`the engine from the .vsix did not report its own process: ${JSON.stringify(status)}`);
     if (status.defaultModelDims !== 384) throw new Error(`the built-in model did not embed from the .vsix: ${JSON.stringify(status)}`);
     return status;
   } finally {

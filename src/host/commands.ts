@@ -71,9 +71,10 @@ export function commandBlocker(id: CommandId, state: { trusted: boolean; folders
 }
 
 /** Checks shared by all commands; returns false (after telling the user) when the command cannot run. */
-function preconditions(id: CommandId): boolean {
+function preconditions(id: CommandId, log: vscode.LogOutputChannel): boolean {
   const blocker = commandBlocker(id, { trusted: vscode.workspace.isTrusted, folders: diskFolders().length });
   if (blocker) {
+    log.info(`${TITLES[id]}: not run: ${blocker}`);
     const actions = blocker.includes('untrusted') ? ['Manage Workspace Trust'] : [];
     void vscode.window.showWarningMessage(`Embedding Lens: ${blocker}`, ...actions).then((c) => {
       if (c) void vscode.commands.executeCommand('workbench.trust.manage');
@@ -135,12 +136,19 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 
   const inspectorHost: InspectorHost = { log, reinspect: (text, source) => void inspect(text, source) };
 
+  /**
+   * A command that cannot run on what is open says why (a warning, not awaited: its promise settles
+   * only when dismissed) and logs it, so the log tells a refusal from a failure.
+   */
+  function notRun(id: CommandId, why: string): undefined {
+    log.info(`${TITLES[id]}: not run: ${why}`);
+    void vscode.window.showWarningMessage(`Embedding Lens: ${why}`);
+    return undefined;
+  }
+
   async function findSimilar(): Promise<FolderHit | undefined> {
     const sel = currentSelection();
-    if (typeof sel === 'string') {
-      void vscode.window.showWarningMessage(`Embedding Lens: ${sel}`);
-      return undefined;
-    }
+    if (typeof sel === 'string') return notRun(COMMANDS.findSimilar, sel);
     const doc = vscode.window.activeTextEditor!.document;
     const folder = vscode.workspace.getWorkspaceFolder(doc.uri);
     // A saved file of a folder: compare with its lines (and leave the selection's own chunk out);
@@ -189,8 +197,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMANDS.showLog]: () => log.show(true),
     [COMMANDS.inspectSelection]: () => {
       const sel = currentSelection();
-      // Messages are not awaited: their promise settles only when the user dismisses them.
-      if (typeof sel === 'string') return void vscode.window.showWarningMessage(`Embedding Lens: ${sel}`);
+      if (typeof sel === 'string') return notRun(COMMANDS.inspectSelection, sel);
       return inspect(sel.text, sel.source);
     },
     [COMMANDS.chooseModel]: () => chooseModel(log),
@@ -223,7 +230,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 
   const disposables = (Object.keys(handlers) as CommandId[]).map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      if (!preconditions(id)) return undefined;
+      if (!preconditions(id, log)) return undefined;
       log.debug(`command ${id}`);
       try {
         // Arguments come from keybindings, other extensions or tests; a non-object first argument

@@ -11,6 +11,7 @@
 // current recipe's index exists and is complete — also after changing the recipe and changing it back.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Disposable } from './disposable';
 import type { RefreshSummary } from '../core/index/indexer';
 import type { IndexState as EngineIndexState } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
@@ -48,7 +49,7 @@ function isShared(folder: vscode.WorkspaceFolder): boolean {
   }
 }
 
-export class IndexService implements vscode.Disposable {
+export class IndexService extends Disposable {
   private chain: Promise<unknown> = Promise.resolve();
   /** Index state per folder (by URI); the status bar shows their sum. */
   private readonly states = new Map<string, IndexState>();
@@ -59,13 +60,12 @@ export class IndexService implements vscode.Disposable {
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; since: number }>();
   private checkTimer: NodeJS.Timeout | undefined;
   private readonly autoAbort = new AbortController();
-  private readonly disposables: vscode.Disposable[] = [];
-  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly changed = this.own(new vscode.EventEmitter<void>());
   /** Fires after every index change (a run finished or stopped, an index was cleared, a state was checked). */
   readonly onDidChange = this.changed.event;
 
   constructor(private readonly access: EngineAccess, private readonly statusBar: StatusBar) {
-    this.disposables.push(this.changed);
+    super();
     for (const folder of diskFolders()) {
       if (access.hasStoredIndex(folder)) {
         this.indexed.add(folder.uri.toString());
@@ -79,7 +79,7 @@ export class IndexService implements vscode.Disposable {
   watch(): void {
     // Change events too: files rewritten outside the editor (git checkout, formatters, generators).
     const watcher = vscode.workspace.createFileSystemWatcher('**/*', false, false, false);
-    this.disposables.push(
+    for (const d of [
       watcher,
       watcher.onDidCreate((uri) => this.onFileEvent(uri)),
       watcher.onDidChange((uri) => this.onFileEvent(uri)),
@@ -87,7 +87,7 @@ export class IndexService implements vscode.Disposable {
       vscode.workspace.onDidSaveTextDocument((doc) => this.onFileEvent(doc.uri)),
       vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => (this.onFileEvent(f.oldUri), this.onFileEvent(f.newUri)))),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.updateStatus()),
-    );
+    ]) this.own(d);
   }
 
   /**
@@ -440,11 +440,10 @@ export class IndexService implements vscode.Disposable {
     }
   }
 
-  dispose(): void {
+  protected override onDispose(): void {
     this.autoAbort.abort();
     clearTimeout(this.checkTimer);
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
-    while (this.disposables.length) this.disposables.pop()?.dispose();
   }
 }

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readConfig } from './config';
+import { Disposable } from './disposable';
 import type { SweepResult } from '../core/sweep/sweep';
 import { prefixesForModel } from '../core/search/prefixes';
 import { AttentionData } from './attentionPanel';
@@ -113,7 +114,7 @@ function nonce(): string {
   return s;
 }
 
-export class InspectorPanel implements vscode.Disposable {
+export class InspectorPanel extends Disposable {
   private static current: InspectorPanel | undefined;
   /** The host given by the last `show` (the inspect command's), reused by `showSweep`. */
   private static lastHost: InspectorHost | undefined;
@@ -121,7 +122,6 @@ export class InspectorPanel implements vscode.Disposable {
   private static pinOnArrival: string | undefined;
 
   private ready = false;
-  private readonly subscriptions: vscode.Disposable[] = [];
   /** What the panel shows now; replayed when the webview is recreated. */
   private content: ToPanel | undefined;
   private pinned: PanelInspection | undefined;
@@ -212,15 +212,16 @@ export class InspectorPanel implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     private readonly host: InspectorHost,
   ) {
+    super();
+    // Owned first, so disposed last (newest first): its listeners go before the panel closes.
+    this.own(panel);
     panel.webview.html = this.html();
-    this.subscriptions.push(
-      panel.webview.onDidReceiveMessage((msg: FromPanel) => this.onMessage(msg)),
-      // A hidden webview is torn down (no retainContextWhenHidden): messages wait for its next 'ready'.
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.ready = false;
-      }),
-      panel.onDidDispose(() => this.dispose()),
-    );
+    this.own(panel.webview.onDidReceiveMessage((msg: FromPanel) => this.onMessage(msg)));
+    // A hidden webview is torn down (no retainContextWhenHidden): messages wait for its next 'ready'.
+    this.own(panel.onDidChangeViewState(() => {
+      if (!panel.visible) this.ready = false;
+    }));
+    this.own(panel.onDidDispose(() => this.dispose()));
   }
 
   /** Shows `message` (an inspection, its progress or failure). */
@@ -539,9 +540,7 @@ export class InspectorPanel implements vscode.Disposable {
 </html>`;
   }
 
-  dispose(): void {
+  protected override onDispose(): void {
     if (InspectorPanel.current === this) InspectorPanel.current = undefined;
-    while (this.subscriptions.length) this.subscriptions.pop()?.dispose();
-    this.panel.dispose();
   }
 }

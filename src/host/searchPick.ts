@@ -5,6 +5,7 @@
 // (all / code / docs / tests).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Disposable, disposeAll } from './disposable';
 import type { ChunkKind } from '../core/search/kinds';
 import type { SearchMode } from '../core/search/search';
 import type { WireSearchHit } from '../protocol/worker';
@@ -74,19 +75,23 @@ export function partialNote(index: IndexInfo | undefined, folders: readonly vsco
 type Item = vscode.QuickPickItem & { hit?: FolderHit; command?: string };
 
 /** Highlights an opened result's range until the user moves the cursor elsewhere. */
-export class ResultHighlighter implements vscode.Disposable {
-  private readonly decoration = vscode.window.createTextEditorDecorationType({
+export class ResultHighlighter extends Disposable {
+  private readonly decoration = this.own(vscode.window.createTextEditorDecorationType({
     backgroundColor: new vscode.ThemeColor('editor.rangeHighlightBackground'),
     isWholeLine: true,
     overviewRulerColor: new vscode.ThemeColor('editorOverviewRuler.findMatchForeground'),
     overviewRulerLane: vscode.OverviewRulerLane.Center,
-  });
+  }));
   private current: { editor: vscode.TextEditor; range: vscode.Range } | undefined;
-  private readonly sub = vscode.window.onDidChangeTextEditorSelection((e) => {
-    const c = this.current;
-    if (!c || e.textEditor !== c.editor || e.kind === vscode.TextEditorSelectionChangeKind.Command) return;
-    if (!e.selections.some((s) => c.range.intersection(s) !== undefined)) this.clear();
-  });
+
+  constructor() {
+    super();
+    this.own(vscode.window.onDidChangeTextEditorSelection((e) => {
+      const c = this.current;
+      if (!c || e.textEditor !== c.editor || e.kind === vscode.TextEditorSelectionChangeKind.Command) return;
+      if (!e.selections.some((s) => c.range.intersection(s) !== undefined)) this.clear();
+    }));
+  }
 
   highlight(editor: vscode.TextEditor, range: vscode.Range): void {
     this.clear();
@@ -104,10 +109,8 @@ export class ResultHighlighter implements vscode.Disposable {
     this.current = undefined;
   }
 
-  dispose(): void {
+  protected override onDispose(): void {
     this.clear();
-    this.sub.dispose();
-    this.decoration.dispose();
   }
 }
 
@@ -342,8 +345,7 @@ export function showSearchPick(access: EngineAccess, highlighter: ResultHighligh
         running?.abort();
         // Accepting hides the list before the file opens: then the accept handler settles the promise.
         if (!accepting) finish(undefined);
-        for (const s of subs) s.dispose();
-        qp.dispose();
+        disposeAll([qp, ...subs]);
       }),
     ];
     qp.show();
@@ -386,8 +388,7 @@ export function showHitsPick(title: string, hits: FolderHit[], highlighter: Resu
       }),
       qp.onDidHide(() => {
         if (!accepting) finish(undefined);
-        for (const s of subs) s.dispose();
-        qp.dispose();
+        disposeAll([qp, ...subs]);
       }),
     ];
     qp.show();

@@ -1,5 +1,6 @@
 // The status bar item: index state, model and chunk count; a click opens Search Workspace.
 import * as vscode from 'vscode';
+import { Disposable } from './disposable';
 import { describeRecipe } from '../core/recipe';
 import { recipeOf, type ExtensionConfig } from './config';
 import { COMMANDS } from './commandIds';
@@ -26,14 +27,15 @@ export interface ModelInUse {
   loaded?: { model: string; folder: string };
 }
 
-export class StatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem('embeddingLens.status', vscode.StatusBarAlignment.Right, 100);
+export class StatusBar extends Disposable {
+  private readonly item = this.own(vscode.window.createStatusBarItem('embeddingLens.status', vscode.StatusBarAlignment.Right, 100));
   private state: IndexState = { kind: 'none' };
   private model: ModelInUse | undefined;
   private recipe = '';
   private configProblem: string | undefined;
 
   constructor() {
+    super();
     this.item.name = 'Embedding Lens';
     this.render();
   }
@@ -157,9 +159,6 @@ export class StatusBar implements vscode.Disposable {
     return typeof t === 'string' ? t : t?.value ?? '';
   }
 
-  dispose(): void {
-    this.item.dispose();
-  }
 }
 
 /** `1 chunk`, `2 chunks`. */

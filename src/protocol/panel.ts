@@ -10,11 +10,11 @@ import type { WireInspectResult } from './worker';
 /** Where the inspected text came from (shown in the panel header; used to reopen it). */
 export interface TextSource {
   /** Workspace-relative path, or the document's name for untitled files. */
-  label: string;
-  uri: string;
+  readonly label: string;
+  readonly uri: string;
   /** 0-based line range of the selection, inclusive. */
-  startLine: number;
-  endLine: number;
+  readonly startLine: number;
+  readonly endLine: number;
 }
 
 /**
@@ -22,17 +22,17 @@ export interface TextSource {
  * layers × tokens × dims, row-major), plus where the text came from.
  */
 export interface PanelInspection extends WireInspectResult {
-  source?: TextSource;
+  readonly source?: TextSource;
 }
 
 /** One indexed chunk in the PCA scatter; `source` opens it (0-based lines, like a selection). */
 export interface PanelIndexPoint {
-  source: TextSource;
-  preview: string;
+  readonly source: TextSource;
+  readonly preview: string;
   /** Top-level folder of the chunk's file inside its workspace folder ('' at the root): its colour. */
-  group: string;
+  readonly group: string;
   /** Code, docs or tests (the other grouping). */
-  kind: ChunkKind;
+  readonly kind: ChunkKind;
 }
 
 /**
@@ -41,33 +41,33 @@ export interface PanelIndexPoint {
  */
 export interface PanelIndexPoints {
   /** The recipe, for the caption: `model · layer last · mean`. */
-  recipe: string;
-  dims: number;
-  vectors: Float32Array;
-  points: PanelIndexPoint[];
+  readonly recipe: string;
+  readonly dims: number;
+  readonly vectors: Float32Array;
+  readonly points: PanelIndexPoint[];
   /** The inspected text, embedded like the chunks (absent when it could not be). */
-  selection?: Float32Array;
+  readonly selection?: Float32Array;
   /** Chunks in the index, when more than were sampled. */
-  total?: number;
+  readonly total?: number;
   /** The UMAP of the same points and how well each map keeps neighbours (arrives after the PCA). */
-  umap?: { coords: Float32Array; quality: { pca: MapQuality; umap: MapQuality }; ms: number };
+  readonly umap?: { coords: Float32Array; quality: { pca: MapQuality; umap: MapQuality }; ms: number };
   /** Why there is no UMAP (too few points, or it failed). */
-  umapError?: string;
+  readonly umapError?: string;
 }
 
 /** Nearest chunks of the inspected text at several layers (see core/search/layerNeighbours.ts). */
 export interface PanelLayerNeighbours {
-  text: string;
+  readonly text: string;
   /** Hidden-state indices (0 = embeddings). */
-  layers: number[];
+  readonly layers: number[];
   /** The index's layer spec: candidates are its nearest chunks there. */
-  indexLayer: string;
+  readonly indexLayer: string;
   /** Resolved hidden-state index of the index's layer, when it is a single layer. */
-  indexLayerIndex?: number;
-  candidates: number;
-  searchMs: number;
-  embedMs: number;
-  hits: { source: TextSource; score: number; indexRank: number }[][];
+  readonly indexLayerIndex?: number;
+  readonly candidates: number;
+  readonly searchMs: number;
+  readonly embedMs: number;
+  readonly hits: { source: TextSource; score: number; indexRank: number }[][];
 }
 
 export type LayerNeighboursScope = 'some' | 'all';
@@ -97,23 +97,23 @@ export type AttentionUnitKind = 'token' | 'word';
  * Full matrices are asked for one at a time (FromPanel `attentionMatrix`).
  */
 export interface PanelAttention {
-  text: string;
-  model: string;
-  layers: number;
-  heads: number;
-  tokens: TokenInfo[];
+  readonly text: string;
+  readonly model: string;
+  readonly layers: number;
+  readonly heads: number;
+  readonly tokens: TokenInfo[];
   /** Tokens of the whole text (more than tokens.length when the text was cut to the model's maximum). */
-  totalTokens: number;
-  truncated: boolean;
-  units: Record<AttentionUnitKind, AttentionUnit[]>;
-  thumbs: Record<AttentionUnitKind, { size: number; values: Float32Array }>;
+  readonly totalTokens: number;
+  readonly truncated: boolean;
+  readonly units: Record<AttentionUnitKind, AttentionUnit[]>;
+  readonly thumbs: Record<AttentionUnitKind, { size: number; values: Float32Array }>;
 }
 
 export interface AttentionMatrixRequest {
-  layer: number;
+  readonly layer: number;
   /** A head index, or the mean over heads. */
-  head: number | 'mean';
-  unit: AttentionUnitKind;
+  readonly head: number | 'mean';
+  readonly unit: AttentionUnitKind;
 }
 
 export type AttentionMessage =
@@ -130,21 +130,21 @@ export type PanelView = 'selection' | 'sweep';
 
 /** What the webview keeps with getState/setState: small, restorable, no vectors. */
 export interface PanelViewState {
-  text?: string;
-  source?: TextSource;
-  metric: HeatmapMetric;
-  pooling: PanelPooling;
+  readonly text?: string;
+  readonly source?: TextSource;
+  readonly metric: HeatmapMetric;
+  readonly pooling: PanelPooling;
   /** Selected hidden-state index for the pooled-vector view; undefined = last. */
-  layer?: number;
+  readonly layer?: number;
   /** Which tab is shown. */
-  view?: PanelView;
+  readonly view?: PanelView;
   /** Value shown in the sweep heatmap. */
-  sweepMetric?: SweepMetric;
+  readonly sweepMetric?: SweepMetric;
   /** Which map of the index, and how its points are coloured. */
-  map?: MapProjectionKind;
-  mapGroup?: MapGrouping;
+  readonly map?: MapProjectionKind;
+  readonly mapGroup?: MapGrouping;
   /** Layer, head and units chosen in the attention view. */
-  attention?: AttentionMatrixRequest;
+  readonly attention?: AttentionMatrixRequest;
 }
 
 export type ToPanel =

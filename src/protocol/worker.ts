@@ -18,68 +18,64 @@ import type { EmbeddingManifest, ItemInfo, OutputDType, ProgressEvent, Recipe, T
 /** What the worker needs to open a model. Plain data, built by the host from the settings. */
 export interface EngineLoadOptions {
   /** Hub id or model folder, as the user wrote it. */
-  model: string;
+  readonly model: string;
   /** True when downloads are not allowed (setting off, or workspace not trusted). */
-  offline: boolean;
+  readonly offline: boolean;
   /** ONNX intra-op threads; 0 = let the engine decide. */
-  threads: number;
-  maxTokensPerBatch: number;
+  readonly threads: number;
+  readonly maxTokensPerBatch: number;
   /** Where downloaded models are cached (the extension's global storage). */
-  cacheDir?: string;
+  readonly cacheDir?: string;
   /** Weights variant (transformers.js dtype name: fp32, fp16, q8, ...); absent = fp32. */
-  modelDtype?: string;
+  readonly modelDtype?: string;
 }
 
 export interface EngineStatus {
   /** Node version inside the worker (the extension host's Node). */
-  node: string;
-  /** Whether the engine module could be loaded into the worker. */
-  engineAvailable: boolean;
-  /** Why not, when it could not. */
-  engineError?: string;
+  readonly node: string;
   /** The model loaded now, if any. */
-  model?: string;
+  readonly model?: string;
   /** The engine's process id (the extension host's own when it runs as a thread). */
-  pid: number;
+  readonly pid: number;
   /** True when the engine runs in its own process (child_process.fork), not as a thread of the host. */
-  ownProcess: boolean;
+  readonly ownProcess: boolean;
   /** Resident memory of the engine's process (native memory of ONNX Runtime and hnswlib included). */
-  rssBytes: number;
-  heapUsedBytes: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
 }
 
 export interface LoadedModelInfo {
-  model: string;
+  readonly model: string;
   /** The folder the model was loaded from (the cache folder for a hub id). */
-  folder: string;
-  modelHash: string;
-  modelType: string;
+  readonly folder: string;
+  readonly modelHash: string;
+  readonly modelType: string;
   /** Hidden states the model exposes: embeddings output + one per layer. */
-  hiddenStates: number;
-  hiddenSize: number;
-  maxTokens: number;
-  loadMs: number;
+  readonly hiddenStates: number;
+  readonly hiddenSize: number;
+  readonly maxTokens: number;
+  readonly loadMs: number;
   /**
    * The model's own recipe (its sentence-transformers files, else the engine defaults), used for every
    * recipe setting the person has not set; `lines` say where each value came from.
    */
-  ownRecipe?: { layer: string; pool: VectorPooling; normalize: boolean; lines: string[] };
+  readonly ownRecipe?: { layer: string; pool: VectorPooling; normalize: boolean; lines: string[] };
   /** Why the model's own recipe could not be used (a part the engine cannot reproduce). */
-  ownRecipeProblem?: string;
+  readonly ownRecipeProblem?: string;
 }
 
 export interface ExtractRequestOptions {
-  truncate?: boolean;
-  prefix?: string;
+  readonly truncate?: boolean;
+  readonly prefix?: string;
 }
 
 /** The engine's ExtractResult, as it crosses the thread boundary (`data`'s buffer is transferred). */
 export interface WireExtractResult {
-  data: Float32Array;
-  rows: number;
-  dims: number;
-  items: ItemInfo[];
-  manifest: EmbeddingManifest;
+  readonly data: Float32Array;
+  readonly rows: number;
+  readonly dims: number;
+  readonly items: ItemInfo[];
+  readonly manifest: EmbeddingManifest;
 }
 
 /**
@@ -88,23 +84,23 @@ export interface WireExtractResult {
  * Layer 0 is the embeddings output.
  */
 export interface WireInspectResult {
-  text: string;
-  model: string;
-  tokens: TokenInfo[];
-  words: WordInfo[];
+  readonly text: string;
+  readonly model: string;
+  readonly tokens: TokenInfo[];
+  readonly words: WordInfo[];
   /** True when the text was cut to the model's maximum length. */
-  truncated: boolean;
-  layers: number;
-  tokenCount: number;
-  dims: number;
-  hiddenStates: Float32Array;
+  readonly truncated: boolean;
+  readonly layers: number;
+  readonly tokenCount: number;
+  readonly dims: number;
+  readonly hiddenStates: Float32Array;
   /**
    * Pooled vectors computed in core (the same code and numbers as extract): `pooled[p]` is layers × dims,
    * row l = what `extract` writes for this text with layer l, pooling p and `pooledRecipe`. The webview
    * draws and copies these; it never pools itself.
    */
-  pooled: Record<VectorPooling, Float32Array>;
-  pooledRecipe: { normalize: boolean; excludeSpecialTokens: boolean };
+  readonly pooled: Record<VectorPooling, Float32Array>;
+  readonly pooledRecipe: { normalize: boolean; excludeSpecialTokens: boolean };
 }
 
 /**
@@ -113,84 +109,84 @@ export interface WireInspectResult {
  * output_attentions numbering). The tokens are the inspection's: a long text is cut like it.
  */
 export interface WireAttention {
-  text: string;
-  model: string;
-  tokens: TokenInfo[];
-  words: WordInfo[];
-  layers: number;
-  heads: number;
+  readonly text: string;
+  readonly model: string;
+  readonly tokens: TokenInfo[];
+  readonly words: WordInfo[];
+  readonly layers: number;
+  readonly heads: number;
   /** Tokens of the whole text (more than `tokens.length` when truncated). */
-  totalTokens: number;
-  truncated: boolean;
-  probs: Float32Array;
+  readonly totalTokens: number;
+  readonly truncated: boolean;
+  readonly probs: Float32Array;
 }
 
 /** Which folder's index, where it lives, and the recipe whose store is meant. */
 export interface IndexTarget {
   /** The workspace folder (absolute path). */
-  root: string;
+  readonly root: string;
   /** The folder holding this workspace folder's stores (one per recipe). */
-  storageDir: string;
-  recipe: Recipe;
+  readonly storageDir: string;
+  readonly recipe: Recipe;
   /**
    * A shared index in PostgreSQL instead of the local one: the connection string, with the password
    * the host took from its secret storage (never from settings). Absent: the local index.
    */
-  store?: string;
+  readonly store?: string;
 }
 
 export interface IndexParams extends IndexTarget {
-  include?: string[];
-  exclude?: string[];
-  maxFileBytes?: number;
+  readonly include?: string[];
+  readonly exclude?: string[];
+  readonly maxFileBytes?: number;
   /** Drop this recipe's store first and embed everything again. */
-  rebuild?: boolean;
+  readonly rebuild?: boolean;
   /** Save what is finished (searchable while indexing goes on) at least this often, in ms. Default: the indexer's. */
-  checkpointMs?: number;
+  readonly checkpointMs?: number;
 }
 
 /** The state of a folder's index for one recipe, as search would find it. */
 export interface IndexState {
   /** An index for this recipe exists. */
-  exists: boolean;
+  readonly exists: boolean;
   /** The last refresh ran to the end (false: cancelled, crashed, or one is running now). */
-  complete?: boolean;
-  files?: number;
-  chunks?: number;
+  readonly complete?: boolean;
+  readonly files?: number;
+  readonly chunks?: number;
   /** Stores of other recipes in the same storage folder, described. */
-  others: string[];
+  readonly others: string[];
 }
 
 /** One search result, as it crosses the boundary. Lines are 1-based and inclusive. */
 export interface WireSearchHit {
-  path: string;
-  startLine: number;
-  endLine: number;
-  score: number;
-  preview: string;
+  readonly path: string;
+  readonly startLine: number;
+  readonly endLine: number;
+  readonly score: number;
+  readonly preview: string;
   /** The file changed since it was indexed (the preview shows its current lines). */
-  stale?: boolean;
+  readonly stale?: boolean;
   /** When the result is a whole function: the lines of the chunk that matched. */
-  match?: { startLine: number; endLine: number };
+  readonly match?: { readonly startLine: number; readonly endLine: number };
 }
 
 export interface SearchParams extends IndexTarget {
-  query: string;
-  mode: SearchMode;
-  k: number;
+  readonly query: string;
+  readonly mode: SearchMode;
+  readonly k: number;
   /** Only these kinds of chunk (by path); absent = all. */
-  kinds?: ChunkKind[];
+  readonly kinds?: ChunkKind[];
 }
 
 export type SimilarParams = IndexTarget & { k?: number } & ({ text: string } | { path: string; startLine: number; endLine: number });
 
 /** A sample of indexed chunks for the inspector's PCA scatter. `vectors` is records.length × dims (transferred). */
 export interface IndexPoints {
-  vectors: Float32Array;
-  dims: number;
-  records: { path: string; startLine: number; endLine: number; preview: string }[];
+  readonly vectors: Float32Array;
+  readonly dims: number;
+  readonly records: { path: string; startLine: number; endLine: number; preview: string }[];
   /** Chunks in the index (more than records.length when the records are a sample). */
-  total: number;
+  readonly total: number;
 }
 
 /** A UMAP of index vectors, and how well it and the PCA keep each point's k nearest neighbours. */
@@ -202,21 +198,21 @@ export type ExtractSource =
   | { kind: 'folder'; root: string; include?: string[]; exclude?: string[]; maxFileBytes?: number };
 
 export interface ExtractToFileParams {
-  source: ExtractSource;
-  recipe: Recipe;
+  readonly source: ExtractSource;
+  readonly recipe: Recipe;
   /** Absolute path ending in .npy, .h5 or .faiss. */
-  file: string;
-  dtype?: OutputDType;
+  readonly file: string;
+  readonly dtype?: OutputDType;
 }
 
 export interface ExtractToFileResult {
   /** Every file written (the data file, its manifest, the labels file). */
-  files: string[];
-  texts: number;
-  rows: number;
-  dims: number;
+  readonly files: string[];
+  readonly texts: number;
+  readonly rows: number;
+  readonly dims: number;
   /** Files of a folder left out (binary, too large, …), with the reason. */
-  skipped: number;
+  readonly skipped: number;
 }
 
 /** Phases of an extraction to a file: reading the folder, then the model (ProgressEvent), then writing. */
@@ -226,11 +222,11 @@ export type ExtractToFileProgress = ({ phase: 'read' } & { filesDone: number; fi
 export type SweepRequestProgress = { phase: 'mine'; filesDone: number; filesTotal: number } | SweepProgress;
 
 export interface SweepParams {
-  root: string;
-  maxPairs?: number;
-  seed?: number;
-  include?: string[];
-  exclude?: string[];
+  readonly root: string;
+  readonly maxPairs?: number;
+  readonly seed?: number;
+  readonly include?: string[];
+  readonly exclude?: string[];
 }
 
 /**
@@ -238,35 +234,35 @@ export interface SweepParams {
  * sides are checked against.
  */
 export interface EngineMethods {
-  status: { params: Record<string, never>; result: EngineStatus; progress: never };
-  load: { params: EngineLoadOptions; result: LoadedModelInfo; progress: never };
-  extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult; progress: ProgressEvent };
+  readonly status: { params: Record<string, never>; result: EngineStatus; progress: never };
+  readonly load: { params: EngineLoadOptions; result: LoadedModelInfo; progress: never };
+  readonly extract: { params: { texts: string[]; recipe: Recipe; options?: ExtractRequestOptions }; result: WireExtractResult; progress: ProgressEvent };
   /** `recipe`: the normalization and special-token choice the pooled vectors follow (the settings' recipe). */
-  inspect: { params: { text: string; recipe?: Pick<Recipe, 'normalize' | 'excludeSpecialTokens'> }; result: WireInspectResult; progress: never };
+  readonly inspect: { params: { text: string; recipe?: Pick<Recipe, 'normalize' | 'excludeSpecialTokens'> }; result: WireInspectResult; progress: never };
   /** Attention probabilities of every layer and head of one text (cut to the model's maximum, like inspect). */
-  attention: { params: { text: string }; result: WireAttention; progress: never };
-  unload: { params: Record<string, never>; result: { unloaded: boolean }; progress: never };
+  readonly attention: { params: { text: string }; result: WireAttention; progress: never };
+  readonly unload: { params: Record<string, never>; result: { unloaded: boolean }; progress: never };
   /** Brings a folder's index for the recipe up to date (only new and changed files are embedded). */
-  index: { params: IndexParams; result: RefreshSummary; progress: IndexProgress };
-  search: { params: SearchParams; result: WireSearchHit[]; progress: never };
+  readonly index: { params: IndexParams; result: RefreshSummary; progress: IndexProgress };
+  readonly search: { params: SearchParams; result: WireSearchHit[]; progress: never };
   /** Chunks similar to a text, or to a line range of an indexed file (the range itself left out). */
-  similar: { params: SimilarParams; result: WireSearchHit[]; progress: never };
+  readonly similar: { params: SimilarParams; result: WireSearchHit[]; progress: never };
   /**
    * The nearest chunks at each of `layers` (hidden-state indices): the `candidates` nearest at the
    * index's layer, re-embedded at every layer (core/search/layerNeighbours.ts).
    */
-  layerNeighbours: { params: SimilarParams & { layers: number[]; candidates?: number }; result: LayerNeighbours; progress: never };
+  readonly layerNeighbours: { params: SimilarParams & { layers: number[]; candidates?: number }; result: LayerNeighbours; progress: never };
   /** Deletes the store of one recipe, or (no recipe) every store in the folder. */
-  clearIndex: { params: { storageDir: string; recipe?: Recipe }; result: { removed: string[] }; progress: never };
-  indexPoints: { params: IndexTarget & { limit: number }; result: IndexPoints; progress: never };
+  readonly clearIndex: { params: { storageDir: string; recipe?: Recipe }; result: { removed: string[] }; progress: never };
+  readonly indexPoints: { params: IndexTarget & { limit: number }; result: IndexPoints; progress: never };
   /** Whether the recipe's index exists and is complete (no file is read, nothing is written). */
-  indexStatus: { params: IndexTarget; result: IndexState; progress: never };
+  readonly indexStatus: { params: IndexTarget; result: IndexState; progress: never };
   /** UMAP of vectors (n × dims) and the k-NN preservation of it and of the PCA. Needs no model. */
-  mapProjection: { params: { vectors: Float32Array; dims: number; k?: number }; result: MapProjection; progress: never };
+  readonly mapProjection: { params: { vectors: Float32Array; dims: number; k?: number }; result: MapProjection; progress: never };
   /** Embeds texts and writes them with writeExtraction (.npy / .h5 / .faiss + manifest). */
-  extractToFile: { params: ExtractToFileParams; result: ExtractToFileResult; progress: ExtractToFileProgress };
+  readonly extractToFile: { params: ExtractToFileParams; result: ExtractToFileResult; progress: ExtractToFileProgress };
   /** Mines query → target pairs from the folder and scores every layer × pooling on them. */
-  sweep: { params: SweepParams; result: SweepResult; progress: SweepRequestProgress };
+  readonly sweep: { params: SweepParams; result: SweepResult; progress: SweepRequestProgress };
 }
 export type EngineMethod = keyof EngineMethods;
 
@@ -285,10 +281,10 @@ export type WireError = ErrorWire;
 
 /** Model download progress, per file, bytes (from the engine's model resolver). */
 export interface DownloadProgress {
-  file: string;
-  loaded: number;
-  total: number;
-  status: 'downloading' | 'done';
+  readonly file: string;
+  readonly loaded: number;
+  readonly total: number;
+  readonly status: 'downloading' | 'done';
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

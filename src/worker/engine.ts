@@ -74,16 +74,14 @@ export interface Engine {
 export { clearStorage };
 
 function wireHit(h: SearchHit): WireSearchHit {
-  const hit: WireSearchHit = { path: h.path, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview };
-  if (h.stale) hit.stale = true;
-  if (h.match) hit.match = { ...h.match };
-  return hit;
+  return {
+    path: h.path, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview,
+    ...(h.stale ? { stale: true } : {}),
+    ...(h.match ? { match: { ...h.match } } : {}),
+  };
 }
 
 export { sampleIndices };
-
-/** Whether the engine can be used in this build; reported by the worker's `status` request. */
-export const engineAvailability: { available: boolean; reason?: string } = { available: true };
 
 export async function openEngine(
   options: EngineLoadOptions,
@@ -107,6 +105,18 @@ export async function openEngine(
     signal.throwIfAborted();
   }
   const i = extractor.info;
+  let maxSeqLength: number | undefined;
+  let ownRecipe: LoadedModelInfo['ownRecipe'];
+  let ownRecipeProblem: string | undefined;
+  try {
+    const own = extractor.modelRecipe();
+    maxSeqLength = own.maxSeqLength;
+    ownRecipe = { layer: own.recipe.layer, pool: own.recipe.pool, normalize: own.recipe.normalize ?? true, lines: describeModelRecipe(own) };
+    log.info(`engine: the model's own recipe: ${ownRecipe.lines.join('; ')}`);
+  } catch (err) {
+    ownRecipeProblem = err instanceof Error ? err.message : String(err);
+    log.warn(`engine: ${ownRecipeProblem}`);
+  }
   const info: LoadedModelInfo = {
     model: i.model,
     folder: i.folder,
@@ -116,17 +126,9 @@ export async function openEngine(
     hiddenSize: i.hiddenSize,
     maxTokens: i.maxLength,
     loadMs: performance.now() - started,
+    ...(ownRecipe ? { ownRecipe } : {}),
+    ...(ownRecipeProblem !== undefined ? { ownRecipeProblem } : {}),
   };
-  let maxSeqLength: number | undefined;
-  try {
-    const own = extractor.modelRecipe();
-    maxSeqLength = own.maxSeqLength;
-    info.ownRecipe = { layer: own.recipe.layer, pool: own.recipe.pool, normalize: own.recipe.normalize ?? true, lines: describeModelRecipe(own) };
-    log.info(`engine: the model's own recipe: ${info.ownRecipe.lines.join('; ')}`);
-  } catch (err) {
-    info.ownRecipeProblem = err instanceof Error ? err.message : String(err);
-    log.warn(`engine: ${info.ownRecipeProblem}`);
-  }
   log.info(`engine: loaded ${i.model} (${i.modelType}, ${i.numLayers} layers, ${i.hiddenSize} wide, hidden states: ${i.hiddenStateSource}) in ${info.loadMs.toFixed(0)} ms`);
   // One Workspace per indexed folder and storage folder: it owns the layout, the lock and the open searches.
   const workspaces = new Map<string, Workspace>();

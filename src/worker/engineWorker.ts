@@ -16,7 +16,7 @@ import type {
   WorkerRequest,
 } from '../protocol/worker';
 import { projectMap } from '../core/map/neighbourMap';
-import { clearStorage, engineAvailability, openEngine, ownBuffer, type Engine, type Run } from './engine';
+import { clearStorage, openEngine, ownBuffer, type Engine, type Run } from './engine';
 
 /** The channel to the host: a worker_thread's port, or a forked process's IPC channel. */
 interface HostPort {
@@ -82,8 +82,6 @@ async function handle(req: WorkerRequest, signal: AbortSignal): Promise<Handled<
       return {
         result: {
           node: process.version,
-          engineAvailable: engineAvailability.available,
-          engineError: engineAvailability.reason,
           model: engine?.info.model,
           pid: process.pid,
           ownProcess: !parentPort,

@@ -6,13 +6,18 @@ import * as vscode from 'vscode';
 import { activatedApi, fixtureModel, recordMetric } from './helpers';
 
 suite('Engine worker', () => {
-  test('starts on demand and reports the engine', async () => {
+  test('starts on demand in its own process and reports it', async () => {
     const { api } = await activatedApi();
     const t0 = performance.now();
     const status = await api.engineStatus();
     recordMetric('workerStartMs', Math.round(performance.now() - t0));
-    assert.equal(status.engineAvailable, true, status.engineError);
     assert.equal(api.engineStarted(), true);
+    // What the engine process says about itself, against what the host knows of it.
+    assert.equal(status.ownProcess, true, 'the engine runs in its own process (child_process.fork)');
+    assert.equal(status.pid, api.enginePid(), 'the process the host started answered');
+    assert.notEqual(status.pid, process.pid, 'not the extension host itself');
+    assert.equal(status.node, process.version, 'forked with the extension host\'s Node');
+    assert.ok(status.rssBytes > 10 * 2 ** 20 && status.heapUsedBytes > 0, `engine memory ${status.rssBytes} / ${status.heapUsedBytes}`);
   });
 
   test('native modules of the .vsix load in the extension host', async () => {

@@ -59,22 +59,46 @@ suite('Extension', () => {
   test('Show Log opens the log channel', async () => {
     await vscode.commands.executeCommand('embeddingLens.showLog');
     // The LogOutputChannel writes a file under the window's log folder; its first line is the activation.
-    const logsRoot = process.env.EL_LOGS_DIR;
-    if (logsRoot) {
-      const files = (fs.readdirSync(logsRoot, { recursive: true }) as string[]).filter((f) => f.endsWith('Embedding Lens.log'));
-      assert.ok(files.length > 0, `no "Embedding Lens.log" under ${logsRoot}`);
-      const text = files.map((f) => fs.readFileSync(path.join(logsRoot, f), 'utf8')).join('\n');
-      assert.match(text, /Embedding Lens .* activated in [\d.]+ ms/);
-    }
+    const text = await waitForLog(/Embedding Lens .* activated in [\d.]+ ms/);
+    assert.match(text, /Embedding Lens .* activated in [\d.]+ ms/);
   });
 
   test('commands without an editor or selection answer with a message, not an error', async () => {
+    // The command wrapper catches every error (and shows it), so the command's result cannot tell a
+    // refusal from a failure: the log can. Each refusal is logged as "not run: <why>"; a failure would
+    // log an error (or a warning for a UserError) and no refusal.
+    const before = readLog().length;
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await vscode.commands.executeCommand('embeddingLens.inspectSelection');
+    assert.equal(await vscode.commands.executeCommand('embeddingLens.inspectSelection'), undefined);
+    await waitForLog(/Inspect Selection: not run: (Open a file|The active tab)/, before);
     const doc = await vscode.workspace.openTextDocument({ content: 'some text', language: 'plaintext' });
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(0, 0, 0, 0);
     await vscode.commands.executeCommand('embeddingLens.inspectSelection');
+    await vscode.commands.executeCommand('embeddingLens.findSimilar');
+    await waitForLog(/Inspect Selection: not run: Select some text first \(the selection is empty\)/, before);
+    // Find Similar needs a folder: without one it is refused for that reason, else for the empty selection.
+    const added = await waitForLog(/Find Similar to Selection: not run: (Select some text first|"Find Similar to Selection" needs an open folder)/, before);
+    assert.doesNotMatch(added, /\[(error|warning)\]/, `the commands logged a failure:\n${added}`);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 });
+
+/** The extension's log file(s) as written so far (runHost.mjs sets EL_LOGS_DIR to the window's log folder). */
+function readLog(): string {
+  const logsRoot = process.env.EL_LOGS_DIR;
+  assert.ok(logsRoot, 'EL_LOGS_DIR is not set (runHost.mjs sets it)');
+  const files = (fs.readdirSync(logsRoot, { recursive: true }) as string[]).filter((f) => f.endsWith('Embedding Lens.log')).sort();
+  return files.map((f) => fs.readFileSync(path.join(logsRoot, f), 'utf8')).join('\n');
+}
+
+/** Waits (up to 10 s: the channel writes its file asynchronously) for `pattern` in the log after offset `from`; returns that part. */
+async function waitForLog(pattern: RegExp, from = 0): Promise<string> {
+  let text = '';
+  for (let i = 0; i < 100; i++) {
+    text = readLog().slice(from);
+    if (pattern.test(text)) return text;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`the log never showed ${pattern}; it has:\n${text.slice(-2000)}`);
+}
