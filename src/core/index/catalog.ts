@@ -131,6 +131,9 @@ function applySegment(bytes: Uint8Array, what: string, files: Map<string, Catalo
   }
 }
 
+/** The catalog is a record of what was indexed, rebuilt from the files; the vectors stay in the store. */
+const REPAIR_HINT = 'Index the folder again: that rebuilds the catalog from the files and reuses the stored vectors (nothing is re-embedded).';
+
 export class Catalog {
   /** Entries, decoded on first use. */
   private decoded: Map<string, CatalogEntry> | null = null;
@@ -148,8 +151,15 @@ export class Catalog {
   /**
    * Opens the catalog at `file`, or starts an empty one. A catalog made with other chunking parameters
    * is started afresh (its chunks would not match); one for another recipe or a newer format is an error.
+   * A damaged one (corrupt JSON, a missing or truncated segment) is an INDEX_DAMAGED error that a
+   * refresh repairs; with `repair` (the writer side) it is started afresh instead and `damaged` says
+   * why: the refresh then reads every file again and reuses the vectors the store already holds.
    */
-  static async open(file: string, init: { identity: RecipeIdentity; chunking?: ChunkingParams; root: string }): Promise<{ catalog: Catalog; reset: boolean }> {
+  static async open(
+    file: string,
+    init: { identity: RecipeIdentity; chunking?: ChunkingParams; root: string },
+    options: { repair?: boolean } = {},
+  ): Promise<{ catalog: Catalog; reset: boolean; damaged?: string }> {
     let text: string | null = null;
     try {
       text = await fs.readFile(file, 'utf8');
@@ -169,11 +179,15 @@ export class Catalog {
     };
     if (text === null) return { catalog: fresh(), reset: false };
     const dir = path.dirname(file);
+    const damaged = (message: string, damagedFile: string) => {
+      if (options.repair) return { catalog: fresh(), reset: true, damaged: message };
+      throw indexDamaged(message, { dir, file: damagedFile, repair: 'refresh' }, REPAIR_HINT);
+    };
     let data: CatalogManifest & Partial<CatalogJsonV1>;
     try {
       data = JSON.parse(text);
     } catch {
-      throw indexDamaged(`The index catalog ${file} is corrupt (not valid JSON).`, { dir, file });
+      return damaged(`The index catalog ${file} is corrupt (not valid JSON).`, file);
     }
     if (typeof data.formatVersion !== 'number' || data.formatVersion > CATALOG_FORMAT_VERSION) {
       throw new UserError(
@@ -210,10 +224,10 @@ export class Catalog {
         try {
           bytes = await fs.readFile(p);
         } catch {
-          throw indexDamaged(`The index catalog segment ${p} is missing.`, { dir, file: p });
+          return damaged(`The index catalog segment ${p} is missing.`, p);
         }
         if (bytes.byteLength !== entry.bytes || digestBytes(bytes).sha256 !== entry.sha256) {
-          throw indexDamaged(`The index catalog segment ${p} is ${bytes.byteLength !== entry.bytes ? 'truncated' : 'corrupt (checksum mismatch)'}.`, { dir, file: p });
+          return damaged(`The index catalog segment ${p} is ${bytes.byteLength !== entry.bytes ? 'truncated' : 'corrupt (checksum mismatch)'}.`, p);
         }
         raw.push({ entry, bytes });
       }

@@ -18,6 +18,7 @@ import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from
 import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, lexicalTextOf, roughTokenCount, type Chunk, type ChunkContext } from './chunk';
 import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
 import { acquireWriterLock } from './writerLock';
+import { planRefresh } from './refreshPlan';
 
 
 export interface IndexerOptions {
@@ -132,7 +133,10 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
   if (!sameRecipe(store.recipe, identity)) {
     throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, 'Rebuild the index.', { code: 'RECIPE_MISMATCH', dir: storeDir });
   }
-  const { catalog } = await Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' });
+  // The writer side repairs a damaged catalog by starting it afresh: the refresh reads every file again
+  // and finds their chunks' vectors in the store (nothing is re-embedded).
+  const { catalog, damaged } = await Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' }, { repair: create });
+  if (damaged) logger?.warn(`${damaged} Started it afresh: every file is read again; vectors already stored are reused.`);
   const lexicalFile = path.join(storeDir, LEXICAL_FILE);
   let lexical = await LexicalIndex.load(lexicalFile, { repair: create });
   if (!lexical) {
@@ -273,23 +277,14 @@ export class WorkspaceIndexer {
     const log = this.options.logger;
     onProgress?.({ phase: 'discover', filesDone: 0, filesTotal: 0, chunksEmbedded: 0 });
     const found = await discoverFiles(this.root, { ...this.options.discovery, signal, logger: log });
-    const seen = new Set(found.files.map((f) => f.path));
 
-    // A catalog entry whose chunks are not all in the store and the lexical index is unfinished work.
-    // Only an unfinished refresh (a cancel, a crash), a dropped damaged segment or a rebuilt lexical
-    // index can leave such entries: the catalog is saved after the store and the lexical index, so after
-    // a complete refresh it claims nothing they lack. Checking every chunk costs two lookups per chunk
-    // of the whole index, which an edit-and-save does not need to pay.
-    const dirty = new Set<string>();
-    const mayLack = !catalog.complete || store.dropped.length > 0 || lexical.dropped.length > 0 || lexical.size < store.count;
-    for (const p of mayLack ? catalog.paths() : []) {
-      const entry = catalog.get(p)!;
-      if (entry.chunks.some((c) => !store.has(c.id) || !lexical.has(c.id))) dirty.add(p);
-    }
-    const todo = found.files.filter((f) => {
-      // (stat unchanged and every chunk stored: nothing to do)
-      const entry = catalog.get(f.path);
-      return !entry || dirty.has(f.path) || entry.size !== f.size || entry.mtimeMs !== f.mtimeMs;
+    // Plan (refreshPlan.ts, pure): files to read, unfinished ones, removed ones; then apply it below.
+    const { todo, dirty, removed, mayLack } = planRefresh(found.files, {
+      complete: catalog.complete,
+      paths: () => catalog.paths(),
+      get: (p) => catalog.get(p),
+      stored: (id) => store.has(id) && lexical.has(id),
+      partsLost: store.dropped.length > 0 || lexical.dropped.length > 0 || lexical.size < store.count,
     });
     const summary: RefreshSummary = {
       filesSeen: found.files.length, filesIndexed: 0, filesUnchanged: found.files.length - todo.length, filesRemoved: 0,
@@ -449,12 +444,10 @@ export class WorkspaceIndexer {
       await settle();
 
       // Removals last: files gone from the folder, then every stored chunk the catalog no longer names.
-      for (const p of catalog.paths()) {
-        if (!seen.has(p)) {
-          removedChunks.set(p, catalog.get(p)!.chunks.map((c) => c.id));
-          catalog.delete(p);
-          summary.filesRemoved++;
-        }
+      for (const p of removed) {
+        removedChunks.set(p, catalog.get(p)!.chunks.map((c) => c.id));
+        catalog.delete(p);
+        summary.filesRemoved++;
       }
       const removedChunkPaths = [...removedChunks.keys()];
       // After a complete refresh the store and the lexical index hold exactly the catalog's chunks, so only
