@@ -2,7 +2,8 @@
 // script (media/inspector.ts). Types only: both sides `import type` this file.
 import type { VectorPooling } from '../core/recipe';
 import type { AttentionUnit } from '../core/inspect/attentionViews';
-import type { ChunkKind, MapQuality } from '../core/map/neighbourMap';
+import type { MapQuality } from '../core/map/neighbourMap';
+import type { ChunkKind } from '../core/search/kinds';
 import type { SweepResult } from '../core/sweep/sweep';
 import type { TokenInfo } from '../core/types';
 import type { WireInspectResult } from './worker';

@@ -9,6 +9,7 @@
 import { UMAP } from 'umap-js';
 import { seededRandom } from '../random';
 import { pca2 } from './pca';
+import type { ChunkKind } from '../search/kinds';
 
 export interface MapQuality {
   k: number;
@@ -142,8 +143,6 @@ export function projectMap(vectors: Float32Array, dims: number, k = 10, options:
   const pca = pca2(vectors, n, dims);
   return { umap: Float32Array.from(umap), quality: { pca: mapQuality(vectors, dims, pca.coords, k), umap: mapQuality(vectors, dims, umap, k) }, umapMs };
 }
-
-export type ChunkKind = 'code' | 'docs' | 'tests';
 
 /** Code, docs or tests, from a workspace-relative path (the map's second grouping). */
 export function kindOf(relPath: string): ChunkKind {
