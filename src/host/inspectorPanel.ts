@@ -85,6 +85,16 @@ function sharedIndexOf(folder: vscode.WorkspaceFolder): boolean {
 }
 
 /**
+ * The folder whose local index the map and the neighbours per layer read: the selection's own folder,
+ * else the first folder on disk; no folder when that one is not on disk.
+ */
+function localIndexFolder(data: PanelInspection): { sourceUri?: vscode.Uri; folder?: vscode.WorkspaceFolder } {
+  const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
+  const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
+  return { sourceUri, folder: folder?.uri.scheme === 'file' ? folder : undefined };
+}
+
+/**
  * Changes whenever an index in `storageDir` is saved (every save rewrites a store's files), so a cached
  * index sample is never shown after the index changed. Cheap: a few stat calls, no file is read.
  */
@@ -354,9 +364,8 @@ export class InspectorPanel extends Disposable {
       if (generation === this.pointsGeneration) this.post({ type: 'indexPoints', ...m });
     };
     const access = services?.access;
-    const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
-    const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
-    if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'noFolder' });
+    const { folder } = localIndexFolder(data);
+    if (!access || !folder) return show({ state: 'noFolder' });
     if (sharedIndexOf(folder)) return show({ state: 'noIndex', message: SHARED_NOTE });
     if (!access.hasStoredIndex(folder)) {
       return show({ state: 'noIndex', message: `${folder.name} has no index yet.` });
@@ -444,9 +453,8 @@ export class InspectorPanel extends Disposable {
       if (generation === this.neighboursGeneration) this.post({ type: 'layerNeighbours', ...m });
     };
     const access = services?.access;
-    const sourceUri = data.source ? vscode.Uri.parse(data.source.uri, true) : undefined;
-    const folder = (sourceUri && vscode.workspace.getWorkspaceFolder(sourceUri)) || diskFolders()[0];
-    if (!access || !folder || folder.uri.scheme !== 'file') return show({ state: 'error', message: 'Open a folder with an index to see neighbours per layer.' });
+    const { sourceUri, folder } = localIndexFolder(data);
+    if (!access || !folder) return show({ state: 'error', message: 'Open a folder with an index to see neighbours per layer.' });
     if (sharedIndexOf(folder)) return show({ state: 'error', message: SHARED_NOTE });
     if (!access.hasStoredIndex(folder)) return show({ state: 'error', message: `${folder.name} has no index yet: index the workspace first.` });
     show({ state: 'loading', scope });
