@@ -31,6 +31,10 @@ export async function makeWorkspace(): Promise<string> {
   await fs.writeFile(path.join(dir, 'node_modules/dep/index.js'), 'module.exports = 1;\n');
   await fs.symlink('..', path.join(dir, 'src/nested/loop')); // a directory link back up: a loop
   await fs.symlink('does-not-exist.ts', path.join(dir, 'src/broken.ts'));
+  // A git worktree's (or submodule's) .git is a file naming the real repository, not a folder.
+  await fs.writeFile(path.join(dir, '.git'), 'gitdir: /elsewhere/repo/.git/worktrees/ws\n');
+  await fs.mkdir(path.join(dir, 'vendor/sub'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'vendor/sub/.git'), 'gitdir: ../../.git/modules/sub\n');
   return dir;
 }
 
@@ -82,6 +86,7 @@ describe('discovery', () => {
     assert.ok(!paths.includes('src/generated.ts'), 'nested .gitignore rule');
     assert.ok(!paths.some((p) => p.startsWith('ignored-folder/')), 'ignored folder');
     assert.ok(!paths.some((p) => p.startsWith('node_modules/')), 'default exclude');
+    assert.ok(!paths.some((p) => p === '.git' || p.endsWith('/.git')), `a .git file (worktree, submodule) is left out like the folder: ${paths.join(' ')}`);
     const reasons = Object.fromEntries(found.skipped.map((s) => [s.path, s.reason]));
     assert.equal(reasons['data/huge.txt'], 'too-large');
     assert.equal(reasons['src/nested/loop'], 'symlink-loop');
@@ -107,6 +112,8 @@ describe('discovery', () => {
     assert.equal(dataFileReason('models/tokenizer.json', 711_661, 1024 * 1024), null, 'a larger limit keeps it');
     assert.match(dataFileReason('C:\\data\\table.CSV', 40_000)!, /CSV data/);
     assert.equal(dataFileReason('src/big.ts', 900_000), null, 'code is never data');
+    assert.equal(dataFileReason('logs/server.LOG', 10), 'a .log file', 'a log of any size');
+    assert.equal(dataFileReason('src/catalog.ts', 10), null);
   });
 
   test('content checks: binary, undecodable, minified, text', () => {
@@ -224,6 +231,7 @@ describe('incremental indexing', () => {
     assert.equal(skipped['data/vocab.json'], 'data');
     assert.match(first.skipped.find((k) => k.path === 'data/vocab.json')!.detail!, /JSON data of \d+ KiB, over the 32 KiB limit/);
     assert.equal(skipped['data/icon.svg'], 'data');
+    assert.equal(skipped['src/keep.log'], 'data', 'log output is left out even where .gitignore re-includes it');
     assert.equal(skipped['data/settings.json'], undefined, 'small configuration is indexed');
     assert.equal(indexer.store.count, first.chunksTotal);
 

@@ -15,8 +15,12 @@ export const DEFAULT_EXCLUDED_DIRS: readonly string[] = [
   '.tox', '.mypy_cache', '.pytest_cache', '.gradle', '.idea', '.vs', '.embedding-lens',
 ];
 
-/** Files never worth indexing by name: lock files and generated bundles. */
+/**
+ * Files never worth indexing by name: VCS data, lock files and generated bundles. In a git worktree or
+ * a submodule `.git` is a file (`gitdir: <path>`), not a folder: it is left out like the folder.
+ */
 export const DEFAULT_EXCLUDED_FILES: readonly string[] = [
+  '.git',
   'package-lock.json', 'yarn.lock', 'pnpm-lock.yaml', 'npm-shrinkwrap.json', 'Cargo.lock',
   'poetry.lock', 'Pipfile.lock', 'composer.lock', 'Gemfile.lock', 'go.sum', 'bun.lockb', 'uv.lock',
   '*.min.js', '*.min.css', '*.min.mjs', '*.map', '*.bundle.js', '*.chunk.js',
@@ -40,7 +44,7 @@ export type SkipReason =
   | 'symlink-loop'
   | 'changing' // kept changing while being read
   | 'empty'
-  | 'data'; // structured data (JSON, CSV, XML...) over the data size limit, or image markup (SVG)
+  | 'data'; // structured data (JSON, CSV, XML...) over the data size limit, image markup (SVG), or log output
 
 export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   binary: 'binary file',
@@ -51,7 +55,7 @@ export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   'symlink-loop': 'symbolic link loop',
   changing: 'kept changing while being read',
   empty: 'empty or whitespace only',
-  data: 'data or image markup, not prose or code',
+  data: 'data, image markup or log output, not prose or code',
 };
 
 /**
@@ -62,6 +66,12 @@ export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
 const DATA_EXTENSIONS = new Set(['json', 'jsonl', 'ndjson', 'geojson', 'csv', 'tsv', 'xml', 'ipynb', 'har']);
 /** Image markup: drawing commands, never an answer to a question about code. */
 const MARKUP_ASSET_EXTENSIONS = new Set(['svg']);
+/**
+ * Log output: what a program printed once (timestamps, stack traces, repeated lines), written by a run,
+ * not by the workspace's authors; usually ignored by .gitignore, but not in every folder. A log that
+ * mentions a word (".gitignore", "retry") outranked the code that does it.
+ */
+const LOG_EXTENSIONS = new Set(['log']);
 /** Data files larger than this are skipped (reason `data`). */
 export const DEFAULT_MAX_DATA_BYTES = 32 * 1024;
 
@@ -71,6 +81,7 @@ export function dataFileReason(filePath: string, size: number, maxDataBytes = DE
   const dot = base.lastIndexOf('.');
   const ext = dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
   if (MARKUP_ASSET_EXTENSIONS.has(ext)) return `image markup (${ext.toUpperCase()})`;
+  if (LOG_EXTENSIONS.has(ext)) return 'a .log file';
   if (DATA_EXTENSIONS.has(ext) && size > maxDataBytes) return `${ext.toUpperCase()} data of ${formatBytes(size)}, over the ${formatBytes(maxDataBytes)} limit for data files`;
   return null;
 }
