@@ -29,7 +29,8 @@ no model at all.
   --preview <n>           preview lines per result (default 4)
   --similar <file:a-b>    chunks similar to lines a-b of a file (relative to <folder>), by vectors
   --json                  print [{ path, startLine, endLine, score, scoreKind, preview, match? }] on stdout
-                          (match: the lines that matched, when the result is a whole function)
+                          (match: the lines that matched and their first lines, when the result
+                          is a whole function)
 
 Scores: vector = cosine similarity (−1…1), lexical = BM25 (unbounded, higher is better),
 hybrid = 0.7 × vector + 0.3 × keyword score, each scaled to 0…1 over its candidates (only the order means something).

@@ -39,13 +39,16 @@ export interface EmbeddingLensApi {
    */
   index(options?: { rebuild?: boolean; token?: vscode.CancellationToken; onProgress?: (fraction: number, message: string) => void }): Promise<RefreshSummary[]>;
   /** Searches every folder's index with the current settings' recipe. */
-  search(query: string, mode?: SearchMode): Promise<{ path: string; folder: string; startLine: number; endLine: number; score: number; preview: string; partial?: boolean }[]>;
+  search(query: string, mode?: SearchMode): Promise<{ path: string; folder: string; startLine: number; endLine: number; score: number; preview: string; match?: { startLine: number; endLine: number }; partial?: boolean }[]>;
   /** Where a workspace folder's index is stored (by folder path or name). */
   storageDirFor(folder: string): string | undefined;
   /** The status bar's text, its index state and model in words, and its tooltip. */
   statusBar(): { text: string; state: string; kind: string; model: string; tooltip: string };
-  /** The range a search result highlighted last, if it is still highlighted. */
-  highlightedRange(): { uri: string; startLine: number; endLine: number } | undefined;
+  /**
+   * The range a search result highlighted last, if it is still highlighted (0-based lines), and the
+   * matched piece inside it when the result is a whole function.
+   */
+  highlightedRange(): { uri: string; startLine: number; endLine: number; match?: { startLine: number; endLine: number } } | undefined;
   /** Whether a PostgreSQL password for the shared index of the settings is in VS Code's secret storage. */
   hasPostgresPassword(): Promise<boolean>;
   /** Why a command would refuse to run in a window with this trust and folder count (undefined: it runs). */
@@ -140,7 +143,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     },
     search: async (query, mode = 'hybrid') => {
       const hits = await searchFolders(access, query, mode, new AbortController().signal, index);
-      return hits.map((h) => ({ path: h.path, folder: h.folder.name, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview, ...(h.partial ? { partial: true } : {}) }));
+      return hits.map((h) => ({ path: h.path, folder: h.folder.name, startLine: h.startLine, endLine: h.endLine, score: h.score, preview: h.preview, ...(h.match ? { match: { startLine: h.match.startLine, endLine: h.match.endLine } } : {}), ...(h.partial ? { partial: true } : {}) }));
     },
     storageDirFor: (folder) => {
       const f = vscode.workspace.workspaceFolders?.find((w) => w.name === folder || w.uri.fsPath === folder);
@@ -149,7 +152,7 @@ export function activateExtension(context: vscode.ExtensionContext): EmbeddingLe
     statusBar: () => ({ text: statusBar.text, state: statusBar.describeState(), kind: statusBar.indexState.kind, model: statusBar.describeModel(), tooltip: statusBar.tooltipText }),
     highlightedRange: () => {
       const h = highlighter.highlighted;
-      return h && { uri: h.uri.toString(), startLine: h.range.start.line, endLine: h.range.end.line };
+      return h && { uri: h.uri.toString(), startLine: h.range.start.line, endLine: h.range.end.line, ...(h.match ? { match: { startLine: h.match.start.line, endLine: h.match.end.line } } : {}) };
     },
     commandBlocker: (command, state) => commandBlocker(command as CommandId, state),
     hasPostgresPassword: async () => {

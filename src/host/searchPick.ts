@@ -74,7 +74,11 @@ export function partialNote(index: IndexInfo | undefined, folders: readonly vsco
 
 type Item = vscode.QuickPickItem & { hit?: FolderHit; command?: string };
 
-/** Highlights an opened result's range until the user moves the cursor elsewhere. */
+/**
+ * Highlights an opened result's range until the user moves the cursor elsewhere. When the result is a
+ * whole function of which one piece matched, the piece is highlighted more strongly inside it and
+ * labelled at the end of its first line ("matched lines a–b").
+ */
 export class ResultHighlighter extends Disposable {
   private readonly decoration = this.own(vscode.window.createTextEditorDecorationType({
     backgroundColor: new vscode.ThemeColor('editor.rangeHighlightBackground'),
@@ -82,7 +86,16 @@ export class ResultHighlighter extends Disposable {
     overviewRulerColor: new vscode.ThemeColor('editorOverviewRuler.findMatchForeground'),
     overviewRulerLane: vscode.OverviewRulerLane.Center,
   }));
-  private current: { editor: vscode.TextEditor; range: vscode.Range } | undefined;
+  private readonly pieceDecoration = this.own(vscode.window.createTextEditorDecorationType({
+    backgroundColor: new vscode.ThemeColor('editor.findMatchHighlightBackground'),
+    isWholeLine: true,
+    overviewRulerColor: new vscode.ThemeColor('editorOverviewRuler.findMatchForeground'),
+    overviewRulerLane: vscode.OverviewRulerLane.Full,
+  }));
+  private readonly pieceLabel = this.own(vscode.window.createTextEditorDecorationType({
+    after: { color: new vscode.ThemeColor('editorCodeLens.foreground'), fontStyle: 'italic', margin: '0 0 0 2em' },
+  }));
+  private current: { editor: vscode.TextEditor; range: vscode.Range; match?: vscode.Range } | undefined;
 
   constructor() {
     super();
@@ -93,19 +106,25 @@ export class ResultHighlighter extends Disposable {
     }));
   }
 
-  highlight(editor: vscode.TextEditor, range: vscode.Range): void {
+  highlight(editor: vscode.TextEditor, range: vscode.Range, match?: vscode.Range): void {
     this.clear();
     editor.setDecorations(this.decoration, [range]);
-    this.current = { editor, range };
+    if (match) {
+      editor.setDecorations(this.pieceDecoration, [match]);
+      const first = editor.document.lineAt(match.start.line).range;
+      editor.setDecorations(this.pieceLabel, [{ range: new vscode.Range(first.end, first.end), renderOptions: { after: { contentText: matchedText(match.start.line + 1, match.end.line + 1) } } }]);
+    }
+    this.current = { editor, range, ...(match ? { match } : {}) };
   }
 
-  /** The range highlighted now (tests and the inspector read it). */
-  get highlighted(): { uri: vscode.Uri; range: vscode.Range } | undefined {
-    return this.current && { uri: this.current.editor.document.uri, range: this.current.range };
+  /** The range highlighted now, and the matched piece inside it (tests and the inspector read it). */
+  get highlighted(): { uri: vscode.Uri; range: vscode.Range; match?: vscode.Range } | undefined {
+    return this.current && { uri: this.current.editor.document.uri, range: this.current.range, ...(this.current.match ? { match: this.current.match } : {}) };
   }
 
   clear(): void {
-    this.current?.editor.setDecorations(this.decoration, []);
+    const editor = this.current?.editor;
+    if (editor) for (const d of [this.decoration, this.pieceDecoration, this.pieceLabel]) editor.setDecorations(d, []);
     this.current = undefined;
   }
 
@@ -114,15 +133,40 @@ export class ResultHighlighter extends Disposable {
   }
 }
 
-/** Opens a hit's file with its lines selected, scrolled into view and highlighted. */
-export async function openHit(hit: { uri: vscode.Uri; startLine: number; endLine: number }, highlighter: ResultHighlighter): Promise<vscode.TextEditor> {
+/** "matched lines 12–15" (1-based), as the result list and the editor say it. */
+export function matchedText(startLine: number, endLine: number): string {
+  return startLine === endLine ? `matched line ${startLine}` : `matched lines ${startLine}–${endLine}`;
+}
+
+/** Whole lines first..last (1-based, clamped to the document), as a range. */
+function lineRange(doc: vscode.TextDocument, startLine: number, endLine: number): vscode.Range {
+  const last = Math.min(Math.max(endLine, startLine), doc.lineCount) - 1;
+  const first = Math.max(0, Math.min(startLine - 1, last));
+  return new vscode.Range(first, 0, last, doc.lineAt(last).range.end.character);
+}
+
+/**
+ * Opens a hit's file with its lines selected, scrolled into view and highlighted. A hit that is a whole
+ * function with a matched piece (`match`) selects the piece and highlights both: the function is shown
+ * whole when it fits the editor, otherwise from its first line when the piece is near it, otherwise
+ * the piece is centred.
+ */
+export async function openHit(hit: { uri: vscode.Uri; startLine: number; endLine: number; match?: { startLine: number; endLine: number } }, highlighter: ResultHighlighter): Promise<vscode.TextEditor> {
   const doc = await vscode.workspace.openTextDocument(hit.uri);
-  const last = Math.min(Math.max(hit.endLine, hit.startLine), doc.lineCount) - 1;
-  const first = Math.min(hit.startLine - 1, last);
-  const range = new vscode.Range(first, 0, last, doc.lineAt(last).range.end.character);
-  const editor = await vscode.window.showTextDocument(doc, { selection: new vscode.Selection(range.start, range.end), preview: true });
-  editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
-  highlighter.highlight(editor, range);
+  const range = lineRange(doc, hit.startLine, hit.endLine);
+  const piece = hit.match && range.intersection(lineRange(doc, hit.match.startLine, hit.match.endLine));
+  const selected = piece ?? range;
+  const editor = await vscode.window.showTextDocument(doc, { selection: new vscode.Selection(selected.start, selected.end), preview: true });
+  const visible = editor.visibleRanges[0];
+  const height = visible ? visible.end.line - visible.start.line : 0;
+  if (!piece || range.end.line - range.start.line < height) {
+    editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  } else if (piece.end.line - range.start.line < height) {
+    editor.revealRange(new vscode.Range(range.start, range.start), vscode.TextEditorRevealType.AtTop);
+  } else {
+    editor.revealRange(piece, vscode.TextEditorRevealType.InCenter);
+  }
+  highlighter.highlight(editor, range, piece);
   return editor;
 }
 
@@ -145,13 +189,25 @@ export function plainDetail(text: string): string {
     .replace(/[*~]/g, (c) => `\u200a${c}\u200a`);
 }
 
+/**
+ * What a result's detail shows, lines joined by `⏎`: its first lines; for a function of which a later
+ * piece matched, the function's first line, `⋯`, then the matched lines (what made it a result).
+ */
+export function detailText(hit: Pick<WireSearchHit, 'preview' | 'startLine' | 'match'>): string {
+  const nonEmpty = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = nonEmpty(hit.preview);
+  const m = hit.match;
+  if (!m || m.startLine <= hit.startLine || !m.preview) return lines.join('  ⏎  ');
+  return `${lines.slice(0, 1).join('')}  ⋯  ${nonEmpty(m.preview).join('  ⏎  ')}`;
+}
+
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
-  const lines = hit.preview.split('\n').map((l) => l.trim()).filter(Boolean);
   const score = mode === 'hybrid' ? `fused score ${hit.score.toFixed(3)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
+  const matched = hit.match ? ` · ${matchedText(hit.match.startLine, hit.match.endLine)}` : '';
   return {
     label: `$(file-code) ${relLabel(hit, multiRoot)}`,
-    description: `lines ${hit.startLine}–${hit.endLine} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
-    detail: plainDetail(lines.join('  ⏎  ').slice(0, 240)) || '(empty lines)',
+    description: `lines ${hit.startLine}–${hit.endLine}${matched} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
+    detail: plainDetail(detailText(hit).slice(0, 240)) || '(empty lines)',
     hit,
     // The list holds results of the typed query: they must not be filtered again by the QuickPick.
     alwaysShow: mode !== 'similar',

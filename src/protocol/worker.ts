@@ -166,8 +166,8 @@ export interface WireSearchHit {
   readonly preview: string;
   /** The file changed since it was indexed (the preview shows its current lines). */
   readonly stale?: boolean;
-  /** When the result is a whole function: the lines of the chunk that matched. */
-  readonly match?: { readonly startLine: number; readonly endLine: number };
+  /** When the result is a whole function: the lines of the chunk that matched, and their first lines. */
+  readonly match?: { readonly startLine: number; readonly endLine: number; readonly preview: string };
 }
 
 export interface SearchParams extends IndexTarget {

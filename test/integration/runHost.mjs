@@ -424,6 +424,116 @@ async function indexAndSearchFromPalette(page) {
   log(`Search Workspace: ${rows} results, first "${label}" opened (${timings.searchResults}s to results)`);
 }
 
+/**
+ * A result that is one piece of a long function (issue 15): the list names the matched lines and shows
+ * them after the function's first line; opening it shows the whole function highlighted, the piece
+ * highlighted more strongly and labelled, read from the editor's DOM (decorations and line numbers).
+ * Screenshot: search-matched-piece.png.
+ */
+async function matchedPieceFromPalette(page, profile) {
+  // Imported here: scripts/screenshots.mjs imports this module under plain Node, which cannot load .ts.
+  const { LONG_FUNCTION_LINES, longFunctionSource } = await import('./suite/longFunction.ts');
+  const file = path.join(profile.workspace, 'src', 'ledger.py');
+  writeFileSync(file, longFunctionSource());
+  // In lexical mode (the mode button of the list's title bar), so that the matched piece is the one with
+  // the query's words whatever the fixture model's random vectors; the mode is set back at the end.
+  const modeButton = page.locator('.quick-input-titlebar .action-label[aria-label^="Mode:"], .quick-input-titlebar .action-label[title^="Mode:"]').first();
+  const title = page.locator('.quick-input-widget .quick-input-title');
+  const modeNow = async () => /— (hybrid|vector|lexical)/.exec((await title.textContent()) ?? '')?.[1];
+  // One click, then the title's new mode (the extension host answers the click asynchronously).
+  const switchTo = async (mode) => {
+    for (let i = 0; i < 3 && (await modeNow()) !== mode; i++) {
+      const before = await modeNow();
+      await modeButton.click();
+      await title.filter({ hasNotText: `— ${before}` }).waitFor({ timeout: 10_000 });
+    }
+    if ((await modeNow()) !== mode) throw new Error(`the mode button did not reach ${mode}: ${await title.textContent()}`);
+  };
+  const openSearch = async () => {
+    await runCommand(page, 'Embedding Lens: Search Workspace');
+    await title.filter({ hasText: /Search Workspace — (hybrid|vector|lexical)/ }).waitFor({ timeout: 10_000 });
+  };
+  await openSearch();
+  const modeBefore = await modeNow();
+  await switchTo('lexical');
+  const input = page.locator('.quick-input-widget input');
+  const listed = page.locator('.quick-input-list .monaco-list-row', { hasText: /ledger\.py:1(?!\d)/ }).first();
+  for (const until = Date.now() + 60_000; ;) {
+    await input.fill('quarantine orphaned transactions');
+    if (await listed.waitFor({ timeout: 5000 }).then(() => true, () => false)) break;
+    if (Date.now() > until) throw new Error('the long function did not come up in the list');
+    await input.fill('');
+  }
+  // Without the zero-width spaces that keep `_` from being read as Markdown (plainDetail).
+  const row = ((await listed.textContent()) ?? '').replace(/[\u200a\u200b]/g, '');
+  const m = /lines 1–(\d+) · matched lines (\d+)–(\d+)/.exec(row);
+  if (!m || Number(m[1]) !== LONG_FUNCTION_LINES) throw new Error(`result row does not name the whole function and its matched lines: ${row}`);
+  const [start, end] = [Number(m[2]), Number(m[3])];
+  const source = longFunctionSource().split('\n');
+  if (!row.includes(`def reconcile_ledger(entries, accounts):  ⋯  ${source[start - 1].trim()}`) || !row.includes('quarantine the orphaned transactions')) {
+    throw new Error(`result detail does not show the function's first line, then the matched lines: ${row}`);
+  }
+  await page.locator('.quick-input-widget').screenshot({ path: path.join(RESULTS, 'search-matched-piece-list.png') });
+  // The kind filter (the title bar's other button): code only keeps the function, docs only drops it.
+  const kindButton = page.locator('.quick-input-titlebar .action-label[aria-label^="Showing"], .quick-input-titlebar .action-label[title^="Showing"]').first();
+  const kindRows = async (label) => {
+    await kindButton.click();
+    await title.filter({ hasText: label }).waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(1500); // the list is asked again at once; let its answer land
+    return page.locator('.quick-input-list .monaco-list-row').allTextContents();
+  };
+  const codeOnly = await kindRows('code only');
+  if (!codeOnly.some((r) => /ledger\.py:1(?!\d)/.test(r)) || codeOnly.some((r) => /\.md:\d/.test(r))) throw new Error(`"code only" rows: ${codeOnly.join(' | ')}`);
+  const docsOnly = await kindRows('docs only');
+  if (docsOnly.some((r) => /\.(py|ts|go|rs|js|html):\d/.test(r))) throw new Error(`"docs only" rows: ${docsOnly.join(' | ')}`);
+  await kindRows('tests only');
+  await kindButton.click();
+  await title.filter({ hasNotText: 'only' }).waitFor({ timeout: 10_000 });
+  await listed.waitFor({ timeout: 10_000 });
+  log(`kind filter: code only ${codeOnly.length} rows with the function; docs only ${docsOnly.length} rows (${docsOnly.map((r) => /^\s*(\S+?:\d+)/.exec(r)?.[1] ?? r.slice(0, 30)).join(', ')})`);
+  await listed.click();
+  const editor = page.locator('.editor-instance .monaco-editor', { hasText: 'quarantine_bucket' }).first();
+  await editor.waitFor({ timeout: 15_000 });
+  await page.waitForTimeout(500);
+  // Per rendered line: its number (from the gutter at the same height), the decoration classes of its
+  // overlay, and the text of an `after` label on it.
+  const lines = await editor.evaluate((ed) => {
+    const byTop = new Map();
+    const at = (top) => byTop.get(top) ?? byTop.set(top, { line: 0, classes: [], label: '' }).get(top);
+    for (const d of ed.querySelectorAll('.margin-view-overlays > div')) at(d.style.top).line = Number(d.querySelector('.line-numbers')?.textContent ?? 0);
+    for (const d of ed.querySelectorAll('.view-overlays > div')) at(d.style.top).classes = [...d.querySelectorAll('.cdr')].flatMap((c) => [...c.classList]).filter((c) => c !== 'cdr');
+    for (const d of ed.querySelectorAll('.view-lines > .view-line')) {
+      for (const span of d.querySelectorAll('span')) {
+        const after = window.getComputedStyle(span, '::after').content;
+        if (after && after !== 'none' && after !== 'normal') at(d.style.top).label += after.replace(/^"|"$/g, '');
+      }
+    }
+    return [...byTop.values()].filter((l) => l.line > 0).sort((a, b) => a.line - b.line);
+  });
+  const shown = lines.map((l) => l.line);
+  const labelled = lines.filter((l) => l.label.includes('matched lines'));
+  if (labelled.length !== 1 || labelled[0].line !== start || labelled[0].label !== `matched lines ${start}–${end}`) throw new Error(`the "matched lines" label is not on the piece's first line: ${JSON.stringify(labelled)}`);
+  const outside = lines.find((l) => l.line < start);
+  if (!outside) throw new Error(`no line of the function above the piece is on screen (lines ${shown[0]}–${shown.at(-1)})`);
+  // The piece's decoration: on its first line and not on a line of the function above it.
+  const pieceClasses = labelled[0].classes.filter((c) => !outside.classes.includes(c));
+  const functionClasses = outside.classes;
+  if (!pieceClasses.length || !functionClasses.length) throw new Error(`no decoration told apart: piece ${JSON.stringify(labelled[0])}, function ${JSON.stringify(outside)}`);
+  const withPiece = lines.filter((l) => l.classes.some((c) => pieceClasses.includes(c))).map((l) => l.line);
+  const withFunction = lines.filter((l) => l.classes.some((c) => functionClasses.includes(c))).map((l) => l.line);
+  const expectPiece = shown.filter((n) => n >= start && n <= end);
+  const expectFunction = shown.filter((n) => n <= LONG_FUNCTION_LINES);
+  if (JSON.stringify(withPiece) !== JSON.stringify(expectPiece)) throw new Error(`the strong highlight is on lines ${withPiece}, expected ${expectPiece}`);
+  if (JSON.stringify(withFunction) !== JSON.stringify(expectFunction)) throw new Error(`the function's highlight is on lines ${withFunction}, expected ${expectFunction}`);
+  await page.screenshot({ path: path.join(RESULTS, 'search-matched-piece.png') });
+  log(`matched piece: the row says "matched lines ${start}–${end}"; the editor shows lines ${shown[0]}–${shown.at(-1)}, the function highlighted on ${withFunction.length} of them, the piece on ${withPiece.join(',')}, labelled on line ${labelled[0].line}`);
+  await page.keyboard.press('Control+W');
+  rmSync(file);
+  await openSearch();
+  await switchTo(modeBefore);
+  await page.keyboard.press('Escape');
+}
+
 // ---- Issue 13: the extension as a user lives with it ------------------------------------------
 
 /** Resident memory (MB) of this run's extension host and engine processes, read from /proc. */
@@ -993,6 +1103,10 @@ async function runBrowserTests(browser, port, profile) {
 
     await page.keyboard.press('Escape');
     await indexAndSearchFromPalette(page);
+
+    t = performance.now();
+    await matchedPieceFromPalette(page, profile);
+    mark('matchedPieceFromPalette', t);
 
     t = performance.now();
     await inspectorCompareIndexSweep(page, frame, layers);

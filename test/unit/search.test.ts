@@ -144,6 +144,7 @@ describe('search', () => {
       const hits = await pickHits(dir, ranked, q);
       assert.deepEqual(hits.map((h) => [h.startLine, h.endLine, h.match?.startLine, h.match?.endLine]), [[5, 20, 12, 15], [1, 4, undefined, undefined], [21, 30, undefined, undefined]]);
       assert.equal(hits[0]!.preview, 'line 5\nline 6', 'the preview starts at the function');
+      assert.equal(hits[0]!.match?.preview, 'line 12\nline 13', 'the match has its own preview');
       assert.equal(hits[0]!.stale, undefined, 'the piece is current');
       await fs.writeFile(path.join(dir, 'a.ts'), lines.map((l, i) => (i === 13 ? 'changed' : l)).join('\n'));
       assert.equal((await pickHits(dir, ranked, q))[0]!.stale, true, 'a change inside the piece makes it stale');

@@ -50,8 +50,11 @@ export interface SearchHit {
   lexicalScore?: number;
   /** True when the file changed since it was indexed (the preview shows the current lines). */
   stale?: boolean;
-  /** When the result is a whole function or method: the lines of its chunk that matched. */
-  match?: { startLine: number; endLine: number };
+  /**
+   * When the result is a whole function or method: the lines of its chunk that matched, and their first
+   * lines (as many as the preview's) for showing why it matched.
+   */
+  match?: { startLine: number; endLine: number; preview: string };
 }
 
 export type SimilarTarget = { text: string } | { path: string; startLine: number; endLine: number };
@@ -269,7 +272,7 @@ export async function hitsWithPreview(root: string, picked: Candidate[], preview
       path: c.rec.path, startLine: c.rec.startLine, endLine: c.rec.endLine, score: c.score,
       preview: range.slice(0, previewLines).join('\n'),
     };
-    if (c.match) hit.match = { ...c.match };
+    if (c.match) hit.match = { ...c.match, preview: own.slice(0, previewLines).join('\n') };
     if (c.vectorScore !== undefined) hit.vectorScore = c.vectorScore;
     if (c.lexicalScore !== undefined) hit.lexicalScore = c.lexicalScore;
     if (stale) hit.stale = true;

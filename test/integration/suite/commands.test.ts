@@ -11,6 +11,7 @@ import type { RefreshSummary } from '../../../src/core/index/indexer';
 import type { SweepResult } from '../../../src/core/sweep/sweep';
 import type { ExtractToFileResult } from '../../../src/protocol/worker';
 import { activatedApi, recordMetric } from './helpers';
+import { LONG_FUNCTION_LINES, longFunctionSource } from './longFunction';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +101,7 @@ suite('Commands on the sample workspace', () => {
     assert.ok(expected.length > 0, 'no vector hits');
     const t0 = performance.now();
     const opened = await acceptUntilDone(
-      vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number } | undefined>('embeddingLens.searchWorkspace', {
+      vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number; match?: { startLine: number; endLine: number } } | undefined>('embeddingLens.searchWorkspace', {
         query: 'send an HTTP request and parse the JSON response',
         mode: 'vector',
       }),
@@ -111,9 +112,11 @@ suite('Commands on the sample workspace', () => {
     const editor = vscode.window.activeTextEditor;
     assert.ok(editor);
     assert.equal(path.relative(workspaceRoot(), editor.document.uri.fsPath).split(path.sep).join('/'), opened.path);
-    assert.equal(editor.selection.start.line, opened.startLine - 1);
-    assert.equal(editor.selection.end.line, opened.endLine - 1);
-    assert.ok(editor.visibleRanges.some((r) => r.contains(new vscode.Position(opened.startLine - 1, 0))), 'the range is not scrolled into view');
+    // The hit's lines are selected, or, when the hit is a whole function of which one piece matched, that piece.
+    const selected = opened.match ?? opened;
+    assert.equal(editor.selection.start.line, selected.startLine - 1);
+    assert.equal(editor.selection.end.line, selected.endLine - 1);
+    assert.ok(editor.visibleRanges.some((r) => r.contains(new vscode.Position(selected.startLine - 1, 0))), 'the range is not scrolled into view');
     const hl = api.highlightedRange();
     assert.deepEqual(hl && [hl.uri, hl.startLine, hl.endLine], [editor.document.uri.toString(), opened.startLine - 1, opened.endLine - 1]);
   });
@@ -131,13 +134,43 @@ suite('Commands on the sample workspace', () => {
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(0, 0, Math.min(6, doc.lineCount - 1), 0);
     const t0 = performance.now();
-    const opened = await acceptUntilDone(vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number } | undefined>('embeddingLens.findSimilar'), 1500);
+    const opened = await acceptUntilDone(vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number; match?: { startLine: number; endLine: number } } | undefined>('embeddingLens.findSimilar'), 1500);
     recordMetric('findSimilarToOpenMs', Math.round(performance.now() - t0));
     assert.ok(opened, 'nothing opened');
     // The selection's own lines are left out of the results.
     assert.ok(!(opened.path === 'src/math.ts' && opened.startLine <= 6 && opened.endLine >= 1), `the selection itself came back: ${JSON.stringify(opened)}`);
-    assert.equal(vscode.window.activeTextEditor?.selection.start.line, opened.startLine - 1);
+    assert.equal(vscode.window.activeTextEditor?.selection.start.line, (opened.match ?? opened).startLine - 1);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  test('a piece of a long function: the whole function opens, the piece selected, scrolled into view and highlighted inside it', async () => {
+    const { api } = await activatedApi();
+    const file = path.join(workspaceRoot(), 'src', 'ledger.py');
+    await vscode.workspace.fs.writeFile(vscode.Uri.file(file), Buffer.from(longFunctionSource()));
+    try {
+      const query = 'quarantine orphaned transactions';
+      // The words are in the function's last lines only: the hit is the whole function, its match the last piece.
+      const hit = await waitFor('the long function in the index', async () => (await api.search(query, 'lexical')).find((h) => h.path === 'src/ledger.py'));
+      assert.deepEqual([hit.startLine, hit.endLine], [1, LONG_FUNCTION_LINES], 'the result is the whole function');
+      const m = hit.match;
+      assert.ok(m && m.startLine > 60 && m.endLine >= LONG_FUNCTION_LINES - 5 && m.endLine <= LONG_FUNCTION_LINES, `the match is the last piece: ${JSON.stringify(m)}`);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const opened = await acceptUntilDone(vscode.commands.executeCommand<{ path: string; startLine: number; endLine: number; match?: { startLine: number; endLine: number } } | undefined>('embeddingLens.searchWorkspace', { query, mode: 'lexical' }));
+      assert.deepEqual(opened && [opened.path, opened.startLine, opened.endLine, opened.match?.startLine, opened.match?.endLine], ['src/ledger.py', 1, LONG_FUNCTION_LINES, m.startLine, m.endLine]);
+      // What the editor shows: the piece selected and on screen (the function, 87 lines, does not fit).
+      const editor = vscode.window.activeTextEditor;
+      assert.ok(editor && editor.document.uri.fsPath === file, 'the file is not the active editor');
+      assert.deepEqual([editor.selection.start.line, editor.selection.end.line], [m.startLine - 1, m.endLine - 1], 'the matched piece is selected');
+      const visible = editor.visibleRanges;
+      assert.ok(visible.some((r) => r.contains(editor.selection)), `the piece is not on screen: visible ${JSON.stringify(visible.map((r) => [r.start.line, r.end.line]))}`);
+      assert.ok(!visible.some((r) => r.contains(new vscode.Position(0, 0))), 'scrolled to the piece, not left at the top of the file');
+      const hl = api.highlightedRange();
+      assert.deepEqual(hl && [hl.uri, hl.startLine, hl.endLine, hl.match], [editor.document.uri.toString(), 0, LONG_FUNCTION_LINES - 1, { startLine: m.startLine - 1, endLine: m.endLine - 1 }]);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await vscode.workspace.fs.delete(vscode.Uri.file(file));
+      await waitFor('the long function to leave the index', async () => ((await api.search('quarantine orphaned transactions', 'lexical')).some((x) => x.path === 'src/ledger.py') ? undefined : true));
+    }
   });
 
   test('a new file is indexed after it is created (incremental re-index)', async () => {
