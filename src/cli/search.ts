@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { assertSameRecipe, type VectorPooling } from '../core/recipe';
 import { DEFAULT_PER_FILE, SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
+import { hitPreviewLines } from '../core/search/hitPreview';
 import { parseKinds } from '../core/search/kinds';
 import { UserError } from '../core/types';
 import { Workspace } from '../core/workspace/workspace';
@@ -60,7 +61,7 @@ export function formatHits(hits: SearchHit[], mode: SearchMode | 'similar' = 'hy
   return hits
     .map((h) => {
       const head = `${h.path}:${h.startLine}-${h.endLine}  ${kind} ${h.score.toFixed(mode === 'lexical' ? 2 : 4)}${h.match ? `  (matched ${h.match.startLine}-${h.match.endLine})` : ''}${h.stale ? '  (file changed since indexing)' : ''}`;
-      const preview = h.preview.split('\n').map((l) => `    ${l}`).join('\n');
+      const preview = hitPreviewLines(h).map((l) => `    ${l}`).join('\n');
       return `${head}\n${preview}`;
     })
     .join('\n\n');

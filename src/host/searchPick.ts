@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable, disposeAll } from './disposable';
 import type { ChunkKind } from '../core/search/kinds';
+import { ELIDED_LINES, hitPreviewLines } from '../core/search/hitPreview';
 import type { SearchMode } from '../core/search/search';
 import type { WireSearchHit } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
@@ -190,15 +191,12 @@ export function plainDetail(text: string): string {
 }
 
 /**
- * What a result's detail shows, lines joined by `⏎`: its first lines; for a function of which a later
- * piece matched, the function's first line, `⋯`, then the matched lines (what made it a result).
+ * What a result's detail shows (hitPreviewLines), trimmed lines joined by `⏎`; for a function of which a
+ * later piece matched: its first line `⋯` the matched lines.
  */
 export function detailText(hit: Pick<WireSearchHit, 'preview' | 'startLine' | 'match'>): string {
-  const nonEmpty = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
-  const lines = nonEmpty(hit.preview);
-  const m = hit.match;
-  if (!m || m.startLine <= hit.startLine || !m.preview) return lines.join('  ⏎  ');
-  return `${lines.slice(0, 1).join('')}  ⋯  ${nonEmpty(m.preview).join('  ⏎  ')}`;
+  const lines = hitPreviewLines(hit).map((l) => l.trim()).filter(Boolean);
+  return lines.join('  ⏎  ').replace(`  ⏎  ${ELIDED_LINES}  ⏎  `, `  ${ELIDED_LINES}  `);
 }
 
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {

@@ -11,6 +11,8 @@ import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
 import { DEFAULT_FUSION, fuse, groupPerFile, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { ELIDED_LINES, hitPreviewLines } from '../../src/core/search/hitPreview';
+import { formatHits } from '../../src/cli/search';
 import { chunkId } from '../../src/core/index/chunk';
 import { hashText } from '../../src/core/index/files';
 import { DATA_SCORE_FACTOR, isDataPath, scoreFactorOfPath, TEST_SCORE_FACTOR } from '../../src/core/search/kinds';
@@ -145,6 +147,11 @@ describe('search', () => {
       assert.deepEqual(hits.map((h) => [h.startLine, h.endLine, h.match?.startLine, h.match?.endLine]), [[5, 20, 12, 15], [1, 4, undefined, undefined], [21, 30, undefined, undefined]]);
       assert.equal(hits[0]!.preview, 'line 5\nline 6', 'the preview starts at the function');
       assert.equal(hits[0]!.match?.preview, 'line 12\nline 13', 'the match has its own preview');
+      // Shown (CLI, result lists): the function's first line, ⋯, the matched lines; a hit without a match as it is.
+      assert.deepEqual(hitPreviewLines(hits[0]!), ['line 5', ELIDED_LINES, 'line 12', 'line 13']);
+      assert.deepEqual(hitPreviewLines(hits[1]!), ['line 1', 'line 2']);
+      assert.deepEqual(hitPreviewLines({ preview: 'a\nb', startLine: 5, match: { startLine: 5, preview: 'a' } }), ['a', 'b'], 'a piece at the start: nothing left out');
+      assert.match(formatHits(hits, 'hybrid'), /^a\.ts:5-20  fused 0\.9000  \(matched 12-15\)\n    line 5\n    ⋯\n    line 12\n    line 13\n/);
       assert.equal(hits[0]!.stale, undefined, 'the piece is current');
       await fs.writeFile(path.join(dir, 'a.ts'), lines.map((l, i) => (i === 13 ? 'changed' : l)).join('\n'));
       assert.equal((await pickHits(dir, ranked, q))[0]!.stale, true, 'a change inside the piece makes it stale');
