@@ -151,7 +151,7 @@ describe('search', () => {
       assert.deepEqual(hitPreviewLines(hits[0]!), ['line 5', ELIDED_LINES, 'line 12', 'line 13']);
       assert.deepEqual(hitPreviewLines(hits[1]!), ['line 1', 'line 2']);
       assert.deepEqual(hitPreviewLines({ preview: 'a\nb', startLine: 5, match: { startLine: 5, preview: 'a' } }), ['a', 'b'], 'a piece at the start: nothing left out');
-      assert.match(formatHits(hits, 'hybrid'), /^a\.ts:5-20  fused 0\.9000  \(matched 12-15\)\n    line 5\n    ⋯\n    line 12\n    line 13\n/);
+      assert.match(formatHits(hits, 'hybrid'), /^a\.ts:5-20 {2}fused 0\.9000 {2}\(matched 12-15\)\n {4}line 5\n {4}⋯\n {4}line 12\n {4}line 13\n/);
       assert.equal(hits[0]!.stale, undefined, 'the piece is current');
       await fs.writeFile(path.join(dir, 'a.ts'), lines.map((l, i) => (i === 13 ? 'changed' : l)).join('\n'));
       assert.equal((await pickHits(dir, ranked, q))[0]!.stale, true, 'a change inside the piece makes it stale');
