@@ -46,7 +46,8 @@ const { values: opts } = parseArgs({
     // HNSW build parameters of the "after" store (the "before" side keeps its own defaults)
     M: { type: 'string', default: '16' },
     'ef-construction': { type: 'string', default: '200' },
-    efs: { type: 'string', default: '50,100' },
+    // ef values to measure; "auto" = the product's default (no ef given: the store's efSearch, which follows its size)
+    efs: { type: 'string', default: '50,100,auto' },
     // chunks per build checkpoint (the indexer's default is 2048 or 30 s; larger builds a 1M store faster)
     checkpoint: { type: 'string', default: '2048' },
     // keep the built "after" store in .cache/segments/ and reuse it (each run works on a hard-linked copy:
@@ -66,7 +67,7 @@ const PER_FILE = 14;
 const CHECKPOINT = Number(opts.checkpoint);
 const HNSW_M = Number(opts.M);
 const EF_CONSTRUCTION = Number(opts['ef-construction']);
-const EFS = opts.efs!.split(',').map(Number);
+const EFS: (number | 'auto')[] = opts.efs!.split(',').map((e) => (e === 'auto' ? 'auto' : Number(e)));
 const CACHE = path.join(REPO, '.cache', 'segments');
 // The build holds a whole first index in one process (delta records, keyword postings, catalog): at 1M
 // chunks that passes Node's default heap limit (~4 GB here), as it would in one indexer process.
@@ -378,17 +379,18 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
     const truth = Array.from({ length: Q }, (_, q) => new Set(Array.from(exactSearch(snap.vectors, D, queries.subarray(q * D, (q + 1) * D), 10, 'cosine').rows, (r) => ids[r])));
     const exactMsPerQuery = (performance.now() - te2) / Q;
     const efs = [];
-    for (const ef of EFS) {
+    for (const efSpec of EFS) {
+      const ef = efSpec === 'auto' ? undefined : efSpec;
       const times: number[] = [];
       let found = 0;
       for (let q = 0; q < Q; q++) {
         const t = performance.now();
-        const hits = current.query(queries.subarray(q * D, (q + 1) * D), 10, { ef });
+        const hits = current.query(queries.subarray(q * D, (q + 1) * D), 10, ef === undefined ? {} : { ef });
         times.push(performance.now() - t);
         for (const h of hits) if (truth[q].has(h.id)) found++;
       }
       times.sort((a, b) => a - b);
-      efs.push({ ef, recallAt10: +(found / (Q * 10)).toFixed(4), p50ms: +pct(times, 50).toFixed(3), p99ms: +pct(times, 99).toFixed(3) });
+      efs.push({ ef: efSpec === 'auto' ? `auto (${current.stats().efSearch})` : efSpec, recallAt10: +(found / (Q * 10)).toFixed(4), p50ms: +pct(times, 50).toFixed(3), p99ms: +pct(times, 99).toFixed(3) });
     }
     return {
       impl,
@@ -427,15 +429,16 @@ async function runImpl(impl: string): Promise<Record<string, unknown>> {
 function table(rows: Record<string, any>[]): string {
   const lines: string[] = [];
   const row = (cells: (string | number)[]) => lines.push('| ' + cells.join(' | ') + ' |');
-  row(['store', 'n×d', 'build s', 'MB on disk', 'open ms (CPU ms)', 'cold search process ms (CPU ms)', 'edit: bytes written', 'share of store', 'edit ms in process (CPU ms)', 'edit process ms (CPU ms)', 'p50 / p99 ms (ef 100)', 'recall@10 (ef 50 / 100)', 'peak RSS MiB']);
-  row(Array(13).fill('---'));
+  row(['store', 'n×d', 'build s', 'MB on disk', 'open ms (CPU ms)', 'cold search process ms (CPU ms)', 'edit: bytes written', 'share of store', 'edit ms in process (CPU ms)', 'edit process ms (CPU ms)', 'p50 / p99 ms (ef 100)', 'recall@10 (ef 50 / 100)', 'product default ef: p50 ms, recall@10', 'peak RSS MiB']);
+  row(Array(14).fill('---'));
   for (const r of rows) {
     const e100 = r.query.efs.find((e: { ef: number }) => e.ef === 100) ?? r.query.efs[r.query.efs.length - 1];
     const e50 = r.query.efs.find((e: { ef: number }) => e.ef === 50) ?? r.query.efs[0];
+    const auto = r.query.efs.find((e: { ef: number | string }) => typeof e.ef === 'string');
     const cpu = (v: number | undefined) => (v === undefined ? '' : ` (${Math.round(v)})`);
     row([r.impl, `${r.n}×${r.dims}`, r.buildS, (r.bytesOnDisk / 1e6).toFixed(1), `${r.openMs}${cpu(r.openCpuMs)}`, `${r.searchProcessMs}${cpu(r.searchProcessInside.processCpuMs)}`,
       r.edit.bytesWritten.toLocaleString('en'), `${(r.edit.shareOfStore * 100).toFixed(2)}%`, `${r.edit.inProcessMs}${cpu(r.edit.inProcessCpuMs)}`,
-      `${r.edit.processMs}${cpu(r.edit.processInside.processCpuMs)}`, `${e100.p50ms} / ${e100.p99ms}`, `${e50.recallAt10} / ${e100.recallAt10}`, r.peakRssMiB]);
+      `${r.edit.processMs}${cpu(r.edit.processInside.processCpuMs)}`, `${e100.p50ms} / ${e100.p99ms}`, `${e50.recallAt10} / ${e100.recallAt10}`, auto ? `${auto.ef}: ${auto.p50ms}, ${auto.recallAt10}` : '', r.peakRssMiB]);
   }
   return lines.join('\n');
 }

@@ -14,7 +14,7 @@ import { NpyWriter, parseNpy, readNpy, writeNpy } from '../../src/core/store/npy
 import { FaissFlatWriter, encodeFaissFlat, parseFaissIndex, readFaissIndex } from '../../src/core/store/faiss';
 import { exactSearch } from '../../src/core/store/exact';
 import { H5Writer, readH5 } from '../../src/core/store/hdf5';
-import { MANIFEST_NAME, VectorStore } from '../../src/core/store/vectorStore';
+import { DEFAULT_EF_SEARCH, efSearchForSize, MANIFEST_NAME, VectorStore } from '../../src/core/store/vectorStore';
 import { exportStore } from '../../src/core/store/export';
 import { seededRandom as rng } from '../../src/core/random';
 
@@ -186,6 +186,20 @@ describe('HDF5 (h5wasm)', () => {
 describe('VectorStore', () => {
   const n = 600;
   const data = randomMatrix(n, 16, 6);
+
+  it('the default search breadth follows the graph\'s size: the store\'s own up to 100k points, doubled per tenfold past that', async () => {
+    assert.equal(efSearchForSize(600), DEFAULT_EF_SEARCH);
+    assert.equal(efSearchForSize(100_000), 100);
+    assert.equal(efSearchForSize(1_000_000), 200);
+    assert.ok(efSearchForSize(300_000) > 100 && efSearchForSize(300_000) < 200);
+    assert.equal(efSearchForSize(1e9), 800);
+    assert.equal(efSearchForSize(1_000_000, 40), 80);
+    const s = await VectorStore.create(path.join(tmp, 'store-ef'), recipe, { efSearch: 40 });
+    s.upsert(records(50), data.subarray(0, 50 * 16));
+    s.compact();
+    await s.save();
+    assert.equal(s.stats().efSearch, 40, 'a store built with its own efSearch keeps it while small');
+  });
 
   it('finds the exact neighbours, survives save/open, and scores are cosine similarities', async () => {
     const dir = path.join(tmp, 'store1');
