@@ -38,6 +38,8 @@ export interface ExtractorOptions extends ModelSourceOptions {
    * text's vector then depends on its batch mates. Default false (one text per call); benchmarks only.
    */
   batchDynamicQuantization?: boolean;
+  /** Where passed self-checks are recorded (EncoderOptions.selfCheckDir); false: check in every process. */
+  selfCheckDir?: string | false;
 }
 
 /** Everything the inspector shows for one text: all hidden states of all tokens. */
@@ -107,7 +109,7 @@ export class Extractor {
 
   static async load(options: ExtractorOptions): Promise<Extractor> {
     const resolved = await resolveModel(options.model, options);
-    const encoder = await EncoderModel.load(resolved, { threads: options.threads, logger: options.logger });
+    const encoder = await EncoderModel.load(resolved, { threads: options.threads, logger: options.logger, selfCheckDir: options.selfCheckDir });
     return new Extractor(encoder, options);
   }
 

@@ -10,8 +10,10 @@ import { UserError, type Logger } from '../types';
 import { findAttentionProbs, type AttentionMap } from './attentionGraph';
 import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
 import { hfHiddenStates } from './hfConventions';
-import type { ModelDtype, ResolvedModel } from './modelSource';
+import { defaultCacheDir, type ModelDtype, type ResolvedModel } from './modelSource';
 import { TextTokenizer } from './tokenizer';
+import { writeFileAtomic } from '../store/atomicFile';
+import { TOOL_VERSION } from '../types';
 
 export interface EncoderInfo {
   /** Hub id or folder, as the user gave it. */
@@ -60,6 +62,11 @@ export interface EncoderOptions {
   /** Intra-op threads for ONNX Runtime (0 or undefined: ORT's default, one per core). */
   threads?: number;
   logger?: Logger;
+  /**
+   * Where passed self-checks are recorded (see `checkedOnce`); false: run the self-check in every process.
+   * Default: `self-checks` beside the model cache (~/.cache/embedding-lens/self-checks).
+   */
+  selfCheckDir?: string | false;
 }
 
 /** A padded batch (on the model's padding side, see EncoderInfo.paddingSide): row-major [batch, seqLen]. */
@@ -108,6 +115,18 @@ function hashFile(hash: crypto.Hash, file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+const VERDICT_FORMAT = 'embedding-lens-self-check';
+
+/**
+ * The key of a recorded self-check: the model's full sha256 (graph and weight files), the ONNX Runtime
+ * version, and the source of every function that decides which tensors are the hidden states and checks
+ * them (so any change to that code, in a new build, makes every record stale).
+ */
+function selfCheckKey(modelSha256: string): string {
+  const code = [EncoderModel.prototype['selfCheck' as keyof EncoderModel], findResidualStream, hfHiddenStates, buildVariant, normFitError, configuredLayerCount].map(String).join('\n');
+  return crypto.createHash('sha256').update(JSON.stringify([VERDICT_FORMAT, modelSha256, ort.env.versions, TOOL_VERSION, PROBE_TEXTS, code])).digest('hex').slice(0, 32);
 }
 
 /** The probe the self-check runs: words, code and punctuation, so every tokenizer gives several tokens. */
@@ -206,7 +225,8 @@ export class EncoderModel {
       }
       hashFile(hash, full);
     }
-    const modelHash = hash.digest('hex').slice(0, 16);
+    const modelSha256 = hash.digest('hex');
+    const modelHash = modelSha256.slice(0, 16);
     const summary = summarize(proto);
     const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n) && !PAST_INPUT.test(n));
     if (unknown.length) {
@@ -286,12 +306,46 @@ export class EncoderModel {
     for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
     model.stream = stream;
     model.externalFiles = externalFiles;
+    const checkDir = options.selfCheckDir ?? path.join(path.dirname(defaultCacheDir()), 'self-checks');
+    if (checkDir) model.verdictFile = path.join(checkDir, `${selfCheckKey(modelSha256)}.json`);
     return model;
   }
 
   private stream?: ResidualStream;
   /** The self-check, run once before the first hidden states are handed out (see selfCheck). */
   private checked?: Promise<void>;
+  /** The record of a passed self-check for this model, ONNX Runtime and check code (see checkedOnce). */
+  private verdictFile?: string;
+
+  /**
+   * The self-check, or the record that it passed before: it needs a second ONNX session (every hidden
+   * state as an output), which was about half of a cold CLI search's model time (0.2 of 0.4 s). Its result
+   * depends only on the graph (the sha256 of the model file and its weight files), the ONNX Runtime version
+   * and the code that finds and checks the hidden states, so a pass is recorded under a key made of exactly
+   * those (selfCheckKey) and a later process with the same key skips the run. Anything else — another
+   * model file, a changed byte, another ORT or Embedding Lens build, an unreadable record — runs the check.
+   * A failed check is never recorded (it refuses every time).
+   */
+  private async checkedOnce(): Promise<void> {
+    const file = this.verdictFile;
+    if (file) {
+      try {
+        const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+        if (v?.format === VERDICT_FORMAT && v.key === path.basename(file, '.json') && v.passed === true) return;
+      } catch {
+        // no record (or an unreadable one): run the check
+      }
+    }
+    await this.selfCheck();
+    if (!file) return;
+    const record = { format: VERDICT_FORMAT, key: path.basename(file, '.json'), passed: true, model: this.info.model, modelFile: this.info.modelFile, modelType: this.info.modelType, layout: this.info.layoutDescription, onnxruntime: ort.env.versions, toolVersion: TOOL_VERSION, checkedAt: new Date().toISOString() };
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
+    } catch (err) {
+      this.logger?.debug?.(`could not record the self-check in ${file}: ${(err as Error).message}`);
+    }
+  }
 
   /**
    * Runs a probe batch (two texts of different lengths, padded on the model's side) through the variant
@@ -412,7 +466,7 @@ export class EncoderModel {
   /** Runs `batch` through the variant that outputs `names`; [batch, seqLen, hidden] float32 per name (fp16 widened). */
   private async runTensors(batch: PaddedBatch, names: string[], check = true): Promise<Float32Array[]> {
     if (check) {
-      this.checked ??= this.selfCheck();
+      this.checked ??= this.checkedOnce();
       await this.checked;
     }
     this.checkIds(batch);

@@ -1,0 +1,64 @@
+// The self-check's record (EncoderModel.checkedOnce): a pass is recorded under a key of the model's bytes,
+// ONNX Runtime and the check's code, and a later load of the same model skips the second ONNX session;
+// another model, or a damaged record, runs the check again; a failing model is refused every time.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { Extractor } from '../../src/core/extract/extractor';
+import { ensureFixtureModels, fixtureModelDir } from '../fixtures/generate';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'el-selfcheck-'));
+before(() => ensureFixtureModels());
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Loads `model`, embeds one text, and returns the ONNX sessions it created (their debug lines) and the vector. */
+async function embedOnce(model: string, selfCheckDir: string): Promise<{ sessions: string[]; vector: Float32Array }> {
+  const sessions: string[] = [];
+  const logger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: (m: string) => { if (m.startsWith('ONNX session')) sessions.push(m); } };
+  const ex = await Extractor.load({ model, selfCheckDir, logger });
+  try {
+    const r = await ex.extract(['the self-check record'], { layer: 'last', pool: 'mean' });
+    return { sessions, vector: r.data };
+  } finally {
+    await ex.dispose();
+  }
+}
+
+describe('the self-check record', () => {
+  test('a pass is recorded; the next load of the same bytes skips the all-states session and gives the same vector', async () => {
+    const dir = path.join(tmp, 'records');
+    const first = await embedOnce(fixtureModelDir('bert-tiny'), dir);
+    assert.equal(first.sessions.length, 2, `the check's session (every hidden state) and the recipe's: ${first.sessions.join('; ')}`);
+    const records = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    assert.equal(records.length, 1);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, records[0]), 'utf8')).passed, true);
+    const second = await embedOnce(fixtureModelDir('bert-tiny'), dir);
+    assert.equal(second.sessions.length, 1, `only the recipe's session: ${second.sessions.join('; ')}`);
+    assert.deepEqual(second.vector, first.vector);
+
+    // A damaged record is not trusted: the check runs again and writes it anew.
+    fs.writeFileSync(path.join(dir, records[0]), '{"format":"embedding-lens-self-check","passed":tr');
+    const third = await embedOnce(fixtureModelDir('bert-tiny'), dir);
+    assert.equal(third.sessions.length, 2);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, records[0]), 'utf8')).passed, true);
+  });
+
+  test('one changed weight is another key: its check runs, and a model that fails it is refused every time', async () => {
+    const dir = path.join(tmp, 'records2');
+    await embedOnce(fixtureModelDir('qwen3-tiny'), dir);
+    const copy = fs.mkdtempSync(path.join(tmp, 'qwen3-'));
+    fs.cpSync(fixtureModelDir('qwen3-tiny'), copy, { recursive: true });
+    const file = path.join(copy, 'onnx', 'model.onnx');
+    const model = fromBinary(ModelProtoSchema, fs.readFileSync(file));
+    for (const t of model.graph!.initializer) {
+      if (t.name === 'layers.1.self_attn.o_proj.weight' || t.name === 'layers.1.mlp.down_proj.weight') t.rawData = new Uint8Array(t.rawData.length);
+    }
+    fs.writeFileSync(file, toBinary(ModelProtoSchema, model));
+    for (let i = 0; i < 2; i++) await assert.rejects(embedOnce(copy, dir), /Self-check failed for this qwen3 model/);
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length, 1, 'only the passing model has a record');
+  });
+});
