@@ -12,7 +12,7 @@
 // is read once and rewritten as segments at the next save.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, matchesDigest, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
 import { SegmentReader, SegmentWriter } from '../store/segmentFile';
 import { describeIdentity, sameRecipe, type RecipeIdentity } from '../recipe';
 import { indexDamaged, UserError } from '../errors';
@@ -50,7 +50,7 @@ export interface ChunkingParams {
 
 interface Counts { files: number; skipped: number; chunks: number }
 
-interface SegmentEntry { name: string; sha256: string; bytes: number; entries: number; removed: number }
+interface SegmentEntry { name: string; sha256: string; crc32?: number; bytes: number; entries: number; removed: number }
 
 interface CatalogManifest {
   formatVersion: number;
@@ -226,7 +226,7 @@ export class Catalog {
         } catch {
           return damaged(`The index catalog segment ${p} is missing.`, p);
         }
-        if (bytes.byteLength !== entry.bytes || digestBytes(bytes).sha256 !== entry.sha256) {
+        if (!matchesDigest(bytes, entry)) {
           return damaged(`The index catalog segment ${p} is ${bytes.byteLength !== entry.bytes ? 'truncated' : 'corrupt (checksum mismatch)'}.`, p);
         }
         raw.push({ entry, bytes });

@@ -17,7 +17,7 @@
 // and rewritten on every save (12 MB at 37k chunks in the issue's measurement of a real repository).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, matchesDigest, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
 import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
 import { indexDamaged, UserError } from '../errors';
 
@@ -127,6 +127,7 @@ export function analyze(path: string, text: string): PendingDoc {
 interface SegmentEntry {
   name: string;
   sha256: string;
+  crc32?: number;
   bytes: number;
   docs: number;
   tombstones: number;
@@ -306,7 +307,7 @@ export class LexicalIndex {
       try {
         const bytes = await fs.readFile(p);
         if (bytes.byteLength !== entry.bytes) throw new Error(`${p} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes})`);
-        if (digestBytes(bytes).sha256 !== entry.sha256) throw new Error(`${p} is corrupt (checksum mismatch)`);
+        if (!matchesDigest(bytes, entry)) throw new Error(`${p} is corrupt (checksum mismatch)`);
         index.attach(new Segment(entry, bytes, p));
       } catch (err) {
         const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${p} is missing` : (err as Error).message;

@@ -33,6 +33,7 @@ import { TOOL_VERSION } from '../types';
 import {
   commitTempFile,
   digestBytes,
+  matchesDigest,
   fsyncDir,
   isTempName,
   removeQuietly,
@@ -1115,7 +1116,7 @@ async function readVerified(filePath: string, entry: FileEntry): Promise<Uint8Ar
   if (bytes.byteLength !== entry.bytes) {
     throw indexDamaged(`${filePath} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes}).`, { dir: path.dirname(filePath), file: filePath });
   }
-  if (digestBytes(bytes).sha256 !== entry.sha256) {
+  if (!matchesDigest(bytes, entry)) {
     throw indexDamaged(`${filePath} is corrupt (checksum mismatch).`, { dir: path.dirname(filePath), file: filePath });
   }
   return bytes;
