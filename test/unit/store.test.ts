@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { describe, it, before, after } from 'node:test';
 import { UserError, type EmbeddingManifest, type RecipeIdentity } from '../../src/core/types';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/core/store/float16';
@@ -297,6 +298,39 @@ describe('VectorStore', () => {
     assert.equal(again.count, 100);
     assert.equal(again.stats().deltaSegments, 0);
     assert.ok(!fs.readdirSync(dir).some((f) => f.startsWith('delta.')), 'the damaged file is swept');
+  });
+
+  it('segments are checked by CRC-32; an entry written before CRC-32s is checked by sha256 and gets its CRC at the next save', async () => {
+    const dir = path.join(tmp, 'store-crc');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(100), data.subarray(0, 100 * 16));
+    s.compact();
+    await s.save();
+    const file = path.join(dir, MANIFEST_NAME);
+    const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const indexFile = path.join(dir, m.files.index.name);
+    const crc = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
+    if (crc) assert.equal(m.files.index.crc32, crc(fs.readFileSync(indexFile)), 'the CRC-32 of the file, by zlib');
+    // A flipped byte in the base graph is caught before hnswlib reads it.
+    const original = fs.readFileSync(indexFile);
+    const bad = Buffer.from(original);
+    bad[bad.length - 100] ^= 0x04;
+    fs.writeFileSync(indexFile, bad);
+    await rejects(VectorStore.open(dir), /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/);
+    // Without CRC-32s (an older writer), sha256 decides: the flip is still caught...
+    delete m.files.index.crc32;
+    delete m.files.metadata.crc32;
+    fs.writeFileSync(file, JSON.stringify(m));
+    await rejects(VectorStore.open(dir), /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/);
+    // ...and the intact file opens, and the next save records its CRC-32.
+    fs.writeFileSync(indexFile, original);
+    const reopened = await VectorStore.open(dir);
+    assert.equal(reopened.count, 100);
+    reopened.upsert([{ id: 'crc-1', path: 'src/crc.ts', startLine: 1, endLine: 2, contentHash: 'c' }], data.subarray(0, 16));
+    await reopened.save();
+    const after = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (crc) assert.equal(after.files.index.crc32, crc(original));
+    assert.equal(after.files.index.sha256, m.files.index.sha256);
   });
 
   it('reads a format-1 store (one HNSW file + JSON metadata) and rewrites it as segments at the next save', async () => {

@@ -187,9 +187,15 @@ export function digestBytes(data: Uint8Array): FileDigest {
   return { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.byteLength, ...(crc32 ? { crc32: crc32(data) } : {}) };
 }
 
-/** Whether `data` is the file `entry` describes: its size, then its CRC-32 when both sides have one, else its sha256. */
+/**
+ * Whether `data` is the file `entry` describes: its size, then its CRC-32 when both sides have one, else its
+ * sha256. An entry written before CRC-32s that passes its sha256 gets its CRC-32 noted in place, so the next
+ * manifest a writer commits carries it (segments are immutable, so it stays true).
+ */
 export function matchesDigest(data: Uint8Array, entry: FileDigest): boolean {
   if (data.byteLength !== entry.bytes) return false;
   if (crc32 && typeof entry.crc32 === 'number') return crc32(data) === entry.crc32;
-  return createHash('sha256').update(data).digest('hex') === entry.sha256;
+  if (createHash('sha256').update(data).digest('hex') !== entry.sha256) return false;
+  if (crc32) entry.crc32 = crc32(data);
+  return true;
 }
