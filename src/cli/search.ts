@@ -140,15 +140,33 @@ export async function run(argv: string[]): Promise<number> {
     { layer: values.layer, pooling: values.pool as VectorPooling | undefined, ...(values['no-normalize'] ? { normalize: false } : {}) },
     'Choose one with --layer and --pool (and --model).',
   );
-  const status = await workspace.status(identity);
+  // The index opens (its files read and checked, the HNSW graph read on libuv's thread pool) while the
+  // model loads and its ONNX session is made on the main thread; the index's verdict is reported first.
+  const opening = workspace.status(identity);
+  const needsModel = !!target || mode !== 'lexical';
+  // The model the index was built with, unless --model names another copy of the same weights.
+  const loading = needsModel
+    ? loadModel({ ...values, model: values.model ?? identity.model, layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger)
+      .then(async (m) => {
+        await m.extractor.prepare(m.modelRecipe.recipe).catch(async (err: unknown) => { await m.extractor.dispose(); throw err; });
+        return m;
+      })
+    : undefined;
+  loading?.catch(() => undefined); // awaited below, after the index's verdict
+  let status;
+  try {
+    status = await opening;
+  } catch (err) {
+    await loading?.then((m) => m.extractor.dispose(), () => undefined);
+    throw err;
+  }
   mark('indexChecked');
   if (!status.complete) logger.warn(`the index is incomplete (an indexing run was interrupted); index the folder again to finish it: ${selfCommand()} index ${folderArg}`);
   let hits: SearchHit[];
-  if (!target && mode === 'lexical') {
+  if (!loading) {
     hits = await workspace.search(query, { identity }, { ...options, mode });
   } else {
-    // The model the index was built with, unless --model names another copy of the same weights.
-    const { extractor, embedder } = await loadModel({ ...values, model: values.model ?? identity.model, layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger);
+    const { extractor, embedder } = await loading;
     mark('modelLoaded');
     try {
       assertSameRecipe(identity, embedder.identity, values.model ? `--model ${values.model}` : 'the model it names');

@@ -514,8 +514,11 @@ export class VectorStore {
     const dims = manifest.recipe.dims;
     const indexPath = path.join(dir, manifest.files.index.name);
     const metaPath = path.join(dir, manifest.files.metadata.name);
-    const indexBytes = await readVerified(indexPath, manifest.files.index);
-    validateHnswlibFile(indexBytes, indexPath);
+    {
+      // Checked, then dropped before hnswlib reads its own copy (at 1M chunks the file is 1.6 GB).
+      const indexBytes = await readVerified(indexPath, manifest.files.index);
+      validateHnswlibFile(indexBytes, indexPath);
+    }
     const metaBytes = await readVerified(metaPath, manifest.files.metadata);
     let base: BaseMeta;
     const legacy = manifest.formatVersion < 2;
@@ -525,7 +528,8 @@ export class VectorStore {
       throw indexDamaged(`${metaPath} is corrupt (${(err as Error).message}).`, { dir, file: metaPath });
     }
     const index = new HierarchicalNSW(manifest.metric, dims);
-    index.readIndexSync(indexPath);
+    // hnswlib's async read runs on libuv's thread pool: a CLI search loads the model on the main thread meanwhile.
+    await index.readIndex(indexPath);
     const store = new VectorStore(dir, manifest, index, base);
     if (base.rows !== manifest.baseRows || index.getCurrentCount() !== manifest.baseRows + manifest.deleted) {
       throw indexDamaged(
