@@ -2,7 +2,10 @@
 // the esbuild bundle; run `npm run build` first) on a synthetic repository of real files, N chunks, with
 // the default model (models/all-MiniLM-L6-v2). Numbers, not pass/fail.
 //
-//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>]
+//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>]
+//
+// --cli measures another build of the CLI (e.g. a copy of bin/ + dist/ from an earlier commit, kept under
+// .cache/, so "before" and "after" run in one session on the same machine); --label names its results file.
 //
 // Setup (cached in .cache/cli/<chunks>/, reused by later runs): a folder of TypeScript files, 14 small
 // functions each, indexed once in process by the real indexer with the real chunker, catalog, lexical
@@ -32,14 +35,16 @@ import type { TextEmbedder } from '../src/core/types';
 import { Workspace } from '../src/core/workspace/workspace';
 
 const REPO = path.resolve(__dirname, '..');
-const CLI = path.join(REPO, 'bin', 'embedding-lens.js');
 const { values: opts } = parseArgs({
   options: {
     chunks: { type: 'string', default: '37000' },
     runs: { type: 'string', default: '3' },
     model: { type: 'string' },
+    cli: { type: 'string' },
+    label: { type: 'string' },
   },
 });
+const CLI = opts.cli ? path.resolve(opts.cli) : path.join(REPO, 'bin', 'embedding-lens.js');
 const CHUNKS = Number(opts.chunks);
 const RUNS = Number(opts.runs);
 const FUNCS = 7; // the chunker makes 2 chunks of each function below: 14 chunks a file, the ratio of the vite repository in the issue
@@ -142,7 +147,7 @@ function dirBytes(dir: string): number {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'cli.js'))) throw new Error('No dist/cli.js: run `npm run build` first.');
+  if (!fs.existsSync(path.join(path.dirname(CLI), '..', 'dist', 'cli.js'))) throw new Error(`No dist/cli.js beside ${CLI}: run \`npm run build\` first.`);
   const cacheDir = path.join(REPO, '.cache', 'cli', String(CHUNKS));
   const tp = performance.now();
   const info = await prepare(cacheDir);
@@ -199,6 +204,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
       node: process.version,
+      cli: path.relative(REPO, CLI),
       ...info,
       storeBytes: dirBytes(storeDir),
       emptyNodeProcessMs: Math.round(emptyNode),
@@ -216,7 +222,7 @@ async function main(): Promise<void> {
     lines.push(`| one file edited, in process (model loaded, index open) | ${result.inProcessEdit.ms} | ${result.inProcessEdit.cpuMs} | | model ${result.inProcessEdit.modelMs} ms |`);
     console.log(lines.join('\n'));
     console.log(`(${info.chunks} chunks in ${files} files, index ${(result.storeBytes / 1e6).toFixed(1)} MB; an empty node process: ${result.emptyNodeProcessMs} ms, \`embedding-lens --version\`: ${result.versionProcessMs} ms)`);
-    const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}.json`);
+    const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}${opts.label ? `-${opts.label}` : ''}.json`);
     fs.writeFileSync(out, JSON.stringify({ ...result, table: lines.join('\n') }, null, 2) + '\n');
     console.log(`wrote ${out}`);
   } finally {
