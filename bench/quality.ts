@@ -92,6 +92,7 @@ async function main(): Promise<void> {
       label: { type: 'string', default: 'current' },
       out: { type: 'string', default: path.join(BENCH_DIR, 'results-quality.json') },
       misses: { type: 'boolean', default: false },
+      ranks: { type: 'string' },
       threads: { type: 'string' },
       fusions: { type: 'string' },
       context: { type: 'string' },
@@ -134,6 +135,8 @@ async function main(): Promise<void> {
   ];
   const rows: Array<{ model: string; base: string; mode: string; kind: string } & Metrics> = [];
   const corpus: Array<Record<string, unknown>> = [];
+  // --ranks <file>: every question's rank per mode (JSON lines), to see which questions a change moved.
+  const rankLines: string[] = [];
   for (const spec of specs) {
     if (!fs.existsSync(spec.folder)) { console.log(`skipped model ${spec.label}: ${spec.folder} is missing`); continue; }
     const extractor = await Extractor.load({ model: spec.folder, quantized: spec.quantized, batchDynamicQuantization: spec.batched, threads: values.threads ? Number(values.threads) : undefined });
@@ -175,6 +178,7 @@ async function main(): Promise<void> {
             for (const q of base.questions) {
               const hits = await search.search(q.q, { k: 10, mode, fusion, perFile });
               ranks.push({ q, rank: rankOf(hits, q) });
+              if (values.ranks) rankLines.push(JSON.stringify({ model: spec.label, base: base.name, mode: modeLabel, kind: q.kind, q: q.q, rank: rankOf(hits, q), top: hits.slice(0, 3).map((h) => `${h.path}:${h.startLine}-${h.endLine}`) }));
               if (values.misses && modeLabel === modes[2]!.label && q.kind === 'hand' && rankOf(hits, q) !== 1) {
                 console.log(`  miss(${rankOf(hits, q)}) "${q.q}" → want ${q.path}:${q.targets.map((t) => `${t.start}-${t.end}`).join('|')}; got ${hits.slice(0, 3).map((h) => `${h.path}:${h.startLine}-${h.endLine}`).join(', ')}`);
               }
@@ -210,6 +214,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(lines.join('\n'));
+  if (values.ranks) fs.writeFileSync(values.ranks, rankLines.join('\n') + '\n');
   let saved: Record<string, unknown> = {};
   try { saved = JSON.parse(fs.readFileSync(values.out!, 'utf8')); } catch { /* first run */ }
   saved[values.label!] = { at: new Date().toISOString(), options: { models: values.models, fusions: values.fusions ?? null, context: values.context ?? null, chunkTokens: values['chunk-tokens'] ?? null, perFile: values['per-file'] ?? null }, bases: bases.map((b) => ({ name: b.name, describe: b.describe, files: b.files })), corpus, rows };

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
-import { Chunker, embedHashOfId, fileDescription, packLines, unitOfId, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
+import { Chunker, embedHashOfId, fileDescription, isHeaderId, packLines, unitOfId, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
 import { checkText, dataFileReason, discoverFiles, hashText } from '../../src/core/index/files';
 import { recipeKey, WorkspaceIndexer } from '../../src/core/index/indexer';
 import { locateTreeSitterWasm } from '../../src/core/index/treeSitter';
@@ -148,7 +148,7 @@ describe('chunking', () => {
     assert.ok(chunks.length >= 2);
     for (const c of chunks) {
       assert.equal(c.text, lines.slice(c.startLine - 1, c.endLine).join('\n'), `text of ${c.id} matches its lines`);
-      assert.ok(c.id.startsWith(`src/math.ts#L${c.startLine}-L${c.endLine}${c.unit ? `~L${c.unit.startLine}-L${c.unit.endLine}` : ''}@`));
+      assert.ok(c.id.startsWith(`src/math.ts#L${c.startLine}-L${c.endLine}${c.header ? '~H' : ''}${c.unit ? `~L${c.unit.startLine}-L${c.unit.endLine}` : ''}@`));
     }
     const gcd = lines.findIndex((l) => l.includes('function computeGreatestCommonDivisor')) + 1;
     const holder = chunks.find((c) => c.startLine <= gcd && c.endLine >= gcd)!;
@@ -173,6 +173,34 @@ describe('chunking', () => {
     }
     for (const c of chunks.filter((c) => c.startLine > end)) assert.equal(unitOfId(c.id), null, `${c.id} holds whole declarations`);
     assert.equal(unitOfId('a.ts#L1-L9@abc'), null);
+  });
+
+  test("a file's header (leading comments, imports, package line, module docstring) is marked when code follows it", async () => {
+    const comment = Array.from({ length: 8 }, (_, i) => `// Line ${i} of what this whole module is about, which is written at some length here.`).join('\n');
+    const fn = (n: number) => `export function step${n}(input: string): string {\n  const a = input.trim();\n  const b = a.toUpperCase();\n  return b + "${n}";\n}\n`;
+    const ts = `${comment}\nimport { x } from './x';\nimport { y } from './y';\n\n${[1, 2, 3, 4].map(fn).join('\n')}`;
+    const chunks = await new Chunker({ maxTokens: 100 }).chunk('src/steps.ts', ts);
+    const headers = chunks.filter((c) => c.header);
+    assert.ok(headers.length >= 1 && chunks.length > headers.length, chunks.map((c) => c.id).join(' '));
+    const firstCode = ts.split('\n').findIndex((l) => l.startsWith('export function')) + 1;
+    for (const c of chunks) {
+      assert.equal(!!c.header, c.endLine < firstCode, `${c.startLine}-${c.endLine}: a header exactly when it ends above the first function`);
+      assert.equal(isHeaderId(c.id), !!c.header, c.id);
+      assert.ok(c.id.startsWith(`src/steps.ts#L${c.startLine}-L${c.endLine}${c.header ? '~H' : ''}@`), c.id);
+    }
+    // Python: module docstring + imports; Go: package doc, package line, imports.
+    const doc = Array.from({ length: 10 }, (_, i) => `Line ${i} of the module docstring, which explains at length what the module does.`).join('\n');
+    const py = `"""${doc}\n"""\nimport os\nfrom typing import List\n\n${[1, 2, 3].map((n) => `def step${n}(value):\n    total = value + ${n}\n    return total * 2\n`).join('\n')}`;
+    const pyChunks = await new Chunker({ maxTokens: 90 }).chunk('pkg/steps.py', py);
+    assert.ok(pyChunks[0]!.header && !pyChunks.at(-1)!.header, pyChunks.map((c) => c.id).join(' '));
+    const go = `// Package steps does things.\n${comment}\npackage steps\n\nimport (\n\t"fmt"\n\t"strings"\n)\n\n${[1, 2, 3].map((n) => `func Step${n}(s string) string {\n\tt := strings.TrimSpace(s)\n\treturn fmt.Sprint(t, ${n})\n}\n`).join('\n')}`;
+    const goChunks = await new Chunker({ maxTokens: 90 }).chunk('steps/steps.go', go);
+    assert.ok(goChunks[0]!.header && !goChunks.at(-1)!.header, goChunks.map((c) => c.id).join(' '));
+    // A file of comments alone, and a small file whose one chunk holds its code, have no header chunk.
+    assert.ok((await new Chunker({ maxTokens: 40 }).chunk('src/notes.ts', comment)).every((c) => !c.header));
+    assert.ok((await new Chunker({ maxTokens: 400 }).chunk('src/steps.ts', ts)).every((c) => !c.header));
+    assert.equal(isHeaderId('a.ts#L1-L9@abc'), false);
+    assert.equal(isHeaderId('a.ts#L1-L9~L1-L20@abc'), false);
   });
 
   test('the token budget bounds chunks; long runs are cut with overlap', () => {

@@ -10,7 +10,7 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { DEFAULT_FUSION, fuse, groupPerFile, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, HEADER_SCORE_FACTOR, headersStandForFiles, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
 import { ELIDED_LINES, hitPreviewLines } from '../../src/core/search/hitPreview';
 import { formatHits } from '../../src/cli/search';
 import { chunkId } from '../../src/core/index/chunk';
@@ -130,6 +130,24 @@ describe('search', () => {
     assert.equal(scoreFactorOfPath('docs/guide.md'), 1);
     const plain = [c('src/a.ts', 1), c('src/b.ts', 2)];
     assert.equal(rankByKind(plain), plain, 'only code: the list is returned as is');
+  });
+
+  test("a file's header hit stands for the file: its best other candidate takes the header's score; the header stays, ranked down", () => {
+    const c = (p: string, s: number, e: number, score: number, header = false) => ({ rec: { id: chunkId(p, s, e, 'h', undefined, header), path: p }, score });
+    const ranked = [c('a.ts', 1, 9, 0.9, true), c('b.ts', 10, 20, 0.8), c('a.ts', 30, 40, 0.5), c('a.ts', 12, 28, 0.4), c('c.ts', 1, 5, 0.3, true)];
+    const out = headersStandForFiles(ranked);
+    assert.deepEqual(out.map((x) => `${x.rec.path}:${x.rec.id.split('#')[1]!.split('@')[0]}=${x.score.toFixed(2)}`), [
+      'a.ts:L30-L40=0.90', // a.ts's best other candidate, lifted to its header's score
+      'b.ts:L10-L20=0.80',
+      'a.ts:L1-L9~H=0.45', // the header, at HEADER_SCORE_FACTOR of its score
+      'a.ts:L12-L28=0.40', // the file's other candidates keep theirs
+      'c.ts:L1-L5~H=0.30', // no other candidate of c.ts: the header keeps its score
+    ]);
+    assert.equal(HEADER_SCORE_FACTOR, 0.5);
+    // A candidate already above its header keeps its own score.
+    assert.deepEqual(headersStandForFiles([c('a.ts', 30, 40, 0.95), c('a.ts', 1, 9, 0.9, true)]).map((x) => x.score), [0.95, 0.45]);
+    const plain = [c('a.ts', 1, 9, 0.9), c('b.ts', 1, 9, 0.8)];
+    assert.equal(headersStandForFiles(plain), plain, 'no header: the list is returned as is');
   });
 
   test('pieces of one function are one result: the whole function, the best piece as its match', async () => {

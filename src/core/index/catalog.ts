@@ -21,7 +21,8 @@ import type { SkipReason } from './files';
 export const CATALOG_FORMAT_VERSION = 2;
 /** Bumped when chunking changes in a way that changes chunk boundaries (forces re-chunking). */
 // 3: ids name the function a piece of a long function belongs to (chunkId's `~L…`).
-export const CHUNKER_VERSION = 3;
+// 4: ids mark a file's header chunks (chunkId's `~H`); the embedded text is unchanged, so vectors are reused.
+export const CHUNKER_VERSION = 4;
 const SEGMENT_MAGIC = 'ELCATSG1';
 
 export interface ChunkRef {

@@ -28,6 +28,8 @@ export interface Chunk {
   context: string;
   /** When the chunk is a piece of one named function or method: that declaration's lines (1-based), its comments included. */
   unit?: { startLine: number; endLine: number };
+  /** True when the chunk lies in the file's header (its leading comments, imports, package line, module docstring) above the first code. */
+  header?: true;
 }
 
 export type TokenEstimator = (text: string) => number;
@@ -316,8 +318,13 @@ function mergeTinyRanges(ranges: Array<{ start: number; end: number }>, lines: s
   return out;
 }
 
-export function chunkId(path: string, startLine: number, endLine: number, contentHash: string, unit?: { startLine: number; endLine: number }): string {
-  return `${path}#L${startLine}-L${endLine}${unit ? `~L${unit.startLine}-L${unit.endLine}` : ''}@${contentHash}`;
+export function chunkId(path: string, startLine: number, endLine: number, contentHash: string, unit?: { startLine: number; endLine: number }, header?: boolean): string {
+  return `${path}#L${startLine}-L${endLine}${header ? '~H' : ''}${unit ? `~L${unit.startLine}-L${unit.endLine}` : ''}@${contentHash}`;
+}
+
+/** Whether a chunk id is of a header chunk (chunkId's `~H`): the file's leading comments and imports, no code. */
+export function isHeaderId(id: string): boolean {
+  return /~H(~L\d+-L\d+)?@[^@]*$/.test(id);
 }
 
 /**
@@ -383,6 +390,22 @@ function functionSpans(root: SyntaxNode, lines: string[]): Array<{ start: number
   };
   visit(root, 0);
   return out;
+}
+
+/** Top-level nodes that make a file's header: comments, imports and the package line. */
+const HEADER_TYPES = /comment|^(import_statement|import_from_statement|future_import_statement|import_declaration|package_clause|package_declaration|use_declaration|preproc_include|using_directive|extern_crate_declaration|shebang|hash_bang_line)$/;
+
+/**
+ * The first row (0-based) of a file's code: above it only comments, imports, the package line and
+ * string statements (a module docstring, 'use strict'). Chunks that end above it are header chunks.
+ */
+export function headerEndRow(root: SyntaxNode): number {
+  for (const child of root.namedChildren) {
+    if (!child || HEADER_TYPES.test(child.type)) continue;
+    if (child.type === 'expression_statement' && child.namedChildren.length === 1 && /^string$/.test(child.namedChildren[0]?.type ?? '')) continue;
+    return child.startPosition.row;
+  }
+  return Infinity;
 }
 
 /** Spans of named declarations (0-based rows), outermost first: the enclosing names of a chunk. */
@@ -476,7 +499,7 @@ export function fileDescription(lines: string[]): string {
 }
 
 /** Turns 0-based line ranges into chunks with their context header. */
-function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>, contextOf: (start: number) => string[], mode: ChunkContext, description = '', units: Array<{ start: number; end: number }> = []): Chunk[] {
+function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>, contextOf: (start: number) => string[], mode: ChunkContext, description = '', units: Array<{ start: number; end: number }> = [], codeRow = Infinity): Chunk[] {
   return ranges.map(({ start, end }) => {
     // The innermost function that holds the whole chunk and more than it.
     let unit: { start: number; end: number } | undefined;
@@ -488,8 +511,11 @@ function toChunks(path: string, lines: string[], ranges: Array<{ start: number; 
     const trail = (mode === 'none' ? [] : mode === 'names' ? contextOf(start) : [path, ...contextOf(start)]).join(' > ');
     const context = description ? (trail ? `${trail}\n${description}` : description) : trail;
     const shown = unit ? { startLine: unit.start + 1, endLine: unit.end + 1 } : undefined;
-    const chunk: Chunk = { id: chunkId(path, start + 1, end + 1, context ? hashText(`${context}\n${text}`) : contentHash, shown), path, startLine: start + 1, endLine: end + 1, text, contentHash, context };
+    // A header chunk only when code follows (a file of comments alone is its own subject).
+    const header = end < codeRow && codeRow !== Infinity;
+    const chunk: Chunk = { id: chunkId(path, start + 1, end + 1, context ? hashText(`${context}\n${text}`) : contentHash, shown, header), path, startLine: start + 1, endLine: end + 1, text, contentHash, context };
     if (shown) chunk.unit = shown;
+    if (header) chunk.header = true;
     return chunk;
   });
 }
@@ -533,6 +559,7 @@ export class Chunker {
     let breaks: number[] | null = null;
     let contextOf: (start: number) => string[] = () => [];
     let units: Array<{ start: number; end: number }> = [];
+    let codeRow = Infinity;
     if (strategy === 'prose') {
       breaks = proseBreaks(lines);
       const trails = headingTrails(lines);
@@ -547,6 +574,7 @@ export class Chunker {
             breaks = syntaxBreaks(tree.rootNode, lines);
             const spans = namedSpans(tree.rootNode);
             units = functionSpans(tree.rootNode, lines);
+            codeRow = headerEndRow(tree.rootNode);
             // Declarations that started above the chunk and are still open at its first line.
             contextOf = (start) => spans.filter((s) => s.start < start && s.end >= start).map((s) => s.name);
           } finally {
@@ -562,6 +590,6 @@ export class Chunker {
     // The description is left out of the budget: chunks are cut where they would be without it, and the
     // model (512 positions) reads the few extra tokens.
     const budget = mode === 'none' ? this.maxTokens : Math.max(16, this.maxTokens - (mode === 'path' ? this.estimate(path) : 0) - 8);
-    return toChunks(path, lines, packLines(lines, breaks, budget, this.estimate, this.overlapLines), contextOf, mode, description, units);
+    return toChunks(path, lines, packLines(lines, breaks, budget, this.estimate, this.overlapLines), contextOf, mode, description, units, codeRow);
   }
 }
