@@ -3,11 +3,14 @@
 // (../shared/fixtures/hf-bert-export, when present).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { loadReferenceModel, referenceHiddenStates, type ReferenceModel } from '../reference/forward';
 import { fixtureModelDir } from '../fixtures/generate';
+import { encodeModel, quantizeDynamic } from '../fixtures/modelBuilder';
+import { decodeModel } from '../../src/core/model/onnxGraph';
 import { suiteRequiring } from '../skip';
 
 const TOL = 1e-4;
@@ -297,6 +300,52 @@ describe('quantized graph', () => {
     } finally {
       await fp32.dispose();
       await q8.dispose();
+    }
+  });
+});
+
+describe('a batched quantised graph must give each text what it gives alone', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'el-quant-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  /** bert-tiny with its fp32 MatMuls quantised by quantizeDynamic(…, activations), as onnx/model.onnx. */
+  const variant = (activations: 'per-row' | 'per-tensor'): string => {
+    const dir = path.join(tmp, activations);
+    fs.cpSync(fixtureModelDir('bert-tiny'), dir, { recursive: true });
+    const file = path.join(dir, 'onnx', 'model.onnx');
+    fs.writeFileSync(file, encodeModel(quantizeDynamic(decodeModel(fs.readFileSync(file)), activations)));
+    return dir;
+  };
+  const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0);
+
+  test('per-row activation scales: batched, every vector equal to the text alone, close to fp32', async () => {
+    const q = await Extractor.load({ model: variant('per-row') });
+    const fp32 = await Extractor.load({ model: fixtureModelDir('bert-tiny') });
+    try {
+      assert.deepEqual(q.info.quantizedOps, ['MatMulInteger']);
+      assert.equal(q.info.dynamicQuantization, false);
+      const recipe = { layer: 'last', pool: 'mean' as const, normalize: true };
+      const batched = await q.extract(TEXTS, recipe);
+      assert.equal(batched.stats.batches, 1, 'one padded batch');
+      const reference = await fp32.extract(TEXTS, recipe);
+      for (let i = 0; i < TEXTS.length; i++) {
+        const alone = await q.extract([TEXTS[i]], recipe);
+        const c = cos(alone.data, row(batched.data, i, batched.dims));
+        assert.ok(c >= 0.9999, `text ${i}: batch vs alone cosine ${c}`);
+        const f = cos(row(reference.data, i, reference.dims), row(batched.data, i, batched.dims));
+        assert.ok(f > 0.9, `text ${i}: cosine to fp32 ${f}`);
+      }
+    } finally {
+      await q.dispose();
+      await fp32.dispose();
+    }
+  });
+
+  test('one activation scale over the whole batch: refused by the self-check, naming why', async () => {
+    const q = await Extractor.load({ model: variant('per-tensor') });
+    try {
+      await assert.rejects(q.extract(TEXTS, { layer: 'last', pool: 'mean' }), /quantised graph \(MatMulInteger\) gives a text other numbers in a padded batch than alone \(token cosine 0\.\d+, below 0\.9999\)[\s\S]*--model-dtype fp32/);
+    } finally {
+      await q.dispose();
     }
   });
 });

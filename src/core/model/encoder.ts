@@ -11,6 +11,7 @@ import { findAttentionProbs, type AttentionMap } from './attentionGraph';
 import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
 import { hfHiddenStates } from './hfConventions';
 import { defaultCacheDir, type ModelDtype, type ResolvedModel } from './modelSource';
+import type { Encoded } from './tokenizer';
 import { TextTokenizer } from './tokenizer';
 import { writeFileAtomic } from '../store/atomicFile';
 import { TOOL_VERSION } from '../types';
@@ -56,6 +57,11 @@ export interface EncoderInfo {
    * sequence per call (see Extractor).
    */
   dynamicQuantization: boolean;
+  /**
+   * The graph's quantised node types (MatMulNBits, MatMulInteger, ...), sorted; empty for a float graph.
+   * A batched quantised graph is checked once to give each text what it gives alone (see selfCheck).
+   */
+  quantizedOps: string[];
 }
 
 export interface EncoderOptions {
@@ -130,7 +136,27 @@ function selfCheckKey(modelSha256: string): string {
 }
 
 /** The probe the self-check runs: words, code and punctuation, so every tokenizer gives several tokens. */
-const PROBE_TEXTS = ['The quick brown fox jumps over the lazy dog; getUserName() returns the user name.', 'hello world'];
+const PROBE_TEXTS = [
+  'The quick brown fox jumps over the lazy dog; getUserName() returns the user name.',
+  'hello world',
+  // A longer one of an odd token count (115 with BERT's WordPiece), and a fourth text: the padded batch
+  // then has an even number of token rows where the long text alone has an odd one. Quantised kernels
+  // can treat a last odd row differently (an 8-bit MatMulNBits with 128-wide blocks does: token cosine
+  // 0.9988 between the two), which the batch-independence check below must see.
+  'function mergeSorted(a, b) { const out = []; let i = 0, j = 0; while (i < a.length && j < b.length) out.push(a[i] <= b[j] ? a[i++] : b[j++]); return out.concat(a.slice(i), b.slice(j)); } // merges two sorted arrays into one sorted array, keeping equal elements in order (stable)',
+  'def load(path): return open(path).read()',
+];
+
+/** Smallest token cosine, padded batch vs the text alone, that a batched quantised graph must reach. */
+const BATCH_INDEPENDENCE = 0.9999;
+/** Node types of quantised graphs (weights or activations in integers). */
+const QUANTIZED_OPS = new Set(['DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear', 'MatMulInteger', 'ConvInteger', 'QLinearMatMul', 'MatMulNBits', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul', 'QAttention', 'GatherBlockQuantized', 'MatMulBnb4']);
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  return na && nb ? dot / Math.sqrt(na * nb) : na === nb ? 1 : 0;
+}
 
 /** float16 bits → float32 (ORT hands fp16 tensors over as Uint16Array). */
 function halfToFloat(bits: Uint16Array): Float32Array {
@@ -300,6 +326,7 @@ export class EncoderModel {
       modelDtype: resolved.modelDtype,
       paddingSide,
       dynamicQuantization: proto.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear'),
+      quantizedOps: [...new Set(proto.graph!.node.map((n) => n.opType).filter((t) => QUANTIZED_OPS.has(t)))].sort(),
     };
     options.logger?.info(`Loaded ${resolved.spec} (${path.relative(resolved.folder, resolved.onnxFile)}, ${resolved.modelDtype}): ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
     const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
@@ -364,21 +391,8 @@ export class EncoderModel {
       { code: 'MODEL_INVALID', model: this.info.model },
     );
     const encodings = await this.tokenizer.encode(PROBE_TEXTS);
-    const lengths = encodings.map((e) => Math.min(e.ids.length, this.info.maxLength));
-    const T = Math.max(...lengths);
-    const B = encodings.length;
-    const ids = new Int32Array(B * T).fill(this.info.padId);
-    const typeIds = new Int32Array(B * T);
-    const mask = new Int32Array(B * T);
-    encodings.forEach((e, b) => {
-      const offset = this.info.paddingSide === 'left' ? T - lengths[b] : 0;
-      for (let t = 0; t < lengths[b]; t++) {
-        ids[b * T + offset + t] = e.ids[t];
-        typeIds[b * T + offset + t] = e.typeIds[t];
-        mask[b * T + offset + t] = 1;
-      }
-    });
-    const batch: PaddedBatch = { batch: B, seqLen: T, ids, typeIds, mask };
+    const batch = this.probeBatch(encodings);
+    const { batch: B, seqLen: T, mask } = batch;
     const tensors = this.hidden.tensors.filter((t) => t !== SENTENCE_OUTPUT);
     const indices = Array.from({ length: tensors.length }, (_, i) => i);
     const extra = stream.layout === 'pre-norm' && (stream.finalNorm === 'layer' || stream.finalNorm === 'rms') && !tensors.includes(stream.residual[L]) ? [stream.residual[L]] : [];
@@ -405,6 +419,46 @@ export class EncoderModel {
       const error = normFitError(residual, output, stream.finalNorm === 'layer');
       if (!(error < 1e-3)) throw refuse(`the model's output is not the final ${stream.finalNorm === 'layer' ? 'LayerNorm' : 'RMSNorm'} of the residual stream found after block ${L} (relative error ${error.toExponential(1)})`);
     }
+    // A quantised graph that is batched (not one with per-tensor DynamicQuantizeLinear, which runs one
+    // sequence per call) must give each text what it gives alone: its quantisation has to be per row.
+    if (this.info.quantizedOps.length && !this.info.dynamicQuantization) {
+      // Real tokens in the order rowsOf lists them (text by text); alone, a text has no padding. The same
+      // session (the last hidden state only) runs both, so only the batch differs.
+      const [batched] = await this.runTensors(batch, [tensors[tensors.length - 1]], false);
+      const last = rowsOf(batched);
+      let worst = 1;
+      let row = 0;
+      for (const enc of encodings) {
+        const [alone] = await this.runTensors(this.probeBatch([enc]), [tensors[tensors.length - 1]], false);
+        for (let t = 0; t < Math.min(enc.ids.length, this.info.maxLength); t++) worst = Math.min(worst, cosine(last[row++], alone.subarray(t * H, (t + 1) * H)));
+      }
+      if (!(worst >= BATCH_INDEPENDENCE)) {
+        throw new UserError(
+          `Self-check failed for ${this.info.model} (${this.info.modelFile}): its quantised graph (${this.info.quantizedOps.join(', ')}) gives a text other numbers in a padded batch than alone (token cosine ${worst.toFixed(6)}, below ${BATCH_INDEPENDENCE}), so a vector would depend on the texts it was batched with.`,
+          'Use another variant of the model (--model-dtype fp32, or a graph quantised per row such as 8-bit MatMulNBits with 32-wide blocks).',
+          { code: 'MODEL_INVALID', model: this.info.model },
+        );
+      }
+    }
+  }
+
+  /** A padded batch of `encodings` (cut at maxLength) on the model's padding side. */
+  private probeBatch(encodings: Encoded[]): PaddedBatch {
+    const lengths = encodings.map((e) => Math.min(e.ids.length, this.info.maxLength));
+    const T = Math.max(...lengths);
+    const B = encodings.length;
+    const ids = new Int32Array(B * T).fill(this.info.padId);
+    const typeIds = new Int32Array(B * T);
+    const mask = new Int32Array(B * T);
+    encodings.forEach((e, b) => {
+      const offset = this.info.paddingSide === 'left' ? T - lengths[b] : 0;
+      for (let t = 0; t < lengths[b]; t++) {
+        ids[b * T + offset + t] = e.ids[t];
+        typeIds[b * T + offset + t] = e.typeIds[t];
+        mask[b * T + offset + t] = 1;
+      }
+    });
+    return { batch: B, seqLen: T, ids, typeIds, mask };
   }
 
   /** Number of graph nodes of the session that computes `layers` (to verify the cut). */
