@@ -131,8 +131,8 @@ const VERDICT_FORMAT = 'embedding-lens-self-check';
  * them (so any change to that code, in a new build, makes every record stale).
  */
 function selfCheckKey(modelSha256: string): string {
-  const code = [EncoderModel.prototype['selfCheck' as keyof EncoderModel], findResidualStream, hfHiddenStates, buildVariant, normFitError, configuredLayerCount].map(String).join('\n');
-  return crypto.createHash('sha256').update(JSON.stringify([VERDICT_FORMAT, modelSha256, ort.env.versions, TOOL_VERSION, PROBE_TEXTS, code])).digest('hex').slice(0, 32);
+  const code = [EncoderModel.prototype['selfCheck' as keyof EncoderModel], EncoderModel.prototype['probeBatch' as keyof EncoderModel], cosine, findResidualStream, hfHiddenStates, buildVariant, normFitError, configuredLayerCount].map(String).join('\n');
+  return crypto.createHash('sha256').update(JSON.stringify([VERDICT_FORMAT, modelSha256, ort.env.versions, TOOL_VERSION, PROBE_TEXTS, BATCH_INDEPENDENCE, code])).digest('hex').slice(0, 32);
 }
 
 /** The probe the self-check runs: words, code and punctuation, so every tokenizer gives several tokens. */
