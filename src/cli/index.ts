@@ -153,7 +153,7 @@ Files
   --exclude <glob>        also leave out files matching (repeatable)
   --no-gitignore          do not apply .gitignore files
   --max-file-size <KiB>   skip larger files (default 1024)
-  --max-data-size <KiB>   skip larger data files: JSON, CSV, XML... (default 32; SVG is always skipped)
+  --max-data-size <KiB>   skip larger data files: JSON, CSV, XML... (default 32; SVG and .log files are always skipped)
   --chunk-tokens <n>      token budget of one chunk (default: min(256, model window))
   --show-skipped          list every skipped file with its reason
   --rebuild               embed every file again into a fresh index for this recipe, built beside

@@ -16,7 +16,7 @@ import { prefixesForModel } from '../core/search/prefixes';
 import { AttentionData } from './attentionPanel';
 import type { AttentionMessage, FromPanel, LayerNeighboursMessage, LayerNeighboursScope, IndexPointsMessage, PanelIndexPoints, PanelInspection, PanelViewState, TextSource, ToPanel } from '../protocol/panel';
 import { parseLayerSpec } from '../core/extract/layers';
-import { kindOf } from '../core/map/neighbourMap';
+import { kindOfPath } from '../core/search/kinds';
 import type { IndexPoints, MapProjection } from '../protocol/worker';
 import { COMMANDS } from './commandIds';
 import { hasCode } from '../core/errors';
@@ -389,7 +389,7 @@ export class InspectorPanel extends Disposable {
           source: { label: vscode.workspace.asRelativePath(uri, true), uri: uri.toString(), startLine: r.startLine - 1, endLine: r.endLine - 1 },
           preview: r.preview,
           group: r.path.includes('/') ? r.path.slice(0, r.path.indexOf('/')) : '',
-          kind: kindOf(r.path),
+          kind: kindOfPath(r.path),
         };
       });
       const r = target.recipe;

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
 import { unitOfId } from '../../src/core/index/chunk';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
-import { groupPoints, kindOf, mapQuality, umap2 } from '../../src/core/map/neighbourMap';
+import { groupPoints, mapQuality, umap2 } from '../../src/core/map/neighbourMap';
+import { kindOfPath as kindOf } from '../../src/core/search/kinds';
 import { pca2 } from '../../src/core/map/pca';
 import { seededRandom } from '../../src/core/random';
 import { neighboursPerLayer } from '../../src/core/search/layerNeighbours';
@@ -78,6 +79,11 @@ describe('map quality', () => {
     assert.equal(kindOf('docs/guide.html'), 'docs');
     assert.equal(kindOf('src/core/map/pca.ts'), 'code');
     assert.equal(kindOf('src/contest.ts'), 'code');
+    // One classifier for the map and search's --kind: extensionless prose files, LaTeX, code under docs/.
+    for (const p of ['README', 'pkg/LICENSE', 'CHANGELOG', 'paper/main.tex', 'LICENSE.txt']) assert.equal(kindOf(p), 'docs', p);
+    assert.equal(kindOf('docs/conf.py'), 'code', 'code under docs/ is code');
+    assert.equal(kindOf('src/license.ts'), 'code');
+    assert.equal(kindOf('tests/conftest.py'), 'tests');
   });
 });
 

@@ -9,7 +9,6 @@
 import { UMAP } from 'umap-js';
 import { seededRandom } from '../random';
 import { pca2 } from './pca';
-import type { ChunkKind } from '../search/kinds';
 
 export interface MapQuality {
   k: number;
@@ -142,15 +141,6 @@ export function projectMap(vectors: Float32Array, dims: number, k = 10, options:
   const umapMs = performance.now() - started;
   const pca = pca2(vectors, n, dims);
   return { umap: Float32Array.from(umap), quality: { pca: mapQuality(vectors, dims, pca.coords, k), umap: mapQuality(vectors, dims, umap, k) }, umapMs };
-}
-
-/** Code, docs or tests, from a workspace-relative path (the map's second grouping). */
-export function kindOf(relPath: string): ChunkKind {
-  const p = relPath.replace(/\\/g, '/').toLowerCase();
-  const name = p.slice(p.lastIndexOf('/') + 1);
-  if (/(^|\/)(tests?|__tests__|specs?|testing)\//.test(p) || /(\.|_)(test|spec)\.[a-z0-9]+$/.test(name) || /^test_.*\.py$/.test(name) || /_test\.(go|py|rs|rb|exs?)$/.test(name)) return 'tests';
-  if (/\.(md|mdx|rst|txt|adoc|asciidoc|org|tex)$/.test(name) || /(^|\/)(docs?|documentation)\//.test(p) || /^(readme|changelog|license|contributing)(\.|$)/.test(name)) return 'docs';
-  return 'code';
 }
 
 /** Distinct colours of the map (the theme's six chart colours); every further group is "other". */

@@ -1,18 +1,21 @@
 // What a chunk is, from its file's path: code, docs (prose) or tests. Search can be limited to some
-// kinds ("a question about code should find code"): the CLI's --kind and the search QuickPick's filter.
+// kinds ("a question about code should find code"): the CLI's --kind and the search QuickPick's filter;
+// the inspector's map colours its points by it.
 import { UserError } from '../types';
 
 export type ChunkKind = 'code' | 'docs' | 'tests';
 export const CHUNK_KINDS: readonly ChunkKind[] = ['code', 'docs', 'tests'];
 
-const DOC_EXTENSIONS = /\.(md|markdown|mdx|rst|txt|adoc|asciidoc|org|text|rdoc|pod)$/i;
+const DOC_EXTENSIONS = /\.(md|markdown|mdx|rst|txt|adoc|asciidoc|org|text|rdoc|pod|tex)$/i;
+/** A project's prose files that often have no extension (README, LICENSE, CHANGELOG...). */
+const DOC_NAMES = /(^|\/)(readme|changelog|changes|history|license|licence|copying|contributing|authors|notice)$/i;
 /** Test folders and the test-file conventions of the languages we chunk by syntax. */
 const TEST_PATH = /(^|\/)(tests?|__tests__|spec|specs|testing)\/|(^|\/)test_[^/]+$|[._-](test|spec|tests)\.[a-z0-9]+$|_test\.go$|(^|\/)conftest\.py$/i;
 
 export function kindOfPath(path: string): ChunkKind {
   const p = path.replace(/\\/g, '/');
   if (TEST_PATH.test(p)) return 'tests';
-  if (DOC_EXTENSIONS.test(p) || /(^|\/)(docs?|documentation)\//i.test(p) && !/\.[cm]?[jt]sx?$|\.py$|\.go$/.test(p)) return 'docs';
+  if (DOC_EXTENSIONS.test(p) || DOC_NAMES.test(p) || /(^|\/)(docs?|documentation)\//i.test(p) && !/\.[cm]?[jt]sx?$|\.py$|\.go$/.test(p)) return 'docs';
   return 'code';
 }
 
