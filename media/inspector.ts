@@ -14,7 +14,7 @@ import { renderMap } from './mapView';
 import { renderNeighbours } from './neighboursView';
 import { button, el, layerLabel, select, shortModelName } from './dom';
 import {
-  cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, range, vectorAsJson,
+  comparePoints, cosinePerLayer, cosineToPooledMatrix, layerSimilarity, norm, normMatrix, range, vectorAsJson,
   vectorAsNumpy, type HiddenStatesView,
 } from './inspectorMath';
 import { heatmapView, tokenStrip, unitMatrix, unitsOf, type HeatmapUnits } from './heatmapView';
@@ -309,10 +309,8 @@ function compareSection(): HTMLElement {
     const values = cosinePerLayer(pooledLayers(pinned, state.pooling), pooledLayers(current, state.pooling));
     const labels = Array.from({ length: values.length }, (_, l) => layerLabel(l));
     chart = layerLineChart(values, labels, 'compare-chart');
-    const last = values[values.length - 1];
-    let lo = 0;
-    for (let l = 1; l < values.length; l++) if (values[l] < values[lo]) lo = l;
-    chart.prepend(el('p', { className: 'meta', text: `cosine of the ${state.pooling}-pooled vectors · last layer ${last.toFixed(4)} · lowest at ${layerLabel(lo)} (${values[lo].toFixed(4)})` }));
+    const text = [`cosine of the ${state.pooling}-pooled vectors`, ...comparePoints(values, layerLabel)].join(' · ');
+    chart.prepend(el('p', { className: 'meta', text, testid: 'compare-meta' }));
   } catch (err) {
     chart = el('p', { className: 'error', text: `Cannot compare: ${err instanceof Error ? err.message : err}. Pin a text inspected with the current model.` });
   }

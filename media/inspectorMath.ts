@@ -90,3 +90,24 @@ export function cosinePerLayer(a: Float32Array[], b: Float32Array[]): Float32Arr
 }
 
 export { pca2, projectPca, type Pca2 } from '../src/core/map/pca';
+
+/**
+ * The compare chart's summary: the last layer's cosine, then the highest and lowest layers; the last
+ * layer is named once, as "the highest" / "the lowest" when it is one of them.
+ */
+export function comparePoints(values: Float32Array, label: (layer: number) => string): string[] {
+  const last = values.length - 1;
+  let lo = 0;
+  let hi = 0;
+  for (let l = 1; l < values.length; l++) {
+    if (values[l] < values[lo]) lo = l;
+    if (values[l] > values[hi]) hi = l;
+  }
+  const at = (l: number) => `${label(l)} (${values[l].toFixed(4)})`;
+  const extremes = [hi === last ? 'the highest' : '', lo === last ? 'the lowest' : ''].filter(Boolean).join(', ');
+  return [
+    `last layer ${values[last].toFixed(4)}${extremes ? ` (${extremes})` : ''}`,
+    ...(hi !== last ? [`highest at ${at(hi)}`] : []),
+    ...(lo !== last ? [`lowest at ${at(lo)}`] : []),
+  ];
+}

@@ -84,7 +84,12 @@ try {
   // Element screenshots inside the webview's nested iframes come out blank beyond the viewport: scroll
   // the part to the top of the webview and capture the webview as shown.
   const shoot = async (testid, file) => {
-    await frame.locator(`[data-testid=${testid}]`).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    // Below the sticky controls, so the part's title shows.
+    await frame.locator(`[data-testid=${testid}]`).evaluate((e) => {
+      e.scrollIntoView({ block: 'start' });
+      const sticky = e.ownerDocument.querySelector('.controls.sticky');
+      if (sticky && sticky !== e && !sticky.contains(e)) e.ownerDocument.defaultView.scrollBy(0, -sticky.getBoundingClientRect().height - 8);
+    });
     await page.waitForTimeout(500);
     await page.locator('iframe.webview.ready').screenshot({ path: path.join(out, file) });
   };

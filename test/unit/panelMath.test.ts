@@ -2,7 +2,7 @@
 // the compare chart, 2-D PCA for the index scatter.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cosinePerLayer, pca2, projectPca } from '../../media/inspectorMath';
+import { comparePoints, cosinePerLayer, pca2, projectPca } from '../../media/inspectorMath';
 
 const close = (a: number, b: number, eps = 1e-6) => assert.ok(Math.abs(a - b) <= eps, `${a} ≉ ${b}`);
 
@@ -119,4 +119,12 @@ test('pca2: deterministic and degenerate inputs', () => {
   close(line.variances[1], 0, 1e-9);
   assert.throws(() => pca2(new Float32Array(5), 2, 3), /not 2 × 3/);
   assert.throws(() => projectPca(line, new Float32Array(3)), /3-dim/);
+});
+
+test('comparePoints: the last layer named once, as the lowest when it is (the real related pair of the README)', () => {
+  const label = (l: number) => (l === 0 ? 'emb' : `L${l}`);
+  assert.deepEqual(comparePoints(new Float32Array([0.87, 0.905, 0.915, 0.9196, 0.914, 0.902, 0.4683]), label), ['last layer 0.4683 (the lowest)', 'highest at L3 (0.9196)']);
+  assert.deepEqual(comparePoints(new Float32Array([0.5, 0.2, 0.9]), label), ['last layer 0.9000 (the highest)', 'lowest at L1 (0.2000)']);
+  assert.deepEqual(comparePoints(new Float32Array([0.5, 0.9, 0.2, 0.6]), label), ['last layer 0.6000', 'highest at L1 (0.9000)', 'lowest at L2 (0.2000)']);
+  assert.deepEqual(comparePoints(new Float32Array([0.7]), label), ['last layer 0.7000 (the highest, the lowest)']);
 });
