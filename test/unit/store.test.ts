@@ -300,6 +300,46 @@ describe('VectorStore', () => {
     assert.ok(!fs.readdirSync(dir).some((f) => f.startsWith('delta.')), 'the damaged file is swept');
   });
 
+  it('a writer\'s lazy graph: files checked at open, the graph read only when needed, deletions made before it is read kept', async () => {
+    const dir = path.join(tmp, 'store-lazy');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(200), data.subarray(0, 200 * 16));
+    s.compact();
+    await s.save();
+    const q = randomMatrix(1, 16, 4242);
+    const lazy = await VectorStore.open(dir, recipe, { lazyGraph: true });
+    assert.equal(lazy.stats().graphRead, false);
+    assert.equal(lazy.count, 200);
+    // An edit: one file's chunks deleted, one chunk added, saved as a delta, without the graph.
+    const removed = lazy.deleteByPath('src/file3.ts');
+    assert.ok(removed > 0);
+    lazy.upsert([{ id: 'lazy-1', path: 'src/lazy.ts', startLine: 1, endLine: 2, contentHash: 'l' }], q);
+    await lazy.save();
+    assert.equal(lazy.stats().graphRead, false, 'a delta save does not read the graph');
+    assert.equal(lazy.needsCompaction(), false);
+    // A query reads it now; the deletions made before are in it.
+    const hits = lazy.query(q, 50);
+    assert.equal(lazy.stats().graphRead, true);
+    assert.equal(hits[0].id, 'lazy-1');
+    assert.ok(!hits.some((h) => h.path === 'src/file3.ts'));
+    const eager = await VectorStore.open(dir, recipe);
+    assert.equal(eager.stats().graphRead, true);
+    assert.deepEqual(hits.map((h) => h.id), eager.query(q, 50).map((h) => h.id));
+    // A stored vector also reads it (a moved chunk's vector reused by a refresh).
+    const again = await VectorStore.open(dir, recipe, { lazyGraph: true });
+    assert.deepEqual(again.vectorOf('chunk-7'), eager.vectorOf('chunk-7'));
+    assert.equal(again.stats().graphRead, true);
+    // Damage is found at open all the same.
+    const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+    const indexFile = path.join(dir, m.files.index.name);
+    const original = fs.readFileSync(indexFile);
+    const bad = Buffer.from(original);
+    bad[200] ^= 0x01;
+    fs.writeFileSync(indexFile, bad);
+    await rejects(VectorStore.open(dir, recipe, { lazyGraph: true }), /index\.\d+\.hnsw is corrupt/);
+    fs.writeFileSync(indexFile, original);
+  });
+
   it('segments are checked by CRC-32; an entry written before CRC-32s is checked by sha256 and gets its CRC at the next save', async () => {
     const dir = path.join(tmp, 'store-crc');
     const s = await VectorStore.create(dir, recipe);

@@ -125,8 +125,10 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
     throw new UserError(`No index for ${describeIdentity(identity)} in ${storageDir}.`, 'Build the index with the same model, layer and pooling first.', { code: 'INDEX_MISSING', storageDir });
   }
   // The writer side opens with `repair`: a damaged delta segment is left out and its files, whose chunks
-  // are then missing from the store, are re-embedded by the refresh (the catalog still lists them).
-  const store = exists ? await VectorStore.open(storeDir, undefined, { repair: create }) : await VectorStore.create(storeDir, identity);
+  // are then missing from the store, are re-embedded by the refresh (the catalog still lists them). It
+  // also opens with `lazyGraph`: every file is checked now, but the HNSW graph is read only when a
+  // refresh needs it (a moved chunk's stored vector, a compaction), not for an edit's delta.
+  const store = exists ? await VectorStore.open(storeDir, undefined, { repair: create, lazyGraph: create }) : await VectorStore.create(storeDir, identity);
   for (const d of store.dropped) {
     logger?.warn(`${d.reason} Left it out; its files are re-indexed: ${d.paths.slice(0, 10).join(', ')}${d.paths.length > 10 ? ` and ${d.paths.length - 10} more` : ''}.`);
   }

@@ -142,6 +142,8 @@ export interface StoreStats {
   deltaRows: number;
   /** Committed delta segment files. */
   deltaSegments: number;
+  /** Whether hnswlib has read the base graph (false until first needed in a store opened with `lazyGraph`). */
+  graphRead: boolean;
 }
 
 interface FileEntry extends FileDigest {
@@ -374,16 +376,60 @@ export class VectorStore {
   /** Delta segments left out by an open with `repair` (see DroppedDelta). */
   readonly dropped: DroppedDelta[] = [];
 
+  /**
+   * The base's HNSW graph, or null until first needed when the store was opened with `lazyGraph` (a writer
+   * applying an edit needs the metadata, not the graph: at 37k chunks that saved hnswlib's read of 62 MB).
+   */
+  private graph: HnswIndex | null;
+  /** Where a lazy graph is read from (checked against the manifest when the store opened) and its header. */
+  private lazyGraph?: { file: string; count: number; maxElements: number };
+
   private constructor(
     readonly dir: string,
     private manifest: StoreManifest,
-    private index: HnswIndex,
+    index: HnswIndex | { file: string; count: number; maxElements: number },
     base: BaseMeta,
   ) {
+    if (index instanceof HierarchicalNSW) {
+      this.graph = index;
+    } else {
+      this.graph = null;
+      this.lazyGraph = index;
+    }
     this.base = base;
     this.delta = new DeltaRows(manifest.recipe.dims);
     this.hnswDeleted = manifest.deleted;
     this.nextLabel = manifest.nextLabel;
+  }
+
+  /** The HNSW graph, read now if the store was opened with `lazyGraph` and nothing needed it yet. */
+  private get index(): HnswIndex {
+    if (!this.graph) {
+      const lazy = this.lazyGraph!;
+      const index = new HierarchicalNSW(this.manifest.metric, this.dims);
+      try {
+        index.readIndexSync(lazy.file);
+      } catch (err) {
+        throw indexDamaged(`${lazy.file} could not be read (${(err as Error).message}); the store is damaged.`, { dir: this.dir, file: lazy.file });
+      }
+      if (index.getCurrentCount() !== lazy.count) {
+        throw indexDamaged(`${lazy.file} changed since the store was opened (${index.getCurrentCount()} points, it had ${lazy.count}).`, { dir: this.dir, file: lazy.file });
+      }
+      // Deletions since the base was written were kept in baseDead only; the graph learns them now.
+      for (const label of this.baseDead) index.markDelete(label);
+      index.setEf(this.manifest.efSearch);
+      this.graph = index;
+      this.lazyGraph = undefined;
+    }
+    return this.graph;
+  }
+  private set index(index: HnswIndex) {
+    this.graph = index;
+    this.lazyGraph = undefined;
+  }
+  /** Points in the HNSW graph, deleted ones included (from the file's header while the graph is not read). */
+  private get graphCount(): number {
+    return this.graph ? this.graph.getCurrentCount() : this.lazyGraph!.count;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -493,8 +539,10 @@ export class VectorStore {
    * With `expected`, a store built with another recipe is refused (the message names the fields).
    * With `repair`, a delta segment that fails its checksum is left out (listed in `dropped`, with the
    * files it covered) instead of refusing the store; the next save commits the store without it.
+   * With `lazyGraph`, every file is checked now but hnswlib reads the graph only when something needs it
+   * (a query, a stored vector, a compaction): for a writer applying an edit.
    */
-  static async open(dir: string, expected?: RecipeIdentity, options: { repair?: boolean } = {}): Promise<VectorStore> {
+  static async open(dir: string, expected?: RecipeIdentity, options: { repair?: boolean; lazyGraph?: boolean } = {}): Promise<VectorStore> {
     // A writer (another process) may commit a new generation while we read and then delete the files of
     // the one we started from: when the manifest moved on meanwhile, read again instead of reporting damage.
     for (let attempt = 0; ; attempt++) {
@@ -509,15 +557,16 @@ export class VectorStore {
     }
   }
 
-  private static async openGeneration(dir: string, manifest: StoreManifest, expected: RecipeIdentity | undefined, options: { repair?: boolean }): Promise<VectorStore> {
+  private static async openGeneration(dir: string, manifest: StoreManifest, expected: RecipeIdentity | undefined, options: { repair?: boolean; lazyGraph?: boolean }): Promise<VectorStore> {
     if (expected) assertSameRecipe(manifest.recipe, expected, 'the requested recipe');
     const dims = manifest.recipe.dims;
     const indexPath = path.join(dir, manifest.files.index.name);
     const metaPath = path.join(dir, manifest.files.metadata.name);
+    let header;
     {
       // Checked, then dropped before hnswlib reads its own copy (at 1M chunks the file is 1.6 GB).
       const indexBytes = await readVerified(indexPath, manifest.files.index);
-      validateHnswlibFile(indexBytes, indexPath);
+      header = validateHnswlibFile(indexBytes, indexPath);
     }
     const metaBytes = await readVerified(metaPath, manifest.files.metadata);
     let base: BaseMeta;
@@ -527,13 +576,18 @@ export class VectorStore {
     } catch (err) {
       throw indexDamaged(`${metaPath} is corrupt (${(err as Error).message}).`, { dir, file: metaPath });
     }
-    const index = new HierarchicalNSW(manifest.metric, dims);
-    // hnswlib's async read runs on libuv's thread pool: a CLI search loads the model on the main thread meanwhile.
-    await index.readIndex(indexPath);
+    let index: HnswIndex | { file: string; count: number; maxElements: number };
+    if (options.lazyGraph) {
+      index = { file: indexPath, count: header.count, maxElements: header.maxElements };
+    } else {
+      index = new HierarchicalNSW(manifest.metric, dims);
+      // hnswlib's async read runs on libuv's thread pool: a CLI search loads the model on the main thread meanwhile.
+      await index.readIndex(indexPath);
+    }
     const store = new VectorStore(dir, manifest, index, base);
-    if (base.rows !== manifest.baseRows || index.getCurrentCount() !== manifest.baseRows + manifest.deleted) {
+    if (base.rows !== manifest.baseRows || store.graphCount !== manifest.baseRows + manifest.deleted) {
       throw indexDamaged(
-        `The store in ${dir} is inconsistent (manifest base ${manifest.baseRows} chunks, metadata ${base.rows}, index ${index.getCurrentCount()} with ${manifest.deleted} deleted).`,
+        `The store in ${dir} is inconsistent (manifest base ${manifest.baseRows} chunks, metadata ${base.rows}, index ${store.graphCount} with ${manifest.deleted} deleted).`,
         { dir },
       );
     }
@@ -565,7 +619,7 @@ export class VectorStore {
       store.compactRequested = true;
       store.dirty = true;
     }
-    index.setEf(manifest.efSearch);
+    if (index instanceof HierarchicalNSW) index.setEf(manifest.efSearch);
     return store;
   }
 
@@ -582,7 +636,7 @@ export class VectorStore {
       if (this.delta.remove(label)) continue;
       if (this.base.rowOfLabel(label) >= 0 && !this.baseDead.has(label)) {
         this.baseDead.add(label);
-        this.index.markDelete(label);
+        this.graph?.markDelete(label); // a lazy graph marks baseDead when it is read
         this.hnswDeleted++;
       }
     }
@@ -674,7 +728,7 @@ export class VectorStore {
 
   /** Live chunks in the HNSW graph (base rows plus folded delta rows). */
   private get hnswLive(): number {
-    return this.index.getCurrentCount() - this.hnswDeleted;
+    return this.graphCount - this.hnswDeleted;
   }
 
   /**
@@ -734,7 +788,7 @@ export class VectorStore {
       generation: m.generation,
       count: this.count,
       deleted: this.hnswDeleted,
-      capacity: this.index.getMaxElements(),
+      capacity: this.graph ? this.graph.getMaxElements() : this.lazyGraph!.maxElements,
       paths: this.paths().length,
       dims: this.dims,
       metric: m.metric,
@@ -747,6 +801,7 @@ export class VectorStore {
       baseRows: this.base.rows - this.baseDead.size,
       deltaRows: this.delta.size,
       deltaSegments: m.deltas.length,
+      graphRead: this.graph !== null,
     };
   }
 
@@ -806,7 +861,7 @@ export class VectorStore {
     const row = this.base.rowOfLabel(label);
     if (row < 0 || this.baseDead.has(label)) return;
     this.baseDead.add(label);
-    this.index.markDelete(label);
+    this.graph?.markDelete(label); // a lazy graph marks baseDead when it is read
     this.hnswDeleted++;
     this.pendingTombstones.set(label, this.base.record(row).path);
   }
@@ -819,7 +874,7 @@ export class VectorStore {
     const m = this.manifest;
     const baseLive = this.base.rows - this.baseDead.size;
     const limit = Math.max(m.deltaMinRows, Math.min(m.deltaMaxRows, m.deltaShare * baseLive));
-    const total = this.index.getCurrentCount();
+    const total = this.graphCount;
     return this.compactRequested
       || this.delta.size + this.pendingTombstones.size > limit
       || m.deltas.length >= m.maxDeltaSegments
