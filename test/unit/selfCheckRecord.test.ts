@@ -47,6 +47,40 @@ describe('the self-check record', () => {
     assert.equal(JSON.parse(fs.readFileSync(path.join(dir, records[0]), 'utf8')).passed, true);
   });
 
+  test('a model file\'s sha256 is remembered per file identity: the same bytes give the same identity, a changed byte of the same size a new one', async () => {
+    const dir = path.join(tmp, 'records3');
+    const copy = fs.mkdtempSync(path.join(tmp, 'bert-'));
+    fs.cpSync(fixtureModelDir('bert-tiny'), copy, { recursive: true });
+    const identity = async () => {
+      const ex = await Extractor.load({ model: copy, selfCheckDir: dir });
+      try {
+        return ex.identity({ layer: 'last', pool: 'mean', normalize: true }).modelHash;
+      } finally {
+        await ex.dispose();
+      }
+    };
+    const digests = () => fs.readdirSync(path.join(dir, 'digests')).length;
+    const first = await identity();
+    assert.equal(digests(), 1);
+    assert.equal(await identity(), first, 'from the record');
+    assert.equal(digests(), 1);
+    // Same bytes, rewritten (new mtime and ctime): hashed again, same hash.
+    const file = path.join(copy, 'onnx', 'model.onnx');
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, bytes);
+    assert.equal(await identity(), first);
+    assert.equal(digests(), 2);
+    // One weight byte changed, same size: a new hash (never the remembered one).
+    const model = fromBinary(ModelProtoSchema, bytes);
+    const w = model.graph!.initializer.find((t) => t.rawData.length > 16)!;
+    w.rawData[5] ^= 0x01;
+    const changed = toBinary(ModelProtoSchema, model);
+    assert.equal(changed.length, bytes.length);
+    fs.writeFileSync(file, changed);
+    assert.notEqual(await identity(), first);
+    assert.equal(digests(), 3);
+  });
+
   test('one changed weight is another key: its check runs, and a model that fails it is refused every time', async () => {
     const dir = path.join(tmp, 'records2');
     await embedOnce(fixtureModelDir('qwen3-tiny'), dir);

@@ -69,8 +69,8 @@ export interface EncoderOptions {
   threads?: number;
   logger?: Logger;
   /**
-   * Where passed self-checks are recorded (see `checkedOnce`); false: run the self-check in every process.
-   * Default: `self-checks` beside the model cache (~/.cache/embedding-lens/self-checks).
+   * Where passed self-checks (see `checkedOnce`) and model files' sha256 (ModelDigest) are recorded; false:
+   * check and hash in every process. Default: `self-checks` beside the model cache (~/.cache/embedding-lens/self-checks).
    */
   selfCheckDir?: string | false;
 }
@@ -124,6 +124,52 @@ function hashFile(hash: crypto.Hash, file: string): void {
 }
 
 const VERDICT_FORMAT = 'embedding-lens-self-check';
+
+/**
+ * The sha256 of a model's files (the graph and its weight files), remembered per file identity: the path,
+ * device, inode, size, modification and status-change times of each file (ctime moves on every write or
+ * rename and cannot be set back by a program). Hashing the 90 MB default model was 67 ms of every CLI
+ * process, and a model with GBs of weight files pays seconds. Any change to any file is a new identity and
+ * is hashed again; a record that does not read back is ignored.
+ */
+class ModelDigest {
+  private readonly key: string;
+  private readonly file?: string;
+
+  constructor(files: string[], dir: string | false) {
+    this.key = JSON.stringify(files.map((f) => {
+      const st = fs.statSync(f, { bigint: true });
+      return [path.resolve(f), String(st.dev), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs)];
+    }));
+    if (dir) this.file = path.join(dir, 'digests', `${crypto.createHash('sha256').update(this.key).digest('hex').slice(0, 32)}.json`);
+  }
+
+  /** The sha256 recorded for exactly these files, if any. */
+  remembered(): string | undefined {
+    if (!this.file) return undefined;
+    try {
+      const r = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      return r?.key === this.key && typeof r.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256) ? r.sha256 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records `sha256` for these files (best effort: an unwritable cache only means hashing again). */
+  remember(sha256: string): string {
+    if (this.file) {
+      try {
+        fs.mkdirSync(path.dirname(this.file), { recursive: true });
+        const tmp = `${this.file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ key: this.key, sha256 }) + '\n');
+        fs.renameSync(tmp, this.file);
+      } catch {
+        // hashed again next time
+      }
+    }
+    return sha256;
+  }
+}
 
 /**
  * The key of a recorded self-check: the model's full sha256 (graph and weight files), the ONNX Runtime
@@ -236,8 +282,7 @@ export class EncoderModel {
     const externalFiles = usesExternalData(proto)
       ? [...new Set(proto.graph!.initializer.flatMap((t) => t.externalData.filter((e) => e.key === 'location').map((e) => e.value)))]
       : [];
-    const hash = crypto.createHash('sha256').update(bytes);
-    for (const file of externalFiles) {
+    const weightFiles = externalFiles.map((file) => {
       const full = path.join(path.dirname(resolved.onnxFile), file);
       if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..')) {
         throw new UserError(`${resolved.onnxFile} keeps its weights in "${file}", outside the model folder; Embedding Lens only reads weight files beside the graph.`);
@@ -249,9 +294,16 @@ export class EncoderModel {
           { code: 'MODEL_INVALID', model: resolved.spec, file: full },
         );
       }
-      hashFile(hash, full);
+      return full;
+    });
+    const checkDir = options.selfCheckDir ?? path.join(path.dirname(defaultCacheDir()), 'self-checks');
+    const digest = new ModelDigest([resolved.onnxFile, ...weightFiles], checkDir);
+    let modelSha256 = digest.remembered();
+    if (!modelSha256) {
+      const hash = crypto.createHash('sha256').update(bytes);
+      for (const full of weightFiles) hashFile(hash, full);
+      modelSha256 = digest.remember(hash.digest('hex'));
     }
-    const modelSha256 = hash.digest('hex');
     const modelHash = modelSha256.slice(0, 16);
     const summary = summarize(proto);
     const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n) && !PAST_INPUT.test(n));
@@ -333,7 +385,6 @@ export class EncoderModel {
     for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
     model.stream = stream;
     model.externalFiles = externalFiles;
-    const checkDir = options.selfCheckDir ?? path.join(path.dirname(defaultCacheDir()), 'self-checks');
     if (checkDir) model.verdictFile = path.join(checkDir, `${selfCheckKey(modelSha256)}.json`);
     return model;
   }
