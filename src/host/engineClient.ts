@@ -270,7 +270,7 @@ export class EngineClient {
     if (!this.child || this.disposed) return;
     const rss = this.residentBytes();
     if (rss !== undefined && rss > this.memoryBudgetMb * 1024 * 1024) {
-      this.log.warn(`engine: ${(rss / 1048576).toFixed(0)} MB resident, over the ${this.memoryBudgetMb} MB budget: stopping it now (it starts again on the next request)`);
+      this.log.warn(`engine: ${(rss / 1048576).toFixed(0)} MB resident, over the ${this.memoryBudgetMb} MB budget: stopping it now (it starts again on the next request, loading the model and the index again; a large index needs a larger budget: raise the setting embeddingLens.engineMemoryBudgetMB; searching takes about 2 KB per indexed chunk and a first index about 4 KB, plus about 0.5 GB: e.g. 5000 for a first index of 1M chunks)`);
       this.idleTimer = setTimeout(() => void this.stopIdle('over its memory budget'), 0);
       return;
     }
