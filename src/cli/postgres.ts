@@ -1,9 +1,10 @@
 // `index <folder> --store postgres://…` and `search <folder> "…" --store postgres://…`: the shared
 // PostgreSQL index (src/core/store/postgres*.ts). The connection is checked before the model loads, and
 // nothing is written under the folder or a local storage folder.
-import { refreshPostgres, PostgresSearch } from '../core/store/postgresIndex';
-import { connectPostgres, isPostgresUrl, redactUrl } from '../core/store/postgres';
+// `pg` (and its TLS and network modules, ~50 ms to load) comes in only when --store is used.
+import { isPostgresUrl, redactUrl } from '../core/store/postgresUrl';
 import { UserError, type TextEmbedder } from '../core/types';
+import type { refreshPostgres } from '../core/store/postgresIndex';
 import type { RefreshSummary } from '../core/index/indexer';
 import type { SearchMode, SimilarTarget } from '../core/search/search';
 import type { ChunkKind } from '../core/search/kinds';
@@ -22,6 +23,7 @@ export function postgresStore(value: string | undefined): string | undefined {
 
 /** Fails fast (before the model loads) on a wrong password or an unreachable server. */
 export async function checkConnection(url: string): Promise<void> {
+  const { connectPostgres } = await import('../core/store/postgres');
   const client = await connectPostgres(url, 'embedding-lens check');
   await client.end().catch(() => undefined);
 }
@@ -34,6 +36,7 @@ export async function indexPostgres(
   logger: CliLogger,
   signal: AbortSignal,
 ): Promise<RefreshSummary & { walBytes: number }> {
+  const { refreshPostgres } = await import('../core/store/postgresIndex');
   return refreshPostgres({ ...options, root: folder, url, embedder, logger }, { signal });
 }
 
@@ -44,6 +47,7 @@ export async function searchPostgres(
   query: string | SimilarTarget,
   options: { k?: number; perFile?: number; previewLines?: number; mode: SearchMode; kinds?: ChunkKind[] },
 ) {
+  const { PostgresSearch } = await import('../core/store/postgresIndex');
   const search = await PostgresSearch.open({ root: folder, url, embedder });
   try {
     return typeof query === 'string' ? await search.search(query, options) : await search.similar(query, options);

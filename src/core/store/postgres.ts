@@ -19,6 +19,7 @@ import pg from 'pg';
 import { indexMissing } from '../errors';
 import { UserError, type RecipeIdentity } from '../types';
 import { copyBinary } from './pgCopy';
+import { isPostgresUrl, redactUrl } from './postgresUrl';
 import { documentTerms, queryTerms, scoreBm25, type CorpusStats, type Posting } from './postgresLexical';
 
 export const POSTGRES_SCHEMA_VERSION = 1;
@@ -28,20 +29,7 @@ const INSERT_BATCH = 500;
 /** A load of at least this many chunks into an empty table builds the HNSW index once, at the end. */
 const BULK_ROWS = 20_000;
 
-export function isPostgresUrl(s: string | undefined): s is string {
-  return !!s && /^postgres(ql)?:\/\//i.test(s);
-}
-
-/** The connection string without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:\/\/([^:/@]+):[^@]*@/, '://$1:***@');
-  }
-}
+export { isPostgresUrl, redactUrl };
 
 function endpoint(url: string): string {
   try {
