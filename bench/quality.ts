@@ -8,7 +8,7 @@
 // into words in every text the model reads), --file-summary (the file's own description in every code
 // chunk's header), --late <window tokens> (late chunking: chunk vectors pooled from the whole file's
 // token states), --layer / --pool (another recipe), --context path|names|none, --chunk-tokens <n>,
-// --fusions, --per-file.
+// --fusions, --per-file; --ranks <file> (every question's rank per mode), --dump <file> (every question's two candidate lists).
 //
 // The index is built by the real WorkspaceIndexer and queried through WorkspaceSearch, exactly as the
 // CLI does; only the model calls are cached on disk (.cache/bench-quality), keyed by model, recipe and
@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { Extractor } from '../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../src/core/index/indexer';
 import { TreeSitterGrammars } from '../src/core/index/treeSitter';
-import { DEFAULT_FUSION, parseFusion, WorkspaceSearch, type Fusion, type SearchHit } from '../src/core/search/search';
+import { DEFAULT_FUSION, parseFusion, WorkspaceSearch, type Candidate, type Fusion, type SearchHit } from '../src/core/search/search';
 import type { ChunkContext } from '../src/core/index/chunk';
 import { chunkTokensFor } from '../src/core/workspace/workspace';
 import type { Recipe } from '../src/core/types';
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: path.join(BENCH_DIR, 'results-quality.json') },
       misses: { type: 'boolean', default: false },
       ranks: { type: 'string' },
+      dump: { type: 'string' },
       threads: { type: 'string' },
       fusions: { type: 'string' },
       context: { type: 'string' },
@@ -173,6 +174,17 @@ async function main(): Promise<void> {
           }
           corpus.push({ model: spec.label, base: base.name, files: summary.filesSeen, chunks: summary.chunksTotal, tinyChunks: tiny, overlappingChunks: overlapping, embedded: embedder.misses - x0, modelMs: Math.round(embedder.modelMs - m0), cpuMs: Math.round(embedder.cpuMs - c0), indexMs: Math.round(indexMs) });
           console.log(`[${spec.label}] ${base.name}: ${summary.filesSeen} files, ${summary.chunksTotal} chunks (${tiny} under 3 lines, ${overlapping} overlapping), embedded ${embedder.misses - x0} new in ${((embedder.modelMs - m0) / 1000).toFixed(1)} s`);
+          if (values.dump) {
+            // --dump <file>: each question's two candidate lists (JSON lines), to study fusion offline.
+            const s = search as unknown as { embedQuery(t: string, p: string): Promise<Float32Array>; vectorCandidates(v: Float32Array, d: number): Candidate[]; lexicalCandidates(q: string, d: number): Candidate[]; prefixes: { query: string } };
+            const out = base.questions.map(async (q) => {
+              const row = (c: Candidate) => [c.rec.id, c.rec.path, c.rec.startLine, c.rec.endLine, +c.score.toFixed(5)];
+              const v = s.vectorCandidates(await s.embedQuery(q.q, s.prefixes.query), 160).map(row);
+              const l = s.lexicalCandidates(q.q, 160).map(row);
+              return JSON.stringify({ base: base.name, kind: q.kind, q: q.q, path: q.path, targets: q.targets, v, l });
+            });
+            fs.appendFileSync(values.dump, (await Promise.all(out)).join('\n') + '\n');
+          }
           for (const { label: modeLabel, mode, fusion, perFile } of modes) {
             const ranks: Array<{ q: Question; rank: number }> = [];
             for (const q of base.questions) {

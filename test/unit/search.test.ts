@@ -10,7 +10,7 @@ import { Extractor } from '../../src/core/extract/extractor';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import { expandTerm } from '../../src/core/search/lexical';
 import { prefixesForModel } from '../../src/core/search/prefixes';
-import { DEFAULT_FUSION, fuse, groupPerFile, HEADER_SCORE_FACTOR, headersStandForFiles, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
+import { DEFAULT_FUSION, fuse, groupPerFile, HEADER_SCORE_FACTOR, headersStandForFiles, parseFusion, pickHits, rankByKind, resolveSearchOptions, WorkspaceSearch } from '../../src/core/search/search';
 import { ELIDED_LINES, hitPreviewLines } from '../../src/core/search/hitPreview';
 import { formatHits } from '../../src/cli/search';
 import { chunkId } from '../../src/core/index/chunk';
@@ -117,6 +117,28 @@ describe('search', () => {
     assert.equal(fused[0]!.rec.id, 'b');
     const grouped = groupPerFile([rec('a', 'x', 1, 5), rec('b', 'x', 3, 8), rec('c', 'x', 10, 12), rec('d', 'x', 20, 22)], 10, 2);
     assert.deepEqual(grouped.map((g) => g.rec.id), ['a', 'c']);
+  });
+
+  test('fusions: the score blend favours one list\'s clear winner, mix also a chunk both lists rank high; parseFusion spells them', () => {
+    const rec = (id: string, score: number) => ({ rec: { id, path: id, startLine: 1, endLine: 5, contentHash: '' }, score });
+    const vector = [rec('a', 0.9), rec('b', 0.5), rec('c', 0.1)];
+    const lexical = [rec('c', 10), rec('b', 9), rec('d', 1)];
+    const byScore = fuse(vector, lexical, { method: 'score', lexicalWeight: 0.3 });
+    assert.deepEqual(byScore.map((x) => x.rec.id), ['a', 'b', 'c', 'd']);
+    assert.ok(Math.abs(byScore[1]!.score - (0.7 * 0.5 + 0.3 * 8 / 9)) < 1e-12);
+    // mix: 0.5 × the blend above + 0.5 × the mean of 61 / (60 + rank) over the two lists.
+    const mix = fuse(vector, lexical, { method: 'mix', lexicalWeight: 0.3, rankWeight: 0.5, k: 60 });
+    const expected = { a: 0.5 * 0.7 + 0.5 * (1 / 2), b: 0.5 * (0.35 + 0.3 * 8 / 9) + 0.5 * (61 / 62), c: 0.5 * 0.3 + 0.5 * (61 / 63 + 1) / 2, d: 0.5 * (61 / 63) / 2 };
+    assert.deepEqual(mix.map((x) => x.rec.id), ['b', 'c', 'a', 'd']);
+    for (const x of mix) assert.ok(Math.abs(x.score - expected[x.rec.id as keyof typeof expected]) < 1e-12, `${x.rec.id}: ${x.score}`);
+    assert.equal(fuse(vector, lexical, { method: 'mix', lexicalWeight: 0.3, rankWeight: 0, k: 60 }).map((x) => x.score).join(), byScore.map((x) => x.score).join(), 'rank weight 0 is the blend');
+    assert.deepEqual(DEFAULT_FUSION, { method: 'mix', lexicalWeight: 0.3, rankWeight: 0.5, k: 60 });
+    assert.deepEqual(parseFusion('mix:0.3:0.5:60'), DEFAULT_FUSION);
+    assert.deepEqual(parseFusion('score:0.3'), { method: 'score', lexicalWeight: 0.3 });
+    assert.deepEqual(parseFusion('rrf:60'), { method: 'rrf', k: 60, lexicalWeight: 1 });
+    assert.throws(() => parseFusion('mix:0.3:1.5:60'), (e: unknown) => e instanceof UserError && /rank weight must be a number from 0 to 1/.test(e.message) && /mix:0\.3:0\.5:60/.test(e.hint ?? ''));
+    assert.throws(() => parseFusion('mix:0.3'), /rank weight/);
+    assert.throws(() => parseFusion('blend:1'), /Unknown fusion "blend:1"/);
   });
 
   test('data, configuration and test chunks rank below code of equal score; the rest keep their order', () => {
