@@ -199,6 +199,13 @@ describe('chunking', () => {
     // A file of comments alone, and a small file whose one chunk holds its code, have no header chunk.
     assert.ok((await new Chunker({ maxTokens: 40 }).chunk('src/notes.ts', comment)).every((c) => !c.header));
     assert.ok((await new Chunker({ maxTokens: 400 }).chunk('src/steps.ts', ts)).every((c) => !c.header));
+    // A first chunk that opens with the file's description (2+ comment lines) speaks for the file too,
+    // though it also holds code; a one-line comment does not make it one.
+    const described = (lead: string) => `${lead}\nexport const LIMIT = 3;\n\n${[1, 2, 3, 4].map(fn).join('\n')}`;
+    const two = await new Chunker({ maxTokens: 60 }).chunk('src/steps.ts', described('// Steps that turn input into output,\n// one after another.'));
+    assert.ok(two.length > 1 && two[0]!.header && two[0]!.text.includes('LIMIT') && two.slice(1).every((c) => !c.header), two.map((c) => c.id).join(' '));
+    const one = await new Chunker({ maxTokens: 60 }).chunk('src/steps.ts', described('// Steps.'));
+    assert.ok(one.every((c) => !c.header), one.map((c) => c.id).join(' '));
     assert.equal(isHeaderId('a.ts#L1-L9@abc'), false);
     assert.equal(isHeaderId('a.ts#L1-L9~L1-L20@abc'), false);
   });

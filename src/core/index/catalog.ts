@@ -22,7 +22,8 @@ export const CATALOG_FORMAT_VERSION = 2;
 /** Bumped when chunking changes in a way that changes chunk boundaries (forces re-chunking). */
 // 3: ids name the function a piece of a long function belongs to (chunkId's `~L…`).
 // 4: ids mark a file's header chunks (chunkId's `~H`); the embedded text is unchanged, so vectors are reused.
-export const CHUNKER_VERSION = 4;
+// 5: a first chunk that opens with the file's description (2+ comment lines) is a header chunk too.
+export const CHUNKER_VERSION = 5;
 const SEGMENT_MAGIC = 'ELCATSG1';
 
 export interface ChunkRef {

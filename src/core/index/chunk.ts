@@ -28,7 +28,7 @@ export interface Chunk {
   context: string;
   /** When the chunk is a piece of one named function or method: that declaration's lines (1-based), its comments included. */
   unit?: { startLine: number; endLine: number };
-  /** True when the chunk lies in the file's header (its leading comments, imports, package line, module docstring) above the first code. */
+  /** True when the chunk lies in the file's header (its leading comments, imports, package line, module docstring) above the first code, or is the first chunk of several and opens with the file's description (2+ comment lines). */
   header?: true;
 }
 
@@ -322,7 +322,7 @@ export function chunkId(path: string, startLine: number, endLine: number, conten
   return `${path}#L${startLine}-L${endLine}${header ? '~H' : ''}${unit ? `~L${unit.startLine}-L${unit.endLine}` : ''}@${contentHash}`;
 }
 
-/** Whether a chunk id is of a header chunk (chunkId's `~H`): the file's leading comments and imports, no code. */
+/** Whether a chunk id is of a header chunk (chunkId's `~H`): the file's leading comments and imports, or a first chunk that opens with the file's description. */
 export function isHeaderId(id: string): boolean {
   return /~H(~L\d+-L\d+)?@[^@]*$/.test(id);
 }
@@ -406,6 +406,21 @@ export function headerEndRow(root: SyntaxNode): number {
     return child.startPosition.row;
   }
   return Infinity;
+}
+
+/** Lines of the comment run or docstring a file opens with (0 when it opens with anything else). */
+export function leadingCommentLines(root: SyntaxNode): number {
+  const children = root.namedChildren.filter((c): c is SyntaxNode => !!c);
+  const first = children[0];
+  if (!first || !(/comment/.test(first.type) || (first.type === 'expression_statement' && first.namedChildren[0]?.type === 'string'))) return 0;
+  let end = first.endPosition.row;
+  if (/comment/.test(first.type)) {
+    for (const c of children.slice(1)) {
+      if (!/comment/.test(c.type) || c.startPosition.row > end + 1) break;
+      end = c.endPosition.row;
+    }
+  }
+  return end - first.startPosition.row + 1;
 }
 
 /** Spans of named declarations (0-based rows), outermost first: the enclosing names of a chunk. */
@@ -499,7 +514,7 @@ export function fileDescription(lines: string[]): string {
 }
 
 /** Turns 0-based line ranges into chunks with their context header. */
-function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>, contextOf: (start: number) => string[], mode: ChunkContext, description = '', units: Array<{ start: number; end: number }> = [], codeRow = Infinity): Chunk[] {
+function toChunks(path: string, lines: string[], ranges: Array<{ start: number; end: number }>, contextOf: (start: number) => string[], mode: ChunkContext, description = '', units: Array<{ start: number; end: number }> = [], codeRow = Infinity, leadLines = 0): Chunk[] {
   return ranges.map(({ start, end }) => {
     // The innermost function that holds the whole chunk and more than it.
     let unit: { start: number; end: number } | undefined;
@@ -511,8 +526,10 @@ function toChunks(path: string, lines: string[], ranges: Array<{ start: number; 
     const trail = (mode === 'none' ? [] : mode === 'names' ? contextOf(start) : [path, ...contextOf(start)]).join(' > ');
     const context = description ? (trail ? `${trail}\n${description}` : description) : trail;
     const shown = unit ? { startLine: unit.start + 1, endLine: unit.end + 1 } : undefined;
-    // A header chunk only when code follows (a file of comments alone is its own subject).
-    const header = end < codeRow && codeRow !== Infinity;
+    // A header chunk only when code follows (a file of comments alone is its own subject): one above the
+    // first code, or the first chunk of several when it opens with the file's own description (a leading
+    // comment or docstring of 2+ lines), whose words then speak for the whole file.
+    const header = codeRow !== Infinity && (end < codeRow || (ranges.length > 1 && start === ranges[0]!.start && leadLines >= 2));
     const chunk: Chunk = { id: chunkId(path, start + 1, end + 1, context ? hashText(`${context}\n${text}`) : contentHash, shown, header), path, startLine: start + 1, endLine: end + 1, text, contentHash, context };
     if (shown) chunk.unit = shown;
     if (header) chunk.header = true;
@@ -560,6 +577,7 @@ export class Chunker {
     let contextOf: (start: number) => string[] = () => [];
     let units: Array<{ start: number; end: number }> = [];
     let codeRow = Infinity;
+    let leadLines = 0;
     if (strategy === 'prose') {
       breaks = proseBreaks(lines);
       const trails = headingTrails(lines);
@@ -575,6 +593,7 @@ export class Chunker {
             const spans = namedSpans(tree.rootNode);
             units = functionSpans(tree.rootNode, lines);
             codeRow = headerEndRow(tree.rootNode);
+            leadLines = leadingCommentLines(tree.rootNode);
             // Declarations that started above the chunk and are still open at its first line.
             contextOf = (start) => spans.filter((s) => s.start < start && s.end >= start).map((s) => s.name);
           } finally {
@@ -590,6 +609,6 @@ export class Chunker {
     // The description is left out of the budget: chunks are cut where they would be without it, and the
     // model (512 positions) reads the few extra tokens.
     const budget = mode === 'none' ? this.maxTokens : Math.max(16, this.maxTokens - (mode === 'path' ? this.estimate(path) : 0) - 8);
-    return toChunks(path, lines, packLines(lines, breaks, budget, this.estimate, this.overlapLines), contextOf, mode, description, units, codeRow);
+    return toChunks(path, lines, packLines(lines, breaks, budget, this.estimate, this.overlapLines), contextOf, mode, description, units, codeRow, leadLines);
   }
 }
