@@ -994,6 +994,10 @@ async function sharedIndexFromTheUi(page, pg) {
   await setInUserTab(page, 'store', pg.urlNoPassword);
   await settingIs(pg.urlNoPassword);
   await page.keyboard.press('Control+W');
+  // The extension host hears of settings.json a moment after it is written, then re-checks the index
+  // against the new store, which fails for want of the password ("EL: index error"). Wait for that, so
+  // Index Workspace runs with the new setting instead of racing it (a CI run once indexed locally here).
+  await waitStatus(page, /EL: index error/, 30_000).catch(() => undefined);
   await runCommand(page, 'Embedding Lens: Index Workspace');
   const anyNote = (text) => page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item', { hasText: text }).first();
   const refused = anyNote(/PostgreSQL at 127\.0\.0\.1:\d+ (needs a password|refused the password)/);
