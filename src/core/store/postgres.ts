@@ -29,8 +29,6 @@ const INSERT_BATCH = 500;
 /** A load of at least this many chunks into an empty table builds the HNSW index once, at the end. */
 const BULK_ROWS = 20_000;
 
-export { isPostgresUrl, redactUrl };
-
 function endpoint(url: string): string {
   try {
     const u = new URL(url);
