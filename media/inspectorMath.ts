@@ -2,6 +2,8 @@
 // Kept separate so it can be unit-tested in node. Pooled vectors are not computed here: they come
 // from core with the inspection (WireInspectResult.pooled), the same numbers as extract.
 
+import { cosine } from '../src/core/vectorMath';
+
 export interface HiddenStatesView {
   layers: number;
   tokens: number;
@@ -20,16 +22,6 @@ export function norm(v: Float32Array): number {
   return Math.sqrt(s);
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
 /** layers × tokens matrix of token-vector norms. */
 export function normMatrix(h: HiddenStatesView): Float32Array {
   const m = new Float32Array(h.layers * h.tokens);
@@ -40,7 +32,7 @@ export function normMatrix(h: HiddenStatesView): Float32Array {
 /** layers × tokens matrix: cosine of each token vector to its layer's pooled vector. */
 export function cosineToPooledMatrix(h: HiddenStatesView, pooled: Float32Array[]): Float32Array {
   const m = new Float32Array(h.layers * h.tokens);
-  for (let l = 0; l < h.layers; l++) for (let t = 0; t < h.tokens; t++) m[l * h.tokens + t] = cosine(tokenVector(h, l, t), pooled[l]);
+  for (let l = 0; l < h.layers; l++) for (let t = 0; t < h.tokens; t++) m[l * h.tokens + t] = cosine(tokenVector(h, l, t), pooled[l], 0);
   return m;
 }
 
@@ -50,7 +42,7 @@ export function layerSimilarity(pooled: Float32Array[]): Float32Array {
   const m = new Float32Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
-      const c = i === j ? 1 : cosine(pooled[i], pooled[j]);
+      const c = i === j ? 1 : cosine(pooled[i], pooled[j], 0);
       m[i * n + j] = c;
       m[j * n + i] = c;
     }
@@ -84,7 +76,7 @@ export function cosinePerLayer(a: Float32Array[], b: Float32Array[]): Float32Arr
   const out = new Float32Array(a.length);
   for (let l = 0; l < a.length; l++) {
     if (a[l].length !== b[l].length) throw new Error(`the two texts have ${a[l].length} and ${b[l].length} dims (different models?)`);
-    out[l] = cosine(a[l], b[l]);
+    out[l] = cosine(a[l], b[l], 0);
   }
   return out;
 }

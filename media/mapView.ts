@@ -4,7 +4,8 @@
 import type { MapGrouping, MapProjectionKind, PanelIndexPoints, TextSource } from '../src/protocol/panel';
 import { pcaScatter } from './charts';
 import { el, select } from './dom';
-import { cosine, pca2, projectPca, type Pca2 } from './inspectorMath';
+import { pca2, projectPca, type Pca2 } from './inspectorMath';
+import { cosine } from '../src/core/vectorMath';
 import { groupPoints } from '../src/core/map/neighbourMap';
 
 export interface MapViewOptions {
@@ -24,7 +25,7 @@ const count = (n: number) => n.toLocaleString('en-US');
 /** Where the selection goes on a UMAP: the mean position of its k most similar sampled chunks. */
 function placeAmongNeighbours(d: PanelIndexPoints, coords: Float32Array, v: Float32Array, k = 10): [number, number] {
   const n = d.points.length;
-  const sims = Array.from({ length: n }, (_, i) => ({ i, s: cosine(v, d.vectors.subarray(i * d.dims, (i + 1) * d.dims)) }));
+  const sims = Array.from({ length: n }, (_, i) => ({ i, s: cosine(v, d.vectors.subarray(i * d.dims, (i + 1) * d.dims), 0) }));
   sims.sort((a, b) => b.s - a.s);
   const near = sims.slice(0, Math.min(k, n));
   return [near.reduce((a, x) => a + coords[2 * x.i], 0) / near.length, near.reduce((a, x) => a + coords[2 * x.i + 1], 0) / near.length];

@@ -77,8 +77,28 @@ describe('the self-check record', () => {
     const changed = toBinary(ModelProtoSchema, model);
     assert.equal(changed.length, bytes.length);
     fs.writeFileSync(file, changed);
-    assert.notEqual(await identity(), first);
+    const third = await identity();
+    assert.notEqual(third, first);
     assert.equal(digests(), 3);
+
+    // Temp files of writers killed before their rename: the next record sweeps the stale ones (the
+    // shared helper's names and the `<file>.<pid>.tmp` names of earlier builds), never a fresh one
+    // that a live process may be about to rename.
+    const digestDir = path.join(dir, 'digests');
+    const old = Date.now() / 1000 - 3600;
+    const stale = ['.0123456789abcdef0123456789abcdef.json.tmp-4242-deadbeef', '0123456789abcdef0123456789abcdef.json.4242.tmp'];
+    for (const name of stale) {
+      fs.writeFileSync(path.join(digestDir, name), '{"key":');
+      fs.utimesSync(path.join(digestDir, name), old, old);
+    }
+    const fresh = '.fedcba9876543210fedcba9876543210.json.tmp-4243-cafebabe';
+    fs.writeFileSync(path.join(digestDir, fresh), '{"key":');
+    fs.writeFileSync(file, changed);
+    assert.equal(await identity(), third);
+    const left = fs.readdirSync(digestDir);
+    for (const name of stale) assert.ok(!left.includes(name), `${name} swept`);
+    assert.ok(left.includes(fresh), 'a fresh temp file is left to its writer');
+    assert.equal(left.filter((n) => n.endsWith('.json')).length, 4);
   });
 
   test('one changed weight is another key: its check runs, and a model that fails it is refused every time', async () => {

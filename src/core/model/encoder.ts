@@ -13,7 +13,8 @@ import { hfHiddenStates } from './hfConventions';
 import { defaultCacheDir, type ModelDtype, type ResolvedModel } from './modelSource';
 import type { Encoded } from './tokenizer';
 import { TextTokenizer } from './tokenizer';
-import { writeFileAtomic } from '../store/atomicFile';
+import { sweepStaleTempFilesSync, writeFileAtomic, writeFileAtomicSync } from '../store/atomicFile';
+import { cosine } from '../vectorMath';
 import { TOOL_VERSION } from '../types';
 
 export interface EncoderInfo {
@@ -132,6 +133,11 @@ const VERDICT_FORMAT = 'embedding-lens-self-check';
  * process, and a model with GBs of weight files pays seconds. Any change to any file is a new identity and
  * is hashed again; a record that does not read back is ignored.
  */
+/** A temp file this old in a cache folder belongs to a writer that was killed (a live one renames it within ms). */
+const STALE_TEMP_MS = 10 * 60_000;
+/** The temp names builds before the shared atomic-write helper used for digest records (`<file>.<pid>.tmp`). */
+const LEGACY_DIGEST_TEMP = /^[0-9a-f]{32}\.json\.\d+\.tmp$/;
+
 class ModelDigest {
   private readonly key: string;
   private readonly file?: string;
@@ -159,10 +165,10 @@ class ModelDigest {
   remember(sha256: string): string {
     if (this.file) {
       try {
-        fs.mkdirSync(path.dirname(this.file), { recursive: true });
-        const tmp = `${this.file}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, JSON.stringify({ key: this.key, sha256 }) + '\n');
-        fs.renameSync(tmp, this.file);
+        const dir = path.dirname(this.file);
+        fs.mkdirSync(dir, { recursive: true });
+        sweepStaleTempFilesSync(dir, STALE_TEMP_MS, LEGACY_DIGEST_TEMP);
+        writeFileAtomicSync(this.file, JSON.stringify({ key: this.key, sha256 }) + '\n');
       } catch {
         // hashed again next time
       }
@@ -197,12 +203,6 @@ const PROBE_TEXTS = [
 const BATCH_INDEPENDENCE = 0.9999;
 /** Node types of quantised graphs (weights or activations in integers). */
 const QUANTIZED_OPS = new Set(['DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear', 'MatMulInteger', 'ConvInteger', 'QLinearMatMul', 'MatMulNBits', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul', 'QAttention', 'GatherBlockQuantized', 'MatMulBnb4']);
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-  return na && nb ? dot / Math.sqrt(na * nb) : na === nb ? 1 : 0;
-}
 
 /** float16 bits → float32 (ORT hands fp16 tensors over as Uint16Array). */
 function halfToFloat(bits: Uint16Array): Float32Array {
@@ -419,6 +419,7 @@ export class EncoderModel {
     const record = { format: VERDICT_FORMAT, key: path.basename(file, '.json'), passed: true, model: this.info.model, modelFile: this.info.modelFile, modelType: this.info.modelType, layout: this.info.layoutDescription, onnxruntime: ort.env.versions, toolVersion: TOOL_VERSION, checkedAt: new Date().toISOString() };
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
+      sweepStaleTempFilesSync(path.dirname(file), STALE_TEMP_MS);
       await writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
     } catch (err) {
       this.logger?.debug?.(`could not record the self-check in ${file}: ${(err as Error).message}`);
@@ -481,7 +482,7 @@ export class EncoderModel {
       let row = 0;
       for (const enc of encodings) {
         const [alone] = await this.runTensors(this.probeBatch([enc]), [tensors[tensors.length - 1]], false);
-        for (let t = 0; t < Math.min(enc.ids.length, this.info.maxLength); t++) worst = Math.min(worst, cosine(last[row++], alone.subarray(t * H, (t + 1) * H)));
+        for (let t = 0; t < Math.min(enc.ids.length, this.info.maxLength); t++) worst = Math.min(worst, cosine(last[row++], alone.subarray(t * H, (t + 1) * H), 1));
       }
       if (!(worst >= BATCH_INDEPENDENCE)) {
         throw new UserError(

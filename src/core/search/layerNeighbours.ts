@@ -12,6 +12,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Extractor } from '../extract/extractor';
 import { UserError, type Recipe } from '../types';
+import { cosine } from '../vectorMath';
 import type { SearchHit, SimilarTarget, WorkspaceSearch } from './search';
 
 export interface LayerNeighbourHit {
@@ -47,16 +48,6 @@ export interface LayerNeighbourOptions {
   candidates?: number;
   prefix?: string;
   signal?: AbortSignal;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / (Math.sqrt(na * nb) || 1);
 }
 
 export async function neighboursPerLayer(o: LayerNeighbourOptions): Promise<LayerNeighbours> {
@@ -97,7 +88,7 @@ export async function neighboursPerLayer(o: LayerNeighbourOptions): Promise<Laye
     const row = (i: number) => r.data.subarray(i * r.dims, (i + 1) * r.dims);
     const q = row(0);
     return candidates
-      .map((c, i) => ({ path: c.hit.path, startLine: c.hit.startLine, endLine: c.hit.endLine, indexRank: c.rank, score: cosine(q, row(i + 1)) }))
+      .map((c, i) => ({ path: c.hit.path, startLine: c.hit.startLine, endLine: c.hit.endLine, indexRank: c.rank, score: cosine(q, row(i + 1), 0) }))
       .sort((a, b) => b.score - a.score)
       .slice(0, k);
   });

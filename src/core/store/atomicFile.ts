@@ -8,6 +8,7 @@
 // same protocol for files written by native code — hnswlib, HDF5 — so it is a few lines here.)
 
 import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -87,6 +88,62 @@ export async function writeFileAtomic(finalPath: string, data: string | Uint8Arr
     await removeQuietly(tmp);
     throw err;
   }
+}
+
+/**
+ * `writeFileAtomic` for synchronous callers (small records read back on a synchronous path, e.g. the
+ * model digest cache): the same temp name, fsync, rename and directory fsync.
+ */
+export function writeFileAtomicSync(finalPath: string, data: string | Uint8Array): void {
+  const tmp = tempPathFor(finalPath);
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, finalPath);
+    const dir = fs.openSync(path.dirname(finalPath), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Delete temp files left in `dir` by killed writers: names made by `tempPathFor` (plus any extra
+ * `pattern`, for names an older build used) whose last change is older than `olderThanMs`. The age
+ * keeps a temp file that another live process is about to rename. Best effort; returns how many went.
+ * For folders without a writer lock (caches); the stores sweep under their lock with sweepUnreferenced.
+ */
+export function sweepStaleTempFilesSync(dir: string, olderThanMs: number, pattern?: RegExp): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    if (!isTempName(name) && !pattern?.test(name)) continue;
+    const file = path.join(dir, name);
+    try {
+      if (now - fs.statSync(file).mtimeMs < olderThanMs) continue;
+      fs.rmSync(file, { force: true });
+      removed++;
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
 }
 
 /**
