@@ -12,6 +12,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
+import { DueChanges } from './dueChanges';
 import type { RefreshSummary } from '../core/index/indexer';
 import type { IndexState as EngineIndexState } from '../protocol/worker';
 import { abortSignalOf } from './cancellation';
@@ -58,6 +59,8 @@ export class IndexService extends Disposable {
   /** Folders with an index on disk (any recipe): only these are refreshed automatically. */
   private readonly indexed = new Set<string>();
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; since: number }>();
+  /** What the next automatic refresh of each folder must look at: named files, or a walk (./dueChanges.ts). */
+  private readonly due = new DueChanges();
   private checkTimer: NodeJS.Timeout | undefined;
   private readonly autoAbort = new AbortController();
   private readonly changed = this.own(new vscode.EventEmitter<void>());
@@ -81,11 +84,14 @@ export class IndexService extends Disposable {
     const watcher = vscode.workspace.createFileSystemWatcher('**/*', false, false, false);
     for (const d of [
       watcher,
-      watcher.onDidCreate((uri) => this.onFileEvent(uri)),
-      watcher.onDidChange((uri) => this.onFileEvent(uri)),
-      watcher.onDidDelete((uri) => this.onFileEvent(uri)),
-      vscode.workspace.onDidSaveTextDocument((doc) => this.onFileEvent(doc.uri)),
-      vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => (this.onFileEvent(f.oldUri), this.onFileEvent(f.newUri)))),
+      watcher.onDidCreate((uri) => this.onFileEvent(uri, 'watcher')),
+      watcher.onDidChange((uri) => this.onFileEvent(uri, 'watcher')),
+      watcher.onDidDelete((uri) => this.onFileEvent(uri, 'watcher')),
+      // The editor's own file operations name their files: the engine re-indexes just those.
+      vscode.workspace.onDidSaveTextDocument((doc) => this.onFileEvent(doc.uri, 'editor')),
+      vscode.workspace.onDidCreateFiles((e) => e.files.forEach((uri) => this.onFileEvent(uri, 'editor'))),
+      vscode.workspace.onDidDeleteFiles((e) => e.files.forEach((uri) => this.onFileEvent(uri, 'editor'))),
+      vscode.workspace.onDidRenameFiles((e) => e.files.forEach((f) => (this.onFileEvent(f.oldUri, 'editor'), this.onFileEvent(f.newUri, 'editor')))),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.updateStatus()),
     ]) this.own(d);
   }
@@ -235,12 +241,13 @@ export class IndexService extends Disposable {
     }
   }
 
-  /** One folder's refresh; progress as a fraction of the folder and a line of text. */
+  /** One folder's refresh (of only the `named` files when given); progress as a fraction of the folder and a line of text. */
   private async indexFolder(
     folder: vscode.WorkspaceFolder,
     rebuild: boolean,
     signal: AbortSignal,
     report: (fraction: number, message: string) => void,
+    named?: readonly string[],
   ): Promise<RefreshSummary> {
     const target = this.access.targetFor(folder);
     const { cfg } = target;
@@ -252,7 +259,7 @@ export class IndexService extends Disposable {
       'index',
       {
         root: target.root, storageDir: target.storageDir, recipe: target.recipe, include: cfg.include, exclude: target.exclude, rebuild,
-        checkpointMs: INDEX_CHECKPOINT_MS, ...(target.store ? { store: target.store } : {}),
+        checkpointMs: INDEX_CHECKPOINT_MS, ...(target.store ? { store: target.store } : {}), ...(named?.length ? { paths: [...named] } : {}),
       },
       {
         signal,
@@ -339,14 +346,22 @@ export class IndexService extends Disposable {
     });
   }
 
-  /** Search found hits of files changed since indexing: bring the folder up to date soon. */
+  /** Search found hits of files changed since indexing: bring the folder up to date soon (a walk). */
   refreshSoon(folder: vscode.WorkspaceFolder): void {
     if (isShared(folder)) return;
-    if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) this.schedule(folder, false);
+    if (this.hasIndex(folder) && !this.running.has(folder.uri.toString())) {
+      this.due.walk(folder.uri.toString());
+      this.schedule(folder, false);
+    }
   }
 
-  /** A file was saved, created, changed, deleted or renamed: refresh its folder after a quiet period. */
-  private onFileEvent(uri: vscode.Uri): void {
+  /**
+   * A file was saved, created, changed, deleted or renamed: refresh its folder after a quiet period.
+   * What the editor did (`editor`) names its files to the engine; a watcher event (`watcher`) makes the
+   * refresh walk the folder (git checkout, formatters, generators: a watcher may report such changes
+   * only in part), unless it is the echo of a save the editor just made, which names that file again.
+   */
+  private onFileEvent(uri: vscode.Uri, source: 'editor' | 'watcher'): void {
     if (uri.scheme !== 'file' || !vscode.workspace.isTrusted) return;
     const folder = vscode.workspace.getWorkspaceFolder(uri);
     if (!folder || !this.hasIndex(folder)) return;
@@ -365,6 +380,7 @@ export class IndexService extends Disposable {
     // The index's own files (when the storage folder is inside the workspace) never trigger a refresh.
     const storage = this.access.storageDirFor(folder, cfg);
     if (p === storage || p.startsWith(storage + path.sep)) return;
+    this.due.fileEvent(folder.uri.toString(), p, source);
     this.schedule(folder);
   }
 
@@ -400,10 +416,16 @@ export class IndexService extends Disposable {
           this.access.log.info(`a file changed in ${folder.name}; not re-indexed: ${why}`);
           return;
         }
+        // What was due until now is taken: events from here on are due for the next refresh.
+        const due = this.due.take(key);
+        const named = DueChanges.namedFiles(due);
         try {
-          const summary = await this.indexFolder(folder, false, this.autoAbort.signal, () => undefined);
-          this.access.log.info(`re-indexed ${folder.name} after a change: ${summary.filesIndexed} ${plural(summary.filesIndexed, 'file')}, ${summary.chunksEmbedded} ${plural(summary.chunksEmbedded, 'chunk')} embedded, ${summary.filesRemoved} removed (${summary.ms.toFixed(0)} ms)`);
+          const summary = await this.indexFolder(folder, false, this.autoAbort.signal, () => undefined, named);
+          const scope = summary.onlyPaths !== undefined ? `${summary.onlyPaths} saved ${plural(summary.onlyPaths, 'file')} looked at` : 'folder walked';
+          this.access.log.info(`re-indexed ${folder.name} after a change (${scope}): ${summary.filesIndexed} ${plural(summary.filesIndexed, 'file')}, ${summary.chunksEmbedded} ${plural(summary.chunksEmbedded, 'chunk')} embedded, ${summary.filesRemoved} removed (${summary.ms.toFixed(0)} ms)`);
         } catch (err) {
+          // Not done: what was due stays due (merged with what came since).
+          if (due) this.due.putBack(key, due);
           await this.afterFailure(folder, key, err);
           throw err;
         }

@@ -143,6 +143,11 @@ export interface IndexParams extends IndexTarget {
   readonly rebuild?: boolean;
   /** Save what is finished (searchable while indexing goes on) at least this often, in ms. Default: the indexer's. */
   readonly checkpointMs?: number;
+  /**
+   * Only these files changed (absolute paths: an editor's save): they are re-indexed without walking
+   * the folder when the engine can (see RefreshOptions.paths in core/index/indexer.ts); absent: walk.
+   */
+  readonly paths?: string[];
 }
 
 /** The state of a folder's index for one recipe, as search would find it. */

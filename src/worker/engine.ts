@@ -230,6 +230,7 @@ export async function openEngine(
         },
         textChecks: p.maxFileBytes ? { maxFileBytes: p.maxFileBytes } : undefined,
         ...(p.checkpointMs ? { checkpointMs: p.checkpointMs } : {}),
+        ...(p.paths?.length && !p.rebuild ? { paths: p.paths } : {}),
         signal: run.signal,
         onProgress: run.onProgress,
       });

@@ -16,7 +16,7 @@ import { describeIdentity, sameRecipe } from '../recipe';
 import { CATALOG_FILE, LEXICAL_FILE, prepareStorage, STORE_MANIFEST, storeDirFor, storeState } from '../workspace/layout';
 import { Catalog, CHUNKER_VERSION, type CatalogEntry, type ChunkingParams } from './catalog';
 import { calibrateTokenEstimator, Chunker, embedHashOfId, embedTextOf, lexicalTextOf, roughTokenCount, type Chunk, type ChunkContext } from './chunk';
-import { discoverFiles, readIndexableText, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
+import { discoverFiles, discoverPaths, readIndexableText, type DiscoveredFile, type DiscoverOptions, type SkippedFile, type TextCheckOptions } from './files';
 import { acquireWriterLock } from './writerLock';
 import { planRefresh } from './refreshPlan';
 
@@ -62,6 +62,14 @@ export interface IndexProgress {
 }
 
 export interface RefreshOptions {
+  /**
+   * Only these files changed (an editor's save: absolute, or relative to the root): they are checked
+   * one by one instead of walking the folder. Honoured when this indexer has walked the folder before
+   * (so its first refresh sees what changed while it was closed), the index lacks nothing, no folder
+   * is reached through a symbolic link, and no path is a folder, a link or a .gitignore; otherwise the
+   * folder is walked. Files changed elsewhere are found by the next refresh without paths.
+   */
+  paths?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (p: IndexProgress) => void;
 }
@@ -80,6 +88,8 @@ export interface RefreshSummary {
   chunksReused: number;
   chunksRemoved: number;
   chunksTotal: number;
+  /** Set when only named paths were looked at (RefreshOptions.paths): how many; filesSeen and skipped are theirs. */
+  onlyPaths?: number;
   ms: number;
   /** Time inside embedder.embed. */
   modelMs: number;
@@ -158,6 +168,8 @@ export class WorkspaceIndexer {
   private readonly chunker: Chunker;
   private readonly prefixes: TextPrefixes;
   private modelMs = 0;
+  /** What this indexer's last walk of the folder found (undefined: it has not walked it yet). */
+  private walked: { linkedDirs: number } | undefined;
 
   private constructor(
     private readonly options: IndexerOptions,
@@ -278,7 +290,25 @@ export class WorkspaceIndexer {
     const { store, catalog, lexical } = this.state;
     const log = this.options.logger;
     onProgress?.({ phase: 'discover', filesDone: 0, filesTotal: 0, chunksEmbedded: 0 });
-    const found = await discoverFiles(this.root, { ...this.options.discovery, signal, logger: log });
+    const partsLost = store.dropped.length > 0 || lexical.dropped.length > 0 || lexical.size < store.count;
+    // An editor's save names its files: only they are looked at (see RefreshOptions.paths), else the folder is walked.
+    let found: { files: DiscoveredFile[]; skipped: SkippedFile[]; ignoredCount: number } | undefined;
+    let scope: Set<string> | undefined;
+    if (options.paths && this.walked?.linkedDirs === 0 && catalog.complete && !partsLost) {
+      const rel = options.paths.map((p) => (path.isAbsolute(p) ? path.relative(this.root, p) : p));
+      const named = discoverPaths(this.root, rel, this.options.discovery);
+      // A named path that is gone but was a folder with indexed files (a deleted folder): walk.
+      const goneFolder = named.absent.find((p) => !catalog.get(p) && [...catalog.paths()].some((q) => q.startsWith(`${p}/`)));
+      if (!named.walkNeeded && !goneFolder) {
+        found = { files: named.files, skipped: named.skipped, ignoredCount: 0 };
+        scope = new Set([...named.files.map((f) => f.path), ...named.skipped.map((f) => f.path), ...named.absent]);
+      }
+    }
+    if (!found) {
+      const walk = await discoverFiles(this.root, { ...this.options.discovery, signal, logger: log });
+      this.walked = { linkedDirs: walk.linkedDirs };
+      found = walk;
+    }
 
     // Plan (refreshPlan.ts, pure): files to read, unfinished ones, removed ones; then apply it below.
     const { todo, dirty, removed, mayLack } = planRefresh(found.files, {
@@ -286,12 +316,12 @@ export class WorkspaceIndexer {
       paths: () => catalog.paths(),
       get: (p) => catalog.get(p),
       stored: (id) => store.has(id) && lexical.has(id),
-      partsLost: store.dropped.length > 0 || lexical.dropped.length > 0 || lexical.size < store.count,
-    });
+      partsLost,
+    }, scope);
     const summary: RefreshSummary = {
       filesSeen: found.files.length, filesIndexed: 0, filesUnchanged: found.files.length - todo.length, filesRemoved: 0,
       skipped: [...found.skipped], ignoredCount: found.ignoredCount, chunksEmbedded: 0, chunksReused: 0, chunksRemoved: 0,
-      chunksTotal: 0, ms: 0, modelMs: 0, storeDir: this.state.storeDir,
+      chunksTotal: 0, ms: 0, modelMs: 0, storeDir: this.state.storeDir, ...(scope ? { onlyPaths: scope.size } : {}),
     };
     const wasComplete = catalog.complete;
     catalog.complete = false;

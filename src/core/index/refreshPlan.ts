@@ -26,7 +26,7 @@ export interface RefreshPlan<F extends PlannedFile> {
   readonly todo: readonly F[];
   /** Catalog files with chunks missing from the store or the lexical index: redone even if their text did not change. */
   readonly dirty: ReadonlySet<string>;
-  /** Catalog files no longer in the folder: their chunks are removed. */
+  /** Catalog files no longer in the folder (of `scope`, when given): their chunks are removed. */
   readonly removed: readonly string[];
   /**
    * Whether the index may lack chunks the catalog names (an unfinished refresh, a dropped part): then
@@ -36,13 +36,18 @@ export interface RefreshPlan<F extends PlannedFile> {
 }
 
 /**
+ * `scope`: the refresh looked only at these paths (discoverPaths, for an editor's save), so `files` are
+ * those of them still there and only they can be removed. Only valid when the index lacks nothing
+ * (complete, no part lost: then no other file is dirty); the indexer walks the folder otherwise.
+ *
  * A catalog entry whose chunks are not all in the store and the lexical index is unfinished work. Only
  * an unfinished refresh (a cancel, a crash) or a dropped damaged part can leave such entries: the
  * catalog is saved after the store and the lexical index, so after a complete refresh it claims
  * nothing they lack, and the chunk-by-chunk check (two lookups per chunk of the whole index) is skipped.
  */
-export function planRefresh<F extends PlannedFile>(files: readonly F[], index: IndexView): RefreshPlan<F> {
+export function planRefresh<F extends PlannedFile>(files: readonly F[], index: IndexView, scope?: ReadonlySet<string>): RefreshPlan<F> {
   const mayLack = !index.complete || index.partsLost;
+  if (scope && mayLack) throw new Error('planRefresh: a refresh of named paths needs an index that lacks nothing (walk the folder)');
   const dirty = new Set<string>();
   if (mayLack) {
     for (const p of index.paths()) {
@@ -55,6 +60,7 @@ export function planRefresh<F extends PlannedFile>(files: readonly F[], index: I
     return !entry || dirty.has(f.path) || entry.size !== f.size || entry.mtimeMs !== f.mtimeMs;
   });
   const seen = new Set(files.map((f) => f.path));
-  const removed = [...index.paths()].filter((p) => !seen.has(p));
+  // A refresh of named paths (scope: an editor's save) knows only about those: only they can be gone.
+  const removed = scope ? [...scope].filter((p) => !seen.has(p) && index.get(p) !== undefined).sort() : [...index.paths()].filter((p) => !seen.has(p));
   return { todo, dirty, removed, mayLack };
 }

@@ -37,6 +37,8 @@ export interface RefreshRequest {
   chunkTokens?: number;
   /** Save a checkpoint at least this often (ms); default: the indexer's. */
   checkpointMs?: number;
+  /** Only these files changed (an editor's save); see RefreshOptions.paths. A rebuild walks the folder. */
+  paths?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (p: IndexProgress) => void;
 }
@@ -200,7 +202,7 @@ export class Workspace {
         try {
           const held = await this.heldIndexer(target, embedder, request);
           try {
-            const summary = await held.indexer.refresh({ signal: request.signal, onProgress: request.onProgress });
+            const summary = await held.indexer.refresh({ paths: request.paths, signal: request.signal, onProgress: request.onProgress });
             held.stamp = await committedStamp(target);
             return summary;
           } catch (err) {
