@@ -77,14 +77,19 @@ suiteRequiring('recovery from a damaged index, with the command the message name
     return path.join(dir, f);
   };
   const truncate = (file: string) => fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+  /** One byte flipped at `at` (a fraction of the file): damage only a checksum can see. */
+  const flip = (file: string, at = 0.5) => { const b = fs.readFileSync(file); b[Math.floor(b.length * at)] ^= 0x10; fs.writeFileSync(file, b); };
 
   const cases: { name: string; damage: (store: string, folder: string) => void; mode?: string; message: RegExp; rebuild: boolean }[] = [
     { name: 'truncated manifest.json', damage: (s) => truncate(path.join(s, 'manifest.json')), message: /manifest .* is corrupt/, rebuild: true },
     { name: 'missing manifest.json', damage: (s) => fs.rmSync(path.join(s, 'manifest.json')), message: /manifest is missing/, rebuild: true },
     { name: 'truncated HNSW file', damage: (s) => truncate(only(s, /^index\.\d+\.hnsw$/)), message: /truncated or damaged/, rebuild: true },
+    // A byte in the middle of the graph (a vector or a link): hnswlib would read it without complaint.
+    { name: 'altered HNSW file', damage: (s) => flip(only(s, /^index\.\d+\.hnsw$/)), message: /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/, rebuild: true },
     { name: 'altered metadata file', damage: (s) => { const f = only(s, /^metadata\.\d+\./); const b = fs.readFileSync(f); b[b.length - 1] ^= 0xff; fs.writeFileSync(f, b); }, message: /checksum mismatch/, rebuild: true },
     { name: 'truncated lexical.json (keyword search)', damage: (s) => truncate(path.join(s, 'lexical.json')), mode: 'lexical', message: /lexical index .* is corrupt/, rebuild: false },
     { name: 'truncated lexical segment (keyword search)', damage: (s) => truncate(only(s, /^lexical\.\d+\.seg$/)), mode: 'lexical', message: /lexical index is damaged: .* truncated/, rebuild: false },
+    { name: 'altered lexical segment (hybrid search)', damage: (s) => flip(only(s, /^lexical\.\d+\.seg$/), 0.9), message: /lexical index is damaged: .*lexical\.\d+\.seg is corrupt \(checksum mismatch\)/, rebuild: false },
     { name: 'missing lexical.json', damage: (s) => fs.rmSync(path.join(s, 'lexical.json')), mode: 'lexical', message: /lexical index .* is missing/, rebuild: false },
     // The catalog is rebuilt from the files by a plain refresh; the store's vectors are reused.
     { name: 'truncated catalog.json', damage: (s) => truncate(path.join(s, 'catalog.json')), message: /catalog .* is corrupt/, rebuild: false },
@@ -112,6 +117,17 @@ suiteRequiring('recovery from a damaged index, with the command the message name
       assert.equal(search(folder, 'lexical'), search(pristine, 'lexical'));
     });
   }
+
+  test('an altered catalog segment: a search, which needs only the catalog\'s counts, does not read it; `index` finds it and repairs it', () => {
+    const { folder, store } = copy();
+    flip(only(store, /^catalog\.\d+\.seg$/));
+    assert.equal(search(folder, 'hybrid'), baseline);
+    const fix = cli(['index', folder, '--json', '-q']);
+    assert.equal(fix.code, 0, fix.stderr);
+    assert.match(fix.stderr, /catalog segment .* is corrupt \(checksum mismatch\)\. Started it afresh/);
+    assert.equal((JSON.parse(fix.stdout) as { chunksEmbedded: number }).chunksEmbedded, 0, 'nothing re-embedded');
+    assert.equal(search(folder, 'hybrid'), baseline);
+  });
 
   test('plain `index` (no --rebuild) also repairs damage that needs a rebuild', () => {
     const { folder, store } = copy();

@@ -17,6 +17,8 @@ import { exactSearch } from '../../src/core/store/exact';
 import { H5Writer, readH5 } from '../../src/core/store/hdf5';
 import { DEFAULT_EF_SEARCH, efSearchForSize, MANIFEST_NAME, VectorStore } from '../../src/core/store/vectorStore';
 import { exportStore } from '../../src/core/store/export';
+import { checkedReadOptions, readChecked } from '../../src/core/store/checkedRead';
+import { digestBytes } from '../../src/core/store/atomicFile';
 import { seededRandom as rng } from '../../src/core/random';
 
 let tmp: string;
@@ -371,6 +373,94 @@ describe('VectorStore', () => {
     const after = JSON.parse(fs.readFileSync(file, 'utf8'));
     if (crc) assert.equal(after.files.index.crc32, crc(original));
     assert.equal(after.files.index.sha256, m.files.index.sha256);
+  });
+
+  it('checked off the main thread: a store searches only after every file it uses passed its checksum; hnswlib never reads a file whose layout is unsound', async () => {
+    const dir = path.join(tmp, 'store-offthread');
+    const s = await VectorStore.create(dir, recipe);
+    s.upsert(records(300), data.subarray(0, 300 * 16));
+    s.compact();
+    await s.save();
+    s.deleteByPath('src/file4.ts');
+    s.upsert([{ id: 'late-1', path: 'src/late.ts', startLine: 1, endLine: 2, contentHash: 'l' }], data.subarray(16, 32));
+    await s.save();
+    const q = randomMatrix(1, 16, 777);
+    const expected = s.query(q, 20).map((h) => [h.id, h.score]);
+    const saved = checkedReadOptions.offThreadMinBytes;
+    checkedReadOptions.offThreadMinBytes = 0; // every file through the checking thread, as large stores are
+    try {
+      for (const lazyGraph of [false, true]) {
+        const opened = await VectorStore.open(dir, recipe, { lazyGraph });
+        assert.deepEqual(opened.query(q, 20).map((h) => [h.id, h.score]), expected, 'the same results through the checking thread');
+      }
+      const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_NAME), 'utf8'));
+      const indexFile = path.join(dir, m.files.index.name);
+      const original = fs.readFileSync(indexFile);
+      const level0 = 96 + 4 + 2 * 16 * 4; // the first point's vector, in the level-0 records hnswlib reads whole
+      const headerCount = 16; // the header's point count: hnswlib would size its reading by it
+      const upper = original.length - 8; // inside the upper-level link lists at the end of the file
+      const damage: [string, (b: Buffer) => Buffer, RegExp][] = [
+        ['a vector byte', (b) => { b[level0 + 5] ^= 0x20; return b; }, /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/],
+        ['the header\'s point count', (b) => { b[headerCount] ^= 0x40; return b; }, /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/],
+        ['an upper-level link', (b) => { b[upper] ^= 0x01; return b; }, /index\.\d+\.hnsw is corrupt \(checksum mismatch\)/],
+        ['the file cut short', (b) => b.subarray(0, b.length - 40), /index\.\d+\.hnsw is truncated or damaged \(\d+ bytes, the manifest says \d+\)/],
+      ];
+      for (const [what, hurt, message] of damage) {
+        fs.writeFileSync(indexFile, hurt(Buffer.from(original)));
+        for (const lazyGraph of [false, true]) {
+          await assert.rejects(VectorStore.open(dir, recipe, { lazyGraph }), (e: unknown) => e instanceof UserError && e.code === 'INDEX_DAMAGED' && message.test(e.message) && /Rebuild the index/.test(e.message), `${what}, lazyGraph ${lazyGraph}`);
+        }
+      }
+      fs.writeFileSync(indexFile, original);
+      // A header that disagrees with the manifest (here: the manifest's M) is refused before hnswlib reads it.
+      const manifestFile = path.join(dir, MANIFEST_NAME);
+      fs.writeFileSync(manifestFile, JSON.stringify({ ...m, M: 32 }));
+      await rejects(VectorStore.open(dir), /index\.\d+\.hnsw is damaged \(its header says maxM 16, expected 32\)/);
+      fs.writeFileSync(manifestFile, JSON.stringify(m));
+      // The metadata and the delta segment, checked on the same thread.
+      const metaFile = path.join(dir, m.files.metadata.name);
+      const meta = fs.readFileSync(metaFile);
+      const badMeta = Buffer.from(meta);
+      badMeta[meta.length >> 1] ^= 0x08;
+      fs.writeFileSync(metaFile, badMeta);
+      await rejects(VectorStore.open(dir), /metadata\.\d+\.bin is corrupt \(checksum mismatch\)/);
+      fs.writeFileSync(metaFile, meta);
+      const deltaFile = path.join(dir, m.deltas[0].name);
+      const delta = fs.readFileSync(deltaFile);
+      fs.writeFileSync(deltaFile, delta.subarray(0, delta.length - 3));
+      await rejects(VectorStore.open(dir), /delta\.\d+\.seg is truncated or damaged[\s\S]*src\/file4\.ts, src\/late\.ts/);
+      fs.writeFileSync(deltaFile, delta);
+      assert.deepEqual((await VectorStore.open(dir)).query(q, 20).map((h) => [h.id, h.score]), expected);
+    } finally {
+      checkedReadOptions.offThreadMinBytes = saved;
+    }
+  });
+
+  it('readChecked: the same verdicts inline and on the checking thread (missing, short, altered, sha256-only entries)', async () => {
+    const file = path.join(tmp, 'checked.bin');
+    const bytes = Buffer.from(randomMatrix(3000, 4, 91).buffer);
+    fs.writeFileSync(file, bytes);
+    const saved = checkedReadOptions.offThreadMinBytes;
+    try {
+      for (const threshold of [Infinity, 0]) {
+        checkedReadOptions.offThreadMinBytes = threshold;
+        const entry = digestBytes(bytes);
+        const ok = await readChecked(file, entry);
+        assert.ok(ok.ok && ok.bytes && Buffer.from(ok.bytes).equals(bytes));
+        const verdict = await readChecked(file, entry, { keep: false });
+        assert.deepEqual(verdict, { ok: true, bytes: null });
+        assert.deepEqual(await readChecked(path.join(tmp, 'no-such.bin'), entry), { ok: false, problem: { kind: 'missing', code: 'ENOENT' } });
+        assert.deepEqual(await readChecked(file, { ...entry, bytes: entry.bytes + 1 }), { ok: false, problem: { kind: 'size', size: entry.bytes } });
+        assert.deepEqual(await readChecked(file, { ...entry, crc32: (entry.crc32! + 1) >>> 0 }, { keep: false }), { ok: false, problem: { kind: 'checksum' } });
+        // An entry from before CRC-32s: sha256 decides, and a pass notes the CRC-32 for the next manifest.
+        const old = { sha256: entry.sha256, bytes: entry.bytes };
+        assert.equal((await readChecked(file, old)).ok, true);
+        if (entry.crc32 !== undefined) assert.equal((old as typeof entry).crc32, entry.crc32);
+        assert.deepEqual(await readChecked(file, { sha256: '0'.repeat(64), bytes: entry.bytes }), { ok: false, problem: { kind: 'checksum' } });
+      }
+    } finally {
+      checkedReadOptions.offThreadMinBytes = saved;
+    }
   });
 
   it('reads a format-1 store (one HNSW file + JSON metadata) and rewrites it as segments at the next save', async () => {

@@ -12,7 +12,8 @@
 // is read once and rewritten as segments at the next save.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { digestBytes, matchesDigest, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { readChecked } from '../store/checkedRead';
 import { SegmentReader, SegmentWriter } from '../store/segmentFile';
 import { describeIdentity, sameRecipe, type RecipeIdentity } from '../recipe';
 import { indexDamaged, UserError } from '../errors';
@@ -142,6 +143,8 @@ export class Catalog {
   /** Paths set or deleted since the last save. */
   private changed = new Set<string>();
   private rewriteAll = false;
+  /** Opened with `entries: false`: counts and flags only (see open). */
+  private manifestOnly = false;
 
   private constructor(
     readonly file: string,
@@ -156,11 +159,13 @@ export class Catalog {
    * A damaged one (corrupt JSON, a missing or truncated segment) is an INDEX_DAMAGED error that a
    * refresh repairs; with `repair` (the writer side) it is started afresh instead and `damaged` says
    * why: the refresh then reads every file again and reuses the vectors the store already holds.
+   * With `entries: false` (a search: it needs only the counts and flags of the manifest), the segments'
+   * presence and sizes are checked but their bytes are not read; such a catalog has no entries to give.
    */
   static async open(
     file: string,
     init: { identity: RecipeIdentity; chunking?: ChunkingParams; root: string },
-    options: { repair?: boolean } = {},
+    options: { repair?: boolean; entries?: boolean } = {},
   ): Promise<{ catalog: Catalog; reset: boolean; damaged?: string }> {
     let text: string | null = null;
     try {
@@ -220,26 +225,37 @@ export class Catalog {
       catalog.rewriteAll = true;
     } else {
       const raw: { entry: SegmentEntry; bytes: Uint8Array }[] = [];
-      for (const entry of data.segments) {
-        const p = path.join(path.dirname(file), entry.name);
-        let bytes: Uint8Array;
-        try {
-          bytes = await fs.readFile(p);
-        } catch {
-          return damaged(`The index catalog segment ${p} is missing.`, p);
+      const dir = path.dirname(file);
+      if (options.entries === false) {
+        // Only the manifest is needed (a search reads the counts): each segment's presence and size are
+        // checked, its bytes are not read, and the catalog refuses to hand out entries.
+        for (const entry of data.segments) {
+          const p = path.join(dir, entry.name);
+          const size = await fs.stat(p).then((st) => st.size, () => -1);
+          if (size < 0) return damaged(`The index catalog segment ${p} is missing.`, p);
+          if (size !== entry.bytes) return damaged(`The index catalog segment ${p} is truncated.`, p);
         }
-        if (!matchesDigest(bytes, entry)) {
-          return damaged(`The index catalog segment ${p} is ${bytes.byteLength !== entry.bytes ? 'truncated' : 'corrupt (checksum mismatch)'}.`, p);
+      } else {
+        const reads = data.segments.map((entry) => readChecked(path.join(dir, entry.name), entry));
+        for (const [i, entry] of data.segments.entries()) {
+          const p = path.join(dir, entry.name);
+          const checked = await reads[i]!;
+          if (!checked.ok) {
+            const why = checked.problem.kind === 'missing' ? 'missing' : checked.problem.kind === 'size' ? 'truncated' : 'corrupt (checksum mismatch)';
+            return damaged(`The index catalog segment ${p} is ${why}.`, p);
+          }
+          raw.push({ entry, bytes: checked.bytes! });
         }
-        raw.push({ entry, bytes });
       }
       catalog = new Catalog(file, data, raw);
+      if (options.entries === false) catalog.manifestOnly = true;
     }
     if (init.root) catalog.manifest.root = init.root;
     return { catalog, reset: false };
   }
 
   private get files(): Map<string, CatalogEntry> {
+    if (this.manifestOnly) throw new Error('This catalog was opened with `entries: false`: it has no entries to hand out.');
     if (!this.decoded) {
       const files = new Map<string, CatalogEntry>();
       for (const { entry, bytes } of this.raw) {

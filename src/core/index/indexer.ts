@@ -138,19 +138,29 @@ export async function openIndexParts(storageDir: string, identity: RecipeIdentit
   // are then missing from the store, are re-embedded by the refresh (the catalog still lists them). It
   // also opens with `lazyGraph`: every file is checked now, but the HNSW graph is read only when a
   // refresh needs it (a moved chunk's stored vector, a compaction), not for an edit's delta.
-  const store = exists ? await VectorStore.open(storeDir, undefined, { repair: create, lazyGraph: create }) : await VectorStore.create(storeDir, identity);
+  // The store, the catalog and the keyword index open at once (their large files are read and checked
+  // off the main thread: checkedRead.ts); problems are reported in that order. A search opens the catalog
+  // without its entries (it needs only its counts), so it never reads the catalog's segments.
+  const lexicalFile = path.join(storeDir, LEXICAL_FILE);
+  const opening = [
+    exists ? VectorStore.open(storeDir, undefined, { repair: create, lazyGraph: create }) : VectorStore.create(storeDir, identity),
+    // The writer side repairs a damaged catalog by starting it afresh: the refresh reads every file again
+    // and finds their chunks' vectors in the store (nothing is re-embedded).
+    Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' }, { repair: create, ...(create ? {} : { entries: false }) }),
+    LexicalIndex.load(lexicalFile, { repair: create }),
+  ] as const;
+  for (const p of opening) p.catch(() => undefined); // each is awaited below, in order
+  await Promise.allSettled(opening);
+  const store = await opening[0];
   for (const d of store.dropped) {
     logger?.warn(`${d.reason} Left it out; its files are re-indexed: ${d.paths.slice(0, 10).join(', ')}${d.paths.length > 10 ? ` and ${d.paths.length - 10} more` : ''}.`);
   }
   if (!sameRecipe(store.recipe, identity)) {
     throw new UserError(`The store in ${storeDir} holds vectors of ${describeIdentity(store.recipe)}, not ${describeIdentity(identity)}.`, 'Rebuild the index.', { code: 'RECIPE_MISMATCH', dir: storeDir });
   }
-  // The writer side repairs a damaged catalog by starting it afresh: the refresh reads every file again
-  // and finds their chunks' vectors in the store (nothing is re-embedded).
-  const { catalog, damaged } = await Catalog.open(path.join(storeDir, CATALOG_FILE), { identity, chunking, root: root ?? '' }, { repair: create });
+  const { catalog, damaged } = await opening[1];
+  let lexical = await opening[2];
   if (damaged) logger?.warn(`${damaged} Started it afresh: every file is read again; vectors already stored are reused.`);
-  const lexicalFile = path.join(storeDir, LEXICAL_FILE);
-  let lexical = await LexicalIndex.load(lexicalFile, { repair: create });
   if (!lexical) {
     if (!create && catalog.counts().chunks > 0) {
       throw new UserError(`The lexical index in ${storeDir} is missing or from an older version.`, 'Indexing the folder again rebuilds it from the files (no re-embedding).', { code: 'INDEX_DAMAGED', dir: storeDir, file: lexicalFile, repair: 'refresh' });

@@ -17,7 +17,8 @@
 // and rewritten on every save (12 MB at 37k chunks in the issue's measurement of a real repository).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { digestBytes, matchesDigest, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { digestBytes, removeQuietly, sweepUnreferenced, writeFileAtomic } from '../store/atomicFile';
+import { readChecked } from '../store/checkedRead';
 import { SegmentReader, SegmentWriter, sortedByBytes, type StringColumn } from '../store/segmentFile';
 import { indexDamaged, UserError } from '../errors';
 
@@ -302,15 +303,21 @@ export class LexicalIndex {
     const index = new LexicalIndex();
     index.generation = m.generation;
     const dir = path.dirname(file);
-    for (const entry of m.segments) {
+    // Every segment read and checked at once (large ones off the main thread: checkedRead.ts), then attached in order.
+    const reads = m.segments.map((entry) => readChecked(path.join(dir, entry.name), entry));
+    for (const [i, entry] of m.segments.entries()) {
       const p = path.join(dir, entry.name);
       try {
-        const bytes = await fs.readFile(p);
-        if (bytes.byteLength !== entry.bytes) throw new Error(`${p} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes})`);
-        if (!matchesDigest(bytes, entry)) throw new Error(`${p} is corrupt (checksum mismatch)`);
-        index.attach(new Segment(entry, bytes, p));
+        const checked = await reads[i]!;
+        if (!checked.ok) {
+          const problem = checked.problem;
+          if (problem.kind === 'missing') throw new Error(problem.code === 'ENOENT' ? `${p} is missing` : `${p} could not be read (${problem.code})`);
+          if (problem.kind === 'size') throw new Error(`${p} is truncated or damaged (${problem.size} bytes, the manifest says ${entry.bytes})`);
+          throw new Error(`${p} is corrupt (checksum mismatch)`);
+        }
+        index.attach(new Segment(entry, checked.bytes!, p));
       } catch (err) {
-        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${p} is missing` : (err as Error).message;
+        const reason = (err as Error).message;
         if (!options.repair) throw indexDamaged(`The lexical index is damaged: ${reason}.`, { file: p, repair: 'refresh' }, REPAIR_HINT);
         index.dropped.push({ file: entry.name, reason });
         index.dirty = true;

@@ -13,6 +13,7 @@
 // Level-0 record: u16 link count, u8 flags (bit 0 = deleted), u8, maxM0 × u32 links, the vector
 // (dims × f32), the label (u64). Upper-level list: u32 header (u16 count) + maxM × u32 links.
 
+import * as fsp from 'node:fs/promises';
 import { UserError } from '../errors';
 
 const HEADER_BYTES = 96;
@@ -74,6 +75,52 @@ export function validateHnswlibFile(buf: Uint8Array, source = 'HNSW index'): Hns
     throw new UserError(`${source}: HNSW file is ${buf.length} bytes, its layout says ${pos}`, 'Rebuild the index.', { code: 'INDEX_DAMAGED', file: source });
   }
   return h;
+}
+
+/**
+ * What must hold before hnswlib may read a file whose checksum is still being checked (see VectorStore's
+ * open): the header describes the graph the manifest names (dims, M, count, a bounded capacity) and the
+ * upper-level link lists end exactly at the end of the file. hnswlib sizes its allocations from the header
+ * and walks the link lists itself, so with these true a damaged byte elsewhere can only give wrong
+ * neighbours or vectors, which no query sees: the checksum refuses the file before the first search.
+ * Reads the header and the link lists (~1% of the file), not the level-0 records. Throws a plain Error.
+ */
+export async function checkHnswlibLayout(file: string, expect: { dims: number; M: number; count: number; capacity: number }): Promise<HnswlibHeader> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const head = new Uint8Array(HEADER_BYTES);
+    if (size < HEADER_BYTES || (await handle.read(head, 0, HEADER_BYTES, 0)).bytesRead !== HEADER_BYTES) throw new Error('shorter than an HNSW header');
+    const view = new DataView(head.buffer);
+    const h = header(view, file);
+    const offsetLevel0 = Number(view.getBigUint64(0, true));
+    const maxM0 = 2 * expect.M;
+    const offsetData = 4 + maxM0 * 4;
+    const want = { offsetLevel0: 0, count: expect.count, maxM: expect.M, maxM0, M: expect.M, offsetData, labelOffset: offsetData + expect.dims * 4, sizeDataPerElement: offsetData + expect.dims * 4 + 8 };
+    const got: Record<keyof typeof want, number> = { ...h, offsetLevel0 };
+    for (const k of Object.keys(want) as (keyof typeof want)[]) {
+      if (got[k] !== want[k]) throw new Error(`its header says ${k} ${got[k]}, expected ${want[k]}`);
+    }
+    if (h.maxElements < h.count || h.maxElements > 2 * Math.max(expect.capacity, h.count) + 1024) throw new Error(`its header says capacity ${h.maxElements} for ${h.count} points`);
+    if (h.count > 0 ? h.maxLevel < 0 || h.maxLevel > 64 || h.entryPoint >= h.count : h.maxLevel !== -1) throw new Error('its header names an impossible entry point');
+    const start = HEADER_BYTES + h.count * h.sizeDataPerElement;
+    if (start + 4 * h.count > size) throw new Error(`${size} bytes, its layout needs at least ${start + 4 * h.count}`);
+    const tail = new Uint8Array(size - start);
+    if ((await handle.read(tail, 0, tail.length, start)).bytesRead !== tail.length) throw new Error('came out short while reading');
+    const tv = new DataView(tail.buffer);
+    const sizeLinks = h.maxM * 4 + 4;
+    let pos = 0;
+    for (let i = 0; i < h.count; i++) {
+      if (pos + 4 > tail.length) throw new Error(`truncated (element ${i} of ${h.count})`);
+      const bytes = tv.getUint32(pos, true);
+      if (bytes % sizeLinks !== 0 || bytes / sizeLinks > h.maxLevel) throw new Error(`element ${i} has ${bytes} bytes of links`);
+      pos += 4 + bytes;
+    }
+    if (pos !== tail.length) throw new Error(`${size} bytes, its layout says ${start + pos}`);
+    return h;
+  } finally {
+    await handle.close();
+  }
 }
 
 export function parseHnswlibFile(buf: Uint8Array, dims: number, source = 'HNSW index'): HnswlibGraph {

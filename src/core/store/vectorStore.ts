@@ -18,9 +18,11 @@
 // (each temp + fsync + rename), verify them, then atomically replace manifest.json naming generation g+1
 // and the files' sha256, then delete files no manifest names any more. A process killed at any instant
 // leaves manifest.json naming a complete generation: g (whose files are deleted only after the new
-// manifest is durable) or g+1. Open verifies every file against the manifest's checksums before it is
-// handed to native code or decoded. A damaged delta can be dropped by an open with `repair` (the chunks it
-// held are then missing, and the indexer re-embeds the files the manifest says it covered).
+// manifest is durable) or g+1. Open checks every file against the manifest's size and checksum before it
+// is decoded or searched (large files on a worker thread, checkedRead.ts); the HNSW file is read by
+// hnswlib while its checksum is computed, once its layout is known to be sound (checkHnswlibLayout), and
+// the store is handed out only when both are done. A damaged delta can be dropped by an open with
+// `repair` (the chunks it held are then missing, and the indexer re-embeds the files it covered).
 //
 // Single writer per folder (the indexer's writer lock covers saves and compactions); readers may run at any time.
 
@@ -33,7 +35,6 @@ import { TOOL_VERSION } from '../types';
 import {
   commitTempFile,
   digestBytes,
-  matchesDigest,
   fsyncDir,
   isTempName,
   removeQuietly,
@@ -42,7 +43,8 @@ import {
   writeFileAtomic,
   type FileDigest,
 } from './atomicFile';
-import { parseHnswlibFile, validateHnswlibFile } from './hnswlibFile';
+import { readChecked, type Checked } from './checkedRead';
+import { checkHnswlibLayout, parseHnswlibFile, validateHnswlibFile, type HnswlibHeader } from './hnswlibFile';
 import { BaseMeta, decodeDelta, encodeBaseMeta, encodeDelta, type LabeledRecord } from './storeSegments';
 
 const { HierarchicalNSW } = hnswlib;
@@ -562,27 +564,41 @@ export class VectorStore {
     const dims = manifest.recipe.dims;
     const indexPath = path.join(dir, manifest.files.index.name);
     const metaPath = path.join(dir, manifest.files.metadata.name);
-    let header;
-    {
-      // Checked, then dropped before hnswlib reads its own copy (at 1M chunks the file is 1.6 GB).
-      const indexBytes = await readVerified(indexPath, manifest.files.index);
-      header = validateHnswlibFile(indexBytes, indexPath);
+    // Every file is read and checked at once (large ones on the checking thread, checkedRead.ts), and each
+    // verdict is awaited before its file is used. The HNSW file is only checked, not kept: hnswlib reads
+    // it itself, starting as soon as its layout is known to be sound (checkHnswlibLayout), while its
+    // checksum is computed; the store is handed out only once both are done, so no query ever searches a
+    // graph whose checksum failed. Problems are reported in the order index, metadata, deltas.
+    const metaRead = readChecked(metaPath, manifest.files.metadata);
+    const graphChecked = readChecked(indexPath, manifest.files.index, { keep: false });
+    const deltaReads = manifest.deltas.map((entry) => readChecked(path.join(dir, entry.name), entry));
+    let header: HnswlibHeader;
+    try {
+      header = await checkHnswlibLayout(indexPath, { dims, M: manifest.M, count: manifest.baseRows + manifest.deleted, capacity: manifest.capacity });
+    } catch (err) {
+      verifiedBytes(indexPath, manifest.files.index, await graphChecked); // a damaged file is reported as such
+      throw indexDamaged(`${indexPath} is damaged (${(err as Error).message}).`, { dir, file: indexPath });
     }
-    const metaBytes = await readVerified(metaPath, manifest.files.metadata);
+    let index: HnswIndex | { file: string; count: number; maxElements: number };
+    if (options.lazyGraph) {
+      verifiedBytes(indexPath, manifest.files.index, await graphChecked);
+      index = { file: indexPath, count: header.count, maxElements: header.maxElements };
+    } else {
+      const graph = new HierarchicalNSW(manifest.metric, dims);
+      // hnswlib's async read runs on libuv's thread pool: a CLI search loads the model on the main thread meanwhile.
+      const reading = graph.readIndex(indexPath).then(() => null, (err: unknown) => err as Error);
+      verifiedBytes(indexPath, manifest.files.index, await graphChecked);
+      const failed = await reading;
+      if (failed) throw indexDamaged(`${indexPath} could not be read (${failed.message}); the store is damaged.`, { dir, file: indexPath });
+      index = graph;
+    }
+    const metaBytes = verifiedBytes(metaPath, manifest.files.metadata, await metaRead);
     let base: BaseMeta;
     const legacy = manifest.formatVersion < 2;
     try {
       base = legacy ? legacyBase(metaBytes) : new BaseMeta(metaBytes, metaPath);
     } catch (err) {
       throw indexDamaged(`${metaPath} is corrupt (${(err as Error).message}).`, { dir, file: metaPath });
-    }
-    let index: HnswIndex | { file: string; count: number; maxElements: number };
-    if (options.lazyGraph) {
-      index = { file: indexPath, count: header.count, maxElements: header.maxElements };
-    } else {
-      index = new HierarchicalNSW(manifest.metric, dims);
-      // hnswlib's async read runs on libuv's thread pool: a CLI search loads the model on the main thread meanwhile.
-      await index.readIndex(indexPath);
     }
     const store = new VectorStore(dir, manifest, index, base);
     if (base.rows !== manifest.baseRows || store.graphCount !== manifest.baseRows + manifest.deleted) {
@@ -592,11 +608,11 @@ export class VectorStore {
       );
     }
     const kept: DeltaEntry[] = [];
-    for (const entry of manifest.deltas) {
+    for (const [i, entry] of manifest.deltas.entries()) {
       const p = path.join(dir, entry.name);
       let content;
       try {
-        content = decodeDelta(await readVerified(p, entry), dims, p);
+        content = decodeDelta(verifiedBytes(p, entry, await deltaReads[i]!), dims, p);
       } catch (err) {
         const reason = err instanceof UserError ? err.statement : `${p} is corrupt (${(err as Error).message})`;
         if (!options.repair) {
@@ -1165,20 +1181,18 @@ async function writeSynced(filePath: string, data: string): Promise<void> {
   }
 }
 
+/** The bytes of a checked read, or the damage report of this store (a missing, short or altered file). */
+function verifiedBytes(filePath: string, entry: FileEntry, checked: Checked): Uint8Array {
+  if (checked.ok) return checked.bytes ?? new Uint8Array(0);
+  const facts = { dir: path.dirname(filePath), file: filePath };
+  const p = checked.problem;
+  if (p.kind === 'missing') throw indexDamaged(`${filePath} is missing (${p.code}); the store is damaged.`, facts);
+  if (p.kind === 'size') throw indexDamaged(`${filePath} is truncated or damaged (${p.size} bytes, the manifest says ${entry.bytes}).`, facts);
+  throw indexDamaged(`${filePath} is corrupt (checksum mismatch).`, facts);
+}
+
 async function readVerified(filePath: string, entry: FileEntry): Promise<Uint8Array> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fsp.readFile(filePath);
-  } catch (err) {
-    throw indexDamaged(`${filePath} is missing (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); the store is damaged.`, { dir: path.dirname(filePath), file: filePath });
-  }
-  if (bytes.byteLength !== entry.bytes) {
-    throw indexDamaged(`${filePath} is truncated or damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes}).`, { dir: path.dirname(filePath), file: filePath });
-  }
-  if (!matchesDigest(bytes, entry)) {
-    throw indexDamaged(`${filePath} is corrupt (checksum mismatch).`, { dir: path.dirname(filePath), file: filePath });
-  }
-  return bytes;
+  return verifiedBytes(filePath, entry, await readChecked(filePath, entry));
 }
 
 /** The HNSW graph of a store's committed base segment, for export to FAISS (see faiss.ts). */
