@@ -2,7 +2,7 @@
 // the esbuild bundle; run `npm run build` first) on a synthetic repository of real files, N chunks, with
 // the default model (models/all-MiniLM-L6-v2). Numbers, not pass/fail.
 //
-//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>]
+//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>] [--only in-process]
 //
 // --cli measures another build of the CLI (e.g. a copy of bin/ + dist/ from an earlier commit, kept under
 // .cache/, so "before" and "after" run in one session on the same machine); --label names its results file.
@@ -23,7 +23,9 @@
 //   search, cold (lexical)     open the index, no model
 // and, with EMBEDDING_LENS_TIMINGS=1, the process's own split: node start + bundle load, command module
 // load, model load, the work (src/cli/timings.ts). Also the same one-file edit in process (the model loaded
-// and the index open, as the editor's engine holds them): the re-index latency an editor save sees.
+// and the index open, as the editor's engine holds them): the re-index latency an editor save sees, once
+// with a walk of the folder and once given the saved file's path (the extension's save), and the first
+// hybrid search after such a save. `--only in-process` measures only these (no CLI build needed).
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -181,7 +183,8 @@ async function main(): Promise<void> {
     await ws.refresh(embedder, { chunkTokens }); // opens the index (the editor's engine keeps it open)
     // Twice: a refresh that walks the folder (the CLI's, and the editor's after a file-system event),
     // then one given the saved file's path (the editor's save: no walk). Each edits a different file.
-    const inProcess: Record<'walk' | 'path', { ms: number; cpuMs: number; modelMs: number }[]> = { walk: [], path: [] };
+    // After each path edit, the first hybrid search (what a search right after a save waits for).
+    const inProcess: Record<'walk' | 'path', { ms: number; cpuMs: number; modelMs: number; searchMs?: number }[]> = { walk: [], path: [] };
     for (const mode of ['walk', 'path'] as const) {
       for (let run = 0; run < RUNS; run++) {
         const f = Math.floor(((run + 1) * files) / (RUNS + 2)) + (mode === 'walk' ? 1 : 2);
@@ -191,7 +194,14 @@ async function main(): Promise<void> {
         const s = await ws.refresh(embedder, { chunkTokens, ...(mode === 'path' ? { paths: [path.join(repo, fileName(f))] } : {}) });
         const d = process.cpuUsage(c);
         if (s.filesIndexed !== 1 || s.chunksEmbedded < 1 || (mode === 'path') !== (s.onlyPaths === 1)) throw new Error(`expected one file re-indexed (${mode}), got ${JSON.stringify({ ...s, skipped: s.skipped.length })}`);
-        inProcess[mode].push({ ms: performance.now() - t, cpuMs: (d.user + d.system) / 1000, modelMs: s.modelMs });
+        const ms = performance.now() - t;
+        let searchMs: number | undefined;
+        if (mode === 'path') {
+          const ts = performance.now();
+          await ws.search(`parse the config cache of file ${f}`, { embedder }, { mode: 'hybrid' });
+          searchMs = performance.now() - ts;
+        }
+        inProcess[mode].push({ ms, cpuMs: (d.user + d.system) / 1000, modelMs: s.modelMs, searchMs });
       }
     }
     await extractor.dispose();
@@ -223,7 +233,9 @@ async function main(): Promise<void> {
         cpuMs: Math.round(median(inProcess[mode].map((r) => r.cpuMs))),
         modelMs: Math.round(median(inProcess[mode].map((r) => r.modelMs))),
         runs: inProcess[mode].map((r) => Math.round(r.ms)),
-      }])) as Record<'walk' | 'path', { ms: number; cpuMs: number; modelMs: number; runs: number[] }>,
+        ...(mode === 'path' ? { searchAfterMs: Math.round(median(inProcess[mode].map((r) => r.searchMs!))), searchRuns: inProcess[mode].map((r) => Math.round(r.searchMs!)) } : {}),
+      }])) as Record<'walk' | 'path', { ms: number; cpuMs: number; modelMs: number; runs: number[]; searchAfterMs?: number; searchRuns?: number[] }>,
+      engineRssMiB: Math.round(process.memoryUsage().rss / 1048576),
     };
     const lines = ['| process | wall ms (median of ' + RUNS + ') | CPU ms | peak RSS MiB | marks: ms since process start |', '|---|---:|---:|---:|---|'];
     for (const [k, v] of Object.entries(summary)) lines.push(`| ${k} | ${v.wallMs} | ${v.cpuMs} | ${v.peakRssMiB} | ${Object.entries(v.marks).map(([m, ms]) => `${m} ${ms}`).join(', ')} |`);
@@ -231,6 +243,8 @@ async function main(): Promise<void> {
       const r = result.inProcessEdit[mode];
       lines.push(`| one file edited, in process (model loaded, index open; ${label}) | ${r.ms} | ${r.cpuMs} | | model ${r.modelMs} ms; runs ${r.runs.join(', ')} |`);
     }
+    const p = result.inProcessEdit.path;
+    lines.push(`| hybrid search right after that save, in process | ${p.searchAfterMs} | | ${result.engineRssMiB} (the benchmark process at the end) | runs ${p.searchRuns!.join(', ')} |`);
     console.log(lines.join('\n'));
     console.log(`(${info.chunks} chunks in ${files} files, index ${(result.storeBytes / 1e6).toFixed(1)} MB; an empty node process: ${result.emptyNodeProcessMs} ms, \`embedding-lens --version\`: ${result.versionProcessMs} ms)`);
     const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}${opts.label ? `-${opts.label}` : ''}${opts.only ? `-${opts.only}` : ''}.json`);

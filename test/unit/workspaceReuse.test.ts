@@ -87,4 +87,46 @@ describe('workspace: the index stays open between refreshes', () => {
     const rebuilt = await ws1.refresh(inner);
     assert.equal(rebuilt.filesIndexed, 4);
   });
+
+  test("searches share the indexer's open index (after a refresh and after a compaction), not during a refresh, not after another writer", async () => {
+    const ws = Workspace.at(tmp);
+    await ws.refresh(inner);
+    const s1 = await ws.openSearch({ embedder: inner });
+    assert.equal(s1.shared, true, 'after a refresh the search runs over the open index');
+    assert.equal((await ws.search('dTwo', { embedder: inner }, { mode: 'lexical' }))[0]?.path, 'src/d.ts');
+    assert.equal((await ws.openSearch({ identity: inner.identity })).shared, true, 'a keyword search too');
+
+    // A save: the shared search sees the edit at once (nothing opened again) in every mode.
+    write('src/d.ts', 'export function dSeven(x: number): number {\n  return x * 7;\n}\n');
+    await ws.refresh(inner, { paths: ['src/d.ts'] });
+    const s2 = await ws.openSearch({ embedder: inner });
+    assert.equal(s2.shared, true);
+    for (const mode of ['lexical', 'vector', 'hybrid'] as const) {
+      const hits = await ws.search('dSeven', { embedder: inner }, { mode, k: 20 });
+      assert.ok(hits.some((h) => h.path === 'src/d.ts' && h.preview.includes('dSeven')), `${mode}: the edited function is found`);
+    }
+
+    // While a refresh runs, a search reads what is committed (opened from disk), then shares again.
+    write('src/e.ts', 'export const eNew = 5;\n');
+    let mid: ReturnType<Workspace['openSearch']> | undefined;
+    await ws.refresh(inner, { onProgress: (p) => { if (p.phase === 'discover') mid ??= ws.openSearch({ identity: inner.identity }); } });
+    assert.equal((await mid!).shared, false, 'a search opened during a refresh does not share the parts being changed');
+    assert.equal((await ws.openSearch({ identity: inner.identity })).shared, true);
+
+    // A compaction folds the deltas into the indexer's graph: searches keep sharing that one graph.
+    const held = ws as unknown as { indexers: Map<string, { indexer: { store: { compact(): void; save(): Promise<void> } } }> };
+    const indexer = [...held.indexers.values()][0]!.indexer;
+    indexer.store.compact(); // as compactIfNeeded does once the deltas pass their share
+    assert.equal(await ws.compactIfNeeded(inner.identity), true);
+    const s3 = await ws.openSearch({ embedder: inner });
+    assert.equal(s3.shared, true, 'after a compaction');
+    assert.ok((await ws.search('dSeven', { embedder: inner }, { mode: 'vector', k: 20 })).some((h) => h.path === 'src/d.ts'));
+
+    // Another writer commits: the held index is out of step, the search opens the committed one.
+    write('src/e.ts', 'export const eOther = 6;\n');
+    await Workspace.at(tmp).refresh(inner);
+    const s4 = await ws.openSearch({ identity: inner.identity });
+    assert.equal(s4.shared, false);
+    assert.equal((await ws.search('eOther', { identity: inner.identity }, { mode: 'lexical' }))[0]?.path, 'src/e.ts');
+  });
 });

@@ -153,12 +153,29 @@ export class WorkspaceSearch {
   }
 
   /**
+   * A search over parts already open elsewhere (the engine's indexer of the same store, see
+   * Workspace.openSearch): nothing is read from disk. The caller keeps them unchanged while searches run
+   * (a refresh in progress does not share them).
+   */
+  static over(options: { root: string; embedder?: TextEmbedder; identity: RecipeIdentity; store: VectorStore; catalog: Catalog; lexical: LexicalIndex; storeDir: string }): WorkspaceSearch {
+    if (options.embedder && recipeDifferences(options.embedder.identity, options.identity).length) throw new Error('WorkspaceSearch.over: the embedder has another recipe than the open index');
+    const search = new WorkspaceSearch(path.resolve(options.root), options.embedder, options.identity, options.store, options.catalog, options.lexical, options.storeDir);
+    search.shared = true;
+    return search;
+  }
+
+  /** True when this search runs over parts open elsewhere (WorkspaceSearch.over), false when it opened the index itself. */
+  shared = false;
+
+  /**
    * This open index searched with a model as well: the store, catalog and keyword index are shared, not
    * opened again (a CLI search checks the index without the model, then loads the model).
    */
   withEmbedder(embedder: TextEmbedder): WorkspaceSearch {
     if (recipeDifferences(embedder.identity, this.identity).length) throw new Error('withEmbedder: the embedder has another recipe than the open index');
-    return new WorkspaceSearch(this.root, embedder, this.identity, this.store, this.catalog, this.lexical, this.storeDir);
+    const search = new WorkspaceSearch(this.root, embedder, this.identity, this.store, this.catalog, this.lexical, this.storeDir);
+    search.shared = this.shared;
+    return search;
   }
 
   status(): IndexStatus {

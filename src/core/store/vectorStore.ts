@@ -414,16 +414,37 @@ export class VectorStore {
       } catch (err) {
         throw indexDamaged(`${lazy.file} could not be read (${(err as Error).message}); the store is damaged.`, { dir: this.dir, file: lazy.file });
       }
-      if (index.getCurrentCount() !== lazy.count) {
-        throw indexDamaged(`${lazy.file} changed since the store was opened (${index.getCurrentCount()} points, it had ${lazy.count}).`, { dir: this.dir, file: lazy.file });
-      }
-      // Deletions since the base was written were kept in baseDead only; the graph learns them now.
-      for (const label of this.baseDead) index.markDelete(label);
-      index.setEf(this.manifest.efSearch);
-      this.graph = index;
-      this.lazyGraph = undefined;
+      this.adoptGraph(index, lazy);
     }
-    return this.graph;
+    return this.graph!;
+  }
+
+  /**
+   * Reads a lazy graph now, on libuv's thread pool (the event loop stays free: before a search on a
+   * writer's store, which would otherwise read it synchronously at its first query). No-op when read.
+   */
+  async loadGraph(): Promise<void> {
+    const lazy = this.lazyGraph;
+    if (this.graph || !lazy) return;
+    const index = new HierarchicalNSW(this.manifest.metric, this.dims);
+    try {
+      await index.readIndex(lazy.file);
+    } catch (err) {
+      throw indexDamaged(`${lazy.file} could not be read (${(err as Error).message}); the store is damaged.`, { dir: this.dir, file: lazy.file });
+    }
+    if (this.graph || this.lazyGraph !== lazy) return; // read (or replaced by a compaction) meanwhile
+    this.adoptGraph(index, lazy);
+  }
+
+  private adoptGraph(index: HnswIndex, lazy: { file: string; count: number }): void {
+    if (index.getCurrentCount() !== lazy.count) {
+      throw indexDamaged(`${lazy.file} changed since the store was opened (${index.getCurrentCount()} points, it had ${lazy.count}).`, { dir: this.dir, file: lazy.file });
+    }
+    // Deletions since the base was written were kept in baseDead only; the graph learns them now.
+    for (const label of this.baseDead) index.markDelete(label);
+    index.setEf(this.manifest.efSearch);
+    this.graph = index;
+    this.lazyGraph = undefined;
   }
   private set index(index: HnswIndex) {
     this.graph = index;

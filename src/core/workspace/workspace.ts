@@ -70,6 +70,8 @@ interface HeldIndexer {
   /** committedStamp() of its folder after its last commit. */
   stamp: string;
   forward: { current: TextEmbedder };
+  /** A refresh is changing its parts now: searches open the committed index from disk meanwhile. */
+  refreshing: boolean;
 }
 
 /**
@@ -201,6 +203,7 @@ export class Workspace {
       if (!request.rebuild) {
         try {
           const held = await this.heldIndexer(target, embedder, request);
+          held.refreshing = true;
           try {
             const summary = await held.indexer.refresh({ paths: request.paths, signal: request.signal, onProgress: request.onProgress });
             held.stamp = await committedStamp(target);
@@ -208,6 +211,8 @@ export class Workspace {
           } catch (err) {
             this.indexers.delete(target); // opened again next time, from what is committed
             throw err;
+          } finally {
+            held.refreshing = false;
           }
         } catch (err) {
           if (!hasCode(err, 'INDEX_DAMAGED')) throw err;
@@ -265,7 +270,7 @@ export class Workspace {
         countTokens: (texts) => forward.current.countTokens(texts),
       };
       const indexer = await this.indexer(stable, request);
-      held = { indexer, key, stamp: '', forward };
+      held = { indexer, key, stamp: '', forward, refreshing: false };
       this.indexers.set(target, held);
     }
     held.forward.current = embedder;
@@ -341,6 +346,16 @@ export class Workspace {
             others.length ? 'Rebuild the index for the current recipe, or change the recipe back.' : 'Index the folder first.',
             { code: 'INDEX_MISSING', root: this.root, storageDir: this.storageDir, others },
           );
+        }
+        // The index the engine's indexer holds open serves searches too (one store in memory, one HNSW
+        // graph, nothing read again after a save), unless a refresh is changing it now or another
+        // process committed since (then the committed index is opened from disk).
+        const held = this.indexers.get(storeDir);
+        const current = () => this.indexers.get(storeDir) === held && !held!.refreshing;
+        if (held && current() && held.stamp && held.stamp === (await committedStamp(storeDir))) {
+          const { store, catalog, lexical } = held.indexer;
+          await store.loadGraph();
+          if (current()) return WorkspaceSearch.over({ root: this.root, embedder: by.embedder, identity, store, catalog, lexical, storeDir });
         }
         // The index already open for keywords (a CLI search checks it before loading the model) serves
         // the model's search too, instead of being opened again.
