@@ -133,14 +133,17 @@ export function settingSource(key: keyof ExtensionConfig, scope?: vscode.Configu
   return 'default';
 }
 
-/** The engine process's life cycle: minutes of idle before it stops (0 = never) and its memory budget. */
-export function engineProcessConfig(): { idleMs: number; memoryBudgetMb: number } {
+/**
+ * The engine process's life cycle: minutes of idle before it stops (0 = never) and its memory budget
+ * (undefined for 0, the default, or an invalid value: the engine client sizes it from the open indexes).
+ */
+export function engineProcessConfig(): { idleMs: number; memoryBudgetMb: number | undefined } {
   const c = vscode.workspace.getConfiguration(SECTION);
   const minutes = c.get<number>('engineIdleMinutes', 5);
-  const mb = c.get<number>('engineMemoryBudgetMB', 2048);
+  const mb = c.get<number>('engineMemoryBudgetMB', 0); // 0, the default: automatic
   return {
     idleMs: Number.isFinite(minutes) && minutes > 0 ? minutes * 60_000 : 0,
-    memoryBudgetMb: Number.isInteger(mb) && mb >= 256 ? mb : 2048,
+    memoryBudgetMb: Number.isInteger(mb) && mb >= 256 ? mb : undefined,
   };
 }
 

@@ -8,24 +8,35 @@
 // after a crash, with the model it had loaded, and `onCrash` says so once. Its memory budget: the
 // V8 heap is capped at `memoryBudgetMb`, and when the process's resident memory (native memory
 // included) is over that budget once it is idle, it is stopped at once instead of after `idleMs`.
+// Without a budget from the user it is sized from the indexes the engine holds open (their chunk
+// counts, from the answers to index and indexStatus requests; core/store/memoryBudget.ts), capped by
+// the machine's memory.
 // Requests are typed against `EngineMethods`.
 //
 // Deliberately free of `vscode`: cancellation is an AbortSignal (the host adapts CancellationToken
 // with `abortSignalOf`), logging goes through the engine's Logger interface.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { autoEngineBudget, DEFAULT_ENGINE_BUDGET_MB, type EngineBudget, type OpenIndexSize } from '../core/store/memoryBudget';
 import type { Logger } from '../core/types';
 import { fromWire } from '../core/errors';
-import type { DownloadProgress, EngineLoadOptions, EngineMethod, EngineMethods, FromWorker, ToWorker, WireError } from '../protocol/worker';
+import type { RefreshSummary } from '../core/index/indexer';
+import type { DownloadProgress, EngineLoadOptions, EngineMethod, EngineMethods, FromWorker, IndexState, IndexTarget, ToWorker, WireError } from '../protocol/worker';
 
 /** Defaults of the engine process's life cycle (the settings embeddingLens.engine* override them). */
-export const ENGINE_DEFAULTS = { idleMs: 5 * 60_000, memoryBudgetMb: 2048 } as const;
+export const ENGINE_DEFAULTS = { idleMs: 5 * 60_000, memoryBudgetMb: DEFAULT_ENGINE_BUDGET_MB } as const;
 
 export interface EngineClientOptions {
   /** Stop the process after this long without a request, releasing its memory; 0 = never. */
   idleMs?: number;
-  /** Memory budget of the engine process (MB): V8 heap cap, and the resident size above which an idle engine is stopped at once. */
+  /**
+   * Memory budget of the engine process (MB): V8 heap cap, and the resident size above which an idle
+   * engine is stopped at once. Absent: sized from the open indexes (see `budget`).
+   */
   memoryBudgetMb?: number;
+  /** The machine's memory in MB (caps an automatic budget); default os.totalmem(). */
+  machineMb?: number;
   /** The process ended without being asked to (crash, killed). Requests in flight have failed with EngineCrashedError. */
   onCrash?: (message: string) => void;
 }
@@ -42,6 +53,7 @@ export interface RequestOptions<P = unknown> {
 
 interface Pending {
   method: EngineMethod;
+  params: unknown;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   onProgress?: (progress: never) => void;
@@ -64,17 +76,31 @@ export class EngineClient {
   private lastLoad: EngineLoadOptions | undefined;
   private stderrTail = '';
   private idleMs: number;
-  private memoryBudgetMb: number;
+  /** The user's budget (MB); undefined: automatic. */
+  private memoryBudgetMb: number | undefined;
+  /** Indexes the engine holds open (by folder, storage folder and recipe), for the automatic budget. */
+  private readonly openIndexes = new Map<string, OpenIndexSize>();
+  private lastBudgetMb: number | undefined;
   /** How many processes were started, and how many of them crashed (tests and the log read these). */
   readonly counts = { started: 0, crashed: 0, idleStops: 0 };
 
   constructor(private readonly workerPath: string, private readonly log: Logger, private readonly options: EngineClientOptions = {}) {
     this.idleMs = options.idleMs ?? ENGINE_DEFAULTS.idleMs;
-    this.memoryBudgetMb = options.memoryBudgetMb ?? ENGINE_DEFAULTS.memoryBudgetMb;
+    this.memoryBudgetMb = options.memoryBudgetMb;
   }
 
-  /** New life-cycle settings: the idle time applies from now on, the heap cap from the next process. */
-  configure(options: { idleMs: number; memoryBudgetMb: number }): void {
+  /**
+   * The memory budget now: the user's, else sized from the open indexes (at least the default, at most
+   * 75% of the machine; core/store/memoryBudget.ts).
+   */
+  get budget(): EngineBudget & { auto: boolean; chunks: number } {
+    const chunks = [...this.openIndexes.values()].reduce((a, i) => a + i.chunks, 0);
+    if (this.memoryBudgetMb !== undefined) return { mb: this.memoryBudgetMb, neededMb: this.memoryBudgetMb, capped: false, auto: false, chunks };
+    return { ...autoEngineBudget([...this.openIndexes.values()], this.options.machineMb ?? os.totalmem() / 1048576), auto: true, chunks };
+  }
+
+  /** New life-cycle settings (memoryBudgetMb undefined: automatic): the idle time applies from now on, the heap cap from the next process. */
+  configure(options: { idleMs: number; memoryBudgetMb: number | undefined }): void {
     this.idleMs = options.idleMs;
     this.memoryBudgetMb = options.memoryBudgetMb;
     if (!this.pending.size) this.scheduleIdle();
@@ -128,6 +154,7 @@ export class EngineClient {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         method,
+        params,
         resolve: resolve as (value: unknown) => void,
         reject,
         onProgress: onProgress as ((progress: never) => void) | undefined,
@@ -185,7 +212,7 @@ export class EngineClient {
       // Structured clone over IPC: Float32Array results arrive as Float32Array.
       serialization: 'advanced',
       // Not the host's execArgv (inspector flags and the like); a V8 heap cap from the memory budget.
-      execArgv: [`--max-old-space-size=${this.memoryBudgetMb}`],
+      execArgv: [`--max-old-space-size=${this.budget.mb}`],
       // In VS Code desktop process.execPath is Electron: run it as plain Node.
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -208,6 +235,8 @@ export class EngineClient {
       }
     });
     child.on('exit', (code, sig) => {
+      // A new process builds nothing until it indexes: its indexes are reopened at search rates.
+      for (const [k, v] of this.openIndexes) this.openIndexes.set(k, { ...v, builtHere: false });
       if (this.stopping.has(child) || this.disposed) return;
       if (this.child === child) this.child = undefined;
       this.counts.crashed++;
@@ -225,7 +254,7 @@ export class EngineClient {
   private onMessage(msg: FromWorker, started: number): void {
     switch (msg.type) {
       case 'ready':
-        this.log.info(`engine process ${this.child?.pid ?? '?'} ready in ${(performance.now() - started).toFixed(0)} ms (memory budget ${this.memoryBudgetMb} MB, stops after ${Math.round(this.idleMs / 1000)} s idle)`);
+        this.log.info(`engine process ${this.child?.pid ?? '?'} ready in ${(performance.now() - started).toFixed(0)} ms (memory budget ${this.describeBudget()}, stops after ${Math.round(this.idleMs / 1000)} s idle)`);
         return;
       case 'log':
         (msg.level === 'debug' ? this.log.debug ?? this.log.info : this.log[msg.level]).call(this.log, msg.message);
@@ -238,6 +267,9 @@ export class EngineClient {
         this.pending.get(msg.id)?.onDownloadProgress?.(msg.progress);
         return;
       case 'result': {
+        // Index sizes first: the budget check runs as the last request in flight is taken.
+        const pending = this.pending.get(msg.id);
+        if (pending) this.noteIndexSize(pending.method, pending.params, msg.result);
         const p = this.take(msg.id);
         p?.resolve(msg.result);
         return;
@@ -264,13 +296,50 @@ export class EngineClient {
     return p;
   }
 
+  /** What an answer says about the size of an index the engine now holds open (local indexes only). */
+  private noteIndexSize(method: EngineMethod, params: unknown, result: unknown): void {
+    const key = (t: IndexTarget) => JSON.stringify([t.root, t.storageDir, t.recipe]);
+    if (method === 'index' || method === 'indexStatus') {
+      const t = params as IndexTarget;
+      if (t.store) return; // a shared PostgreSQL index lives in the database, not in the engine
+      const before = this.openIndexes.get(key(t));
+      if (method === 'index') {
+        const s = result as RefreshSummary;
+        this.openIndexes.set(key(t), { chunks: s.chunksTotal, builtHere: !!before?.builtHere || (s.chunksTotal > 0 && s.chunksEmbedded * 10 >= s.chunksTotal) });
+      } else {
+        const s = result as IndexState;
+        if (s.exists) this.openIndexes.set(key(t), { chunks: s.chunks ?? 0, builtHere: !!before?.builtHere });
+      }
+    } else if (method === 'clearIndex') {
+      const dir = (params as { storageDir: string }).storageDir;
+      for (const [k, v] of this.openIndexes) if (JSON.parse(k)[1] === dir) this.openIndexes.set(k, { ...v, chunks: 0 });
+    } else {
+      return;
+    }
+    const b = this.budget;
+    if (b.auto && b.mb !== this.lastBudgetMb) this.log.info(`engine: memory budget ${this.describeBudget()}`);
+    this.lastBudgetMb = b.mb;
+  }
+
+  private describeBudget(): string {
+    const b = this.budget;
+    if (!b.auto) return `${b.mb} MB (embeddingLens.engineMemoryBudgetMB)`;
+    return `${b.mb} MB, sized for the open indexes (${b.chunks} chunks need about ${b.neededMb} MB${b.capped ? `; capped by the machine's memory` : ''})`;
+  }
+
   /** Nothing in flight: stop after the idle time, or at once when the process is over its memory budget. */
   private scheduleIdle(): void {
     clearTimeout(this.idleTimer);
     if (!this.child || this.disposed) return;
     const rss = this.residentBytes();
-    if (rss !== undefined && rss > this.memoryBudgetMb * 1024 * 1024) {
-      this.log.warn(`engine: ${(rss / 1048576).toFixed(0)} MB resident, over the ${this.memoryBudgetMb} MB budget: stopping it now (it starts again on the next request, loading the model and the index again; a large index needs a larger budget: raise the setting embeddingLens.engineMemoryBudgetMB; searching takes about 2 KB per indexed chunk and a first index about 4 KB, plus about 0.5 GB: e.g. 5000 for a first index of 1M chunks)`);
+    const budget = this.budget;
+    if (rss !== undefined && rss > budget.mb * 1024 * 1024) {
+      const advice = budget.auto
+        ? budget.capped
+          ? `the open indexes need about ${budget.neededMb} MB, more than this machine's memory allows (the budget takes at most 75% of it)`
+          : 'the budget is sized from the open indexes; set embeddingLens.engineMemoryBudgetMB to give it more'
+        : 'a large index needs a larger budget: raise the setting embeddingLens.engineMemoryBudgetMB, or remove it to size the budget from the index';
+      this.log.warn(`engine: ${(rss / 1048576).toFixed(0)} MB resident, over the ${budget.mb} MB budget: stopping it now (it starts again on the next request, loading the model and the index again; ${advice}; searching takes about 2 KB per indexed chunk and a first index about 4 KB, plus about 0.5 GB: e.g. 4,400 MB for a first index of 1M chunks)`);
       this.idleTimer = setTimeout(() => void this.stopIdle('over its memory budget'), 0);
       return;
     }
