@@ -15,6 +15,7 @@ import type { Encoded } from './tokenizer';
 import { TextTokenizer } from './tokenizer';
 import { sweepStaleTempFilesSync, writeFileAtomic, writeFileAtomicSync } from '../store/atomicFile';
 import { cosine } from '../vectorMath';
+import { OrtSessionCache } from './ortSessionCache';
 import { TOOL_VERSION } from '../types';
 
 export interface EncoderInfo {
@@ -273,7 +274,8 @@ export class EncoderModel {
       );
     }
 
-    const bytes = fs.readFileSync(resolved.onnxFile);
+    // Read on libuv's thread pool: a CLI search checks its index on other threads meanwhile.
+    const bytes = await fs.promises.readFile(resolved.onnxFile);
     const onnx = loadOnnxModel(bytes);
     const proto = onnx.proto;
     // Models over protobuf's 2 GB keep their weights beside the graph (model.onnx_data): check the files
@@ -386,6 +388,10 @@ export class EncoderModel {
     model.stream = stream;
     model.externalFiles = externalFiles;
     if (checkDir) model.verdictFile = path.join(checkDir, `${selfCheckKey(modelSha256)}.json`);
+    if (checkDir && !externalFiles.length) {
+      const graphCode = [buildVariant, EncoderModel.prototype['variantFor' as keyof EncoderModel]].map(String).join('\n');
+      model.ortCache = new OrtSessionCache(path.join(checkDir, 'ort-sessions'), { modelSha256, graphCode }, options.logger);
+    }
     return model;
   }
 
@@ -541,12 +547,13 @@ export class EncoderModel {
     return this.sessionFor(this.outputTensors(layers), () => this.variantBytes(layers), `hidden states [${[...new Set(layers)].sort((a, b) => a - b).join(', ')}]`);
   }
 
-  private sessionFor(outputs: string[], bytes: () => Uint8Array, what: string): Promise<ort.InferenceSession> {
+  /** `cache`: whether the session may come from (and go to) the ORT-format cache (not for the self-check's one-off session). */
+  private sessionFor(outputs: string[], bytes: () => Uint8Array, what: string, cache = true): Promise<ort.InferenceSession> {
     const key = outputs.join('\n');
     let session = this.sessions.get(key);
     if (!session) {
       const started = performance.now();
-      session = this.createSession(bytes()).then(
+      session = this.createSession(bytes, outputs, cache).then(
         (s) => {
           this.logger?.debug?.(`ONNX session for ${what} ready in ${(performance.now() - started).toFixed(0)} ms`);
           return s;
@@ -577,7 +584,7 @@ export class EncoderModel {
     }
     this.checkIds(batch);
     const outputs = [...new Set(names)];
-    const session = await this.sessionFor(outputs, () => this.variantFor(outputs), `${outputs.length} hidden state(s)`);
+    const session = await this.sessionFor(outputs, () => this.variantFor(outputs), `${outputs.length} hidden state(s)`, check);
     const result = await session.run(this.feeds(session, batch));
     const converted = new Map<string, Float32Array>();
     for (const name of outputs) {
@@ -725,6 +732,8 @@ export class EncoderModel {
 
   /** Weight files beside the graph (external data), relative to the .onnx file's folder. */
   private externalFiles: string[] = [];
+  /** Sessions from cached ORT-format graphs (absent when records are off, or for graphs with weight files). */
+  private ortCache?: OrtSessionCache;
   private variantDir?: string;
   private tempDir?: string;
   private variantFiles: string[] = [];
@@ -739,8 +748,10 @@ export class EncoderModel {
    * the model's own folder under a hidden name, removed on dispose. Only when neither is possible are the
    * weights read into memory (once, shared by every session), with a warning.
    */
-  private async createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
-    if (!this.externalFiles.length) return ort.InferenceSession.create(bytes, this.sessionOptions);
+  private async createSession(graph: () => Uint8Array, outputs: string[], cache: boolean): Promise<ort.InferenceSession> {
+    // A graph without weight files: from the cached ORT-format copy when there is a valid one (ortSessionCache.ts).
+    if (!this.externalFiles.length) return this.ortCache && cache ? this.ortCache.session(outputs, graph, this.sessionOptions) : ort.InferenceSession.create(graph(), this.sessionOptions);
+    const bytes = graph();
     const graphDir = path.dirname(path.join(this.info.folder, this.info.modelFile));
     if (this.variantDir === undefined) this.variantDir = this.prepareVariantDir(graphDir);
     if (this.variantDir) {
