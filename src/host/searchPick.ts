@@ -199,13 +199,19 @@ export function detailText(hit: Pick<WireSearchHit, 'preview' | 'startLine' | 'm
   return lines.join('  ⏎  ').replace(`  ⏎  ${ELIDED_LINES}  ⏎  `, `  ${ELIDED_LINES}  `);
 }
 
+/**
+ * A result row: `path:line` and `lines a–b · score` on the first line, the chunk's text on the second.
+ * A matched piece of a longer function is named at the start of the second line ("matched lines c–d:
+ * def f(…)  ⋯  the matched lines"): the first line's description comes after the path and is cut off
+ * first when the path is long, the second line starts at the row's left edge.
+ */
 export function hitItem(hit: FolderHit, multiRoot: boolean, mode: SearchMode | 'similar'): Item {
   const score = mode === 'hybrid' ? `fused score ${hit.score.toFixed(3)}` : mode === 'lexical' ? `BM25 ${hit.score.toFixed(2)}` : `cosine ${hit.score.toFixed(3)}`;
-  const matched = hit.match ? ` · ${matchedText(hit.match.startLine, hit.match.endLine)}` : '';
+  const matched = hit.match ? `${matchedText(hit.match.startLine, hit.match.endLine)}:  ` : '';
   return {
     label: `$(file-code) ${relLabel(hit, multiRoot)}`,
-    description: `lines ${hit.startLine}–${hit.endLine}${matched} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
-    detail: plainDetail(detailText(hit).slice(0, 240)) || '(empty lines)',
+    description: `lines ${hit.startLine}–${hit.endLine} · ${score}${hit.stale ? ' · changed since indexing' : ''}`,
+    detail: matched + (plainDetail(detailText(hit).slice(0, 240)) || '(empty lines)'),
     hit,
     // The list holds results of the typed query: they must not be filtered again by the QuickPick.
     alwaysShow: mode !== 'similar',

@@ -7,14 +7,16 @@
 //  2. installs the .vsix into a fresh code-server profile (user-data + extensions dirs in a temp folder)
 //     and starts code-server in its own process group;
 //  3. (a) runs the mocha suites inside the extension host (smoke-test driver + codeAutomationExit);
-//     (b) drives the workbench in Chromium like a user: palette commands, the inspector webview,
-//     screenshots into test-results/.
+//     (b) restarts code-server on the same profile without the smoke-test driver (which turns
+//     notification toasts off) and drives the workbench in Chromium like a user: palette commands,
+//     the inspector webview, notifications, screenshots into test-results/.
 // Exit code 0 only if both parts pass. The process group is always killed at the end.
 //
 // Needs scripts/vscode-host-setup.sh to have run once (Node 24, code-server, Chromium).
 // Environment: EL_KEEP_TMP=1 keeps the temp profile; EL_HEADED=1 is not supported (no display here).
 // EL_TYPING_REPO=<folder> adds the typing-latency measurement while that folder is indexed (issue 12;
 // EL_TYPING_ONLY=1 runs only that; EL_TYPING_MODEL, EL_TYPING_KEYS); EL_MEMORY_REPO: see issue 13's step.
+// EL_SHARED_ONLY=1 runs only the shared-index step in the browser (no in-host suites), to work on it.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
@@ -145,13 +147,19 @@ export function installVsix(vsix, profile) {
   return installed;
 }
 
-export function startCodeServer(port, profile) {
-  const out = createWriteStream(path.join(RESULTS, 'code-server.log'));
+/**
+ * Starts code-server on `port` in its own process group. `smokeTestDriver` enables VS Code's smoke-test
+ * driver, which the in-host suites need (codeAutomationExit) but which also turns notification toasts
+ * off (the workbench's NotificationsToasts.addToast returns early under it): the browser part, which
+ * checks what a user sees, runs on a server started without it.
+ */
+export function startCodeServer(port, profile, { smokeTestDriver = false } = {}) {
+  const out = createWriteStream(path.join(RESULTS, smokeTestDriver ? 'code-server-suites.log' : 'code-server.log'));
   const child = spawn(NODE24, [
     CODE_SERVER,
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--disable-workspace-trust', '--disable-getting-started-override',
-    '--vscode-option', 'enable-smoke-test-driver',
+    ...(smokeTestDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
     '--user-data-dir', profile.user, '--extensions-dir', profile.exts,
     profile.workspace,
   ], {
@@ -425,16 +433,27 @@ async function indexAndSearchFromPalette(page) {
 }
 
 /**
- * A result that is one piece of a long function (issue 15): the list names the matched lines and shows
- * them after the function's first line; opening it shows the whole function highlighted, the piece
+ * A result that is one piece of a long function (issue 15): the list names the matched lines, on screen
+ * even with a long path, and shows them after the function's first line; the kind filter lists the
+ * docs and tests that match too, each kind alone; opening the function shows it highlighted, the piece
  * highlighted more strongly and labelled, read from the editor's DOM (decorations and line numbers).
- * Screenshot: search-matched-piece.png.
+ * Screenshots: search-matched-piece-list.png, search-matched-piece.png.
  */
 async function matchedPieceFromPalette(page, profile) {
   // Imported here: scripts/screenshots.mjs imports this module under plain Node, which cannot load .ts.
   const { LONG_FUNCTION_LINES, longFunctionSource } = await import('./suite/longFunction.ts');
-  const file = path.join(profile.workspace, 'src', 'ledger.py');
+  // A deep path, so that the row's first line (path, then description) is wider than the list.
+  const deep = path.join(profile.workspace, 'src', 'accounting');
+  const relFile = 'src/accounting/reconciliation/month_end_close/adjustments/ledger.py';
+  const file = path.join(profile.workspace, relFile);
+  mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, longFunctionSource());
+  // A page of prose and a test about the same thing, for the kind filter.
+  const docFile = path.join(profile.workspace, 'docs', 'month-end-close.md');
+  writeFileSync(docFile, '# Month-end close\n\nThe reconciler moves orphaned transactions (entries whose account is unknown) to quarantine for manual review.\n');
+  const testFile = path.join(profile.workspace, 'tests', 'test_ledger.py');
+  mkdirSync(path.dirname(testFile), { recursive: true });
+  writeFileSync(testFile, 'def test_reconcile_quarantines_orphaned_transactions():\n    # quarantine orphaned transactions, keep the rest\n    assert reconcile_ledger([], {}) == {}\n');
   // In lexical mode (the mode button of the list's title bar), so that the matched piece is the one with
   // the query's words whatever the fixture model's random vectors; the mode is set back at the end.
   const modeButton = page.locator('.quick-input-titlebar .action-label[aria-label^="Mode:"], .quick-input-titlebar .action-label[title^="Mode:"]').first();
@@ -457,40 +476,78 @@ async function matchedPieceFromPalette(page, profile) {
   const modeBefore = await modeNow();
   await switchTo('lexical');
   const input = page.locator('.quick-input-widget input');
-  const listed = page.locator('.quick-input-list .monaco-list-row', { hasText: /ledger\.py:1(?!\d)/ }).first();
+  const rowsLocator = page.locator('.quick-input-list .monaco-list-row');
+  const listed = rowsLocator.filter({ hasText: /ledger\.py:1(?!\d)/ }).first();
+  // The rows' paths, as the list shows them now (a row without one, e.g. "Indexing is running", as '?').
+  const listedPaths = async () => (await rowsLocator.allTextContents()).map((r) => /^\s*(\S+?):\d+/.exec(r.replace(/[\u200a\u200b]/g, ''))?.[1] ?? '?');
+  // The three files are indexed as they arrive (the file watcher): type the query until all three are listed.
+  const want = { code: relFile, docs: 'docs/month-end-close.md', tests: 'tests/test_ledger.py' };
   for (const until = Date.now() + 60_000; ;) {
     await input.fill('quarantine orphaned transactions');
-    if (await listed.waitFor({ timeout: 5000 }).then(() => true, () => false)) break;
-    if (Date.now() > until) throw new Error('the long function did not come up in the list');
+    if (await listed.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
+      const paths = await listedPaths();
+      if (Object.values(want).every((p) => paths.includes(p))) break;
+    }
+    if (Date.now() > until) throw new Error(`the function, the doc and the test did not all come up in the list: ${(await listedPaths()).join(', ')}`);
     await input.fill('');
   }
   // Without the zero-width spaces that keep `_` from being read as Markdown (plainDetail).
   const row = ((await listed.textContent()) ?? '').replace(/[\u200a\u200b]/g, '');
-  const m = /lines 1–(\d+) · matched lines (\d+)–(\d+)/.exec(row);
-  if (!m || Number(m[1]) !== LONG_FUNCTION_LINES) throw new Error(`result row does not name the whole function and its matched lines: ${row}`);
+  const m = /lines 1–(\d+) · .*matched lines (\d+)–(\d+): {2}def reconcile_ledger/.exec(row);
+  if (!m || Number(m[1]) !== LONG_FUNCTION_LINES) throw new Error(`result row does not name the whole function and, first on its second line, its matched lines: ${row}`);
   const [start, end] = [Number(m[2]), Number(m[3])];
   const source = longFunctionSource().split('\n');
   if (!row.includes(`def reconcile_ledger(entries, accounts):  ⋯  ${source[start - 1].trim()}`) || !row.includes('quarantine the orphaned transactions')) {
     throw new Error(`result detail does not show the function's first line, then the matched lines: ${row}`);
   }
+  // "matched lines" on screen: its glyphs inside every box that clips them (the row, the label's
+  // ellipsis), read from the layout; and the path's row really is wider than the list.
+  const layout = await listed.evaluate((rowEl) => {
+    const walker = document.createTreeWalker(rowEl, window.NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const at = n.textContent.indexOf('matched lines');
+      if (at < 0) continue;
+      const range = document.createRange();
+      range.setStart(n, at);
+      range.setEnd(n, at + 'matched lines'.length);
+      const r = range.getBoundingClientRect();
+      let hidden = '';
+      for (let el = n.parentElement; el && el !== rowEl.parentElement; el = el.parentElement) {
+        const st = window.getComputedStyle(el);
+        if (st.overflow === 'visible' && st.overflowX === 'visible') continue;
+        const c = el.getBoundingClientRect();
+        if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5) hidden = `${el.className} [${Math.round(c.left)}, ${Math.round(c.right)}]`;
+      }
+      const firstLine = rowEl.querySelector('.monaco-icon-label-container, .label-description-container, .monaco-icon-label');
+      return { left: Math.round(r.left), right: Math.round(r.right), hidden, firstLineCut: firstLine ? firstLine.scrollWidth > firstLine.clientWidth : null };
+    }
+    return undefined;
+  });
+  if (!layout) throw new Error(`no "matched lines" text in the row's DOM: ${row}`);
+  if (layout.hidden) throw new Error(`"matched lines" is laid out at x ${layout.left}–${layout.right}, outside ${layout.hidden}: off-screen`);
   await page.locator('.quick-input-widget').screenshot({ path: path.join(RESULTS, 'search-matched-piece-list.png') });
-  // The kind filter (the title bar's other button): code only keeps the function, docs only drops it.
+  log(`matched piece in the list: "matched lines ${start}–${end}" at x ${layout.left}–${layout.right}, inside the row (its first line, path and description, ${layout.firstLineCut ? 'cut off' : 'whole'})`);
+  // The kind filter (the title bar's other button): each step lists the files of its kind that match,
+  // and only those (the kinds by the fixture's own paths, not by the extension's classifier).
+  const kindOf = (p) => (/^tests\/|(^|\/)test_[^/]+\.py$/.test(p) ? 'tests' : /\.md$/.test(p) ? 'docs' : 'code');
   const kindButton = page.locator('.quick-input-titlebar .action-label[aria-label^="Showing"], .quick-input-titlebar .action-label[title^="Showing"]').first();
-  const kindRows = async (label) => {
+  const kindRows = async (label, kind) => {
     await kindButton.click();
     await title.filter({ hasText: label }).waitFor({ timeout: 10_000 });
-    await page.waitForTimeout(1500); // the list is asked again at once; let its answer land
-    return page.locator('.quick-input-list .monaco-list-row').allTextContents();
+    // The list is asked again at once: wait for its answer (the wanted file, nothing of another kind).
+    let paths = [];
+    for (const until = Date.now() + 20_000; Date.now() < until; await page.waitForTimeout(200)) {
+      paths = await listedPaths();
+      if (paths.includes(want[kind]) && paths.every((p) => kindOf(p) === kind)) return paths;
+    }
+    throw new Error(`"${label}" lists ${paths.join(', ') || 'nothing'}: expected ${want[kind]} and only ${kind}`);
   };
-  const codeOnly = await kindRows('code only');
-  if (!codeOnly.some((r) => /ledger\.py:1(?!\d)/.test(r)) || codeOnly.some((r) => /\.md:\d/.test(r))) throw new Error(`"code only" rows: ${codeOnly.join(' | ')}`);
-  const docsOnly = await kindRows('docs only');
-  if (docsOnly.some((r) => /\.(py|ts|go|rs|js|html):\d/.test(r))) throw new Error(`"docs only" rows: ${docsOnly.join(' | ')}`);
-  await kindRows('tests only');
+  const byKind = {};
+  for (const kind of ['code', 'docs', 'tests']) byKind[kind] = await kindRows(`${kind} only`, kind);
   await kindButton.click();
   await title.filter({ hasNotText: 'only' }).waitFor({ timeout: 10_000 });
   await listed.waitFor({ timeout: 10_000 });
-  log(`kind filter: code only ${codeOnly.length} rows with the function; docs only ${docsOnly.length} rows (${docsOnly.map((r) => /^\s*(\S+?:\d+)/.exec(r)?.[1] ?? r.slice(0, 30)).join(', ')})`);
+  log(`kind filter: ${Object.entries(byKind).map(([k, p]) => `${k} only ${p.length} rows (${p.join(', ')})`).join('; ')}`);
   await listed.click();
   const editor = page.locator('.editor-instance .monaco-editor', { hasText: 'quarantine_bucket' }).first();
   await editor.waitFor({ timeout: 15_000 });
@@ -528,7 +585,7 @@ async function matchedPieceFromPalette(page, profile) {
   await page.screenshot({ path: path.join(RESULTS, 'search-matched-piece.png') });
   log(`matched piece: the row says "matched lines ${start}–${end}"; the editor shows lines ${shown[0]}–${shown.at(-1)}, the function highlighted on ${withFunction.length} of them, the piece on ${withPiece.join(',')}, labelled on line ${labelled[0].line}`);
   await page.keyboard.press('Control+W');
-  rmSync(file);
+  for (const f of [deep, docFile, path.dirname(testFile)]) rmSync(f, { recursive: true, force: true });
   await openSearch();
   await switchTo(modeBefore);
   await page.keyboard.press('Escape');
@@ -579,8 +636,10 @@ async function setInUserTab(page, key, value) {
   await runCommand(page, 'Preferences: Open User Settings');
   await page.locator('.settings-editor').waitFor({ timeout: 20_000 });
   await page.locator('.settings-tabs-widget .action-label', { hasText: /^User$/ }).first().click();
-  const search = page.locator('.settings-editor .suggest-input-container textarea, .settings-editor .settings-header input').first();
-  await search.click().catch(() => undefined);
+  // The search box is a small Monaco editor (no <textarea> since Monaco types through EditContext):
+  // its container is what a user clicks. (A locator for a <textarea> here found nothing and waited out
+  // Playwright's 30 s default before every setting.)
+  await page.locator('.settings-editor .settings-header .suggest-input-container').first().click({ timeout: 10_000 });
   await page.keyboard.press('Control+A');
   await page.keyboard.type(`embeddingLens.${key}`);
   // By the input's aria-label (the setting's id): while the search box still shows the previous
@@ -977,6 +1036,11 @@ async function typingLatency(page, profile) {
  */
 async function sharedIndexFromTheUi(page, pg) {
   const settingsFile = path.join(pg.userDir, 'settings.json');
+  let lapAt = performance.now();
+  const lap = (what) => {
+    log(`shared index: ${what} (${((performance.now() - lapAt) / 1000).toFixed(1)} s)`);
+    lapAt = performance.now();
+  };
   // The settings editor writes the file a moment after Enter: wait for it, as a user's next command would.
   const settingIs = async (value) => {
     for (let i = 0; i < 100; i++) {
@@ -994,17 +1058,22 @@ async function sharedIndexFromTheUi(page, pg) {
   await setInUserTab(page, 'store', pg.urlNoPassword);
   await settingIs(pg.urlNoPassword);
   await page.keyboard.press('Control+W');
+  lap('store set in the User tab');
   // The extension host hears of settings.json a moment after it is written, then re-checks the index
   // against the new store, which fails for want of the password ("EL: index error"). Wait for that, so
   // Index Workspace runs with the new setting instead of racing it (a CI run once indexed locally here).
-  await waitStatus(page, /EL: index error/, 30_000).catch(() => undefined);
+  await waitStatus(page, /EL: index error/, 30_000).catch(() => log('shared index: the status bar did not say "index error" in 30 s'));
+  lap(`status "${await statusBarText(page)}"`);
   await runCommand(page, 'Embedding Lens: Index Workspace');
+  lap('Index Workspace run');
   const anyNote = (text) => page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item', { hasText: text }).first();
   const refused = anyNote(/PostgreSQL at 127\.0\.0\.1:\d+ (needs a password|refused the password)/);
   await refused.waitFor({ timeout: 60_000 }).catch(async () => {
+    log('shared index: no refusal toast in 60 s; looking in the notification center');
     await runCommand(page, 'Notifications: Show Notifications');
     await refused.waitFor({ timeout: 20_000 });
   });
+  lap('refusal seen');
   await refused.locator('.monaco-button', { hasText: 'Set PostgreSQL Password' }).click();
   const box = page.locator('.quick-input-widget input[type="password"]');
   await box.waitFor({ timeout: 20_000 });
@@ -1013,19 +1082,26 @@ async function sharedIndexFromTheUi(page, pg) {
   await page.keyboard.press('Enter');
   const savedNote = anyNote("saved in VS Code's secret storage");
   await savedNote.waitFor({ timeout: 20_000 }).catch(async () => {
+    log('shared index: no "saved" toast in 20 s; looking in the notification center');
     await runCommand(page, 'Notifications: Show Notifications');
     await savedNote.waitFor({ timeout: 20_000 });
   });
   if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
   if (readFileSync(settingsFile, 'utf8').includes(pg.password)) throw new Error('the password landed in settings.json');
+  lap('password saved');
+  // Earlier "indexed" notifications (the local index's) cleared, so that the one awaited is this index's:
+  // into an empty PostgreSQL store, so every chunk is embedded now.
+  await runCommand(page, 'Notifications: Clear All Notifications');
   await runCommand(page, 'Embedding Lens: Index Workspace');
-  // As a toast, or in the notification center (headless Chromium does not always show toasts).
-  const indexed = anyNote(/chunks? from \d+ files? indexed/);
+  // As a toast, or in the notification center.
+  const indexed = anyNote(/chunks? from \d+ files? indexed in [\d.]+ s \([1-9]\d* embedded now/);
   await indexed.waitFor({ timeout: 60_000 }).catch(async () => {
+    log('shared index: no "indexed" toast in 60 s; looking in the notification center');
     await runCommand(page, 'Notifications: Show Notifications');
     await indexed.waitFor({ timeout: 20_000 });
   });
   if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
+  lap('indexed');
   await waitStatus(page, /EL:.*\d/);
   await page.screenshot({ path: path.join(RESULTS, 'shared-index-indexed.png') });
   log(`shared index: "Set PostgreSQL Password" from the refusal's button, then Index Workspace into PostgreSQL; status "${await statusBarText(page)}"`);
@@ -1033,6 +1109,7 @@ async function sharedIndexFromTheUi(page, pg) {
   await setInUserTab(page, 'store', '');
   await settingIs('');
   await page.keyboard.press('Control+W');
+  lap('store set back');
 }
 
 async function runBrowserTests(browser, port, profile) {
@@ -1050,6 +1127,16 @@ async function runBrowserTests(browser, port, profile) {
     log(`workbench ready, extension's status bar item shown (${timings.workbenchReady}s)`);
     if (process.env.EL_TYPING_ONLY) {
       await typingLatency(page, profile);
+      return;
+    }
+    if (process.env.EL_SHARED_ONLY) {
+      if (!profile.pg) throw new Error(`EL_SHARED_ONLY: no PostgreSQL (${profile.pgSkip})`);
+      // A local index first, as the whole run has by then (its re-check is what says the new store was seen).
+      await runCommand(page, 'Embedding Lens: Index Workspace');
+      await waitStatus(page, /EL:\s\d+\schunks?/, 120_000);
+      t = performance.now();
+      await sharedIndexFromTheUi(page, profile.pg);
+      mark('sharedIndexFromTheUi', t);
       return;
     }
 
@@ -1162,29 +1249,40 @@ async function main() {
     const installedDir = installVsix(vsix, profile);
     mark('install', t);
 
-    t = performance.now();
-    const port = await freePort();
-    server = startCodeServer(port, profile);
-    await waitForHealth(port, server);
-    mark('serverStart', t);
-    log(`code-server on 127.0.0.1:${port}`);
-
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
 
-    t = performance.now();
-    // EL_TYPING_ONLY=1 (with EL_TYPING_REPO): only the typing-latency measurement, no suites.
-    const code = process.env.EL_TYPING_ONLY ? 0 : await runHostSuites(browser, port, profile, installedDir);
-    mark('hostSuites', t);
-    if (code !== 0) {
-      failed = true;
-      log(`in-host mocha suites FAILED (exit ${code}); see test-results/host-suites.console.log`);
-    } else {
-      log('in-host mocha suites passed');
+    // (a) The in-host suites, on a server with the smoke-test driver. EL_TYPING_ONLY=1 (with
+    // EL_TYPING_REPO) and EL_SHARED_ONLY=1 skip them.
+    if (!process.env.EL_TYPING_ONLY && !process.env.EL_SHARED_ONLY) {
+      t = performance.now();
+      const port = await freePort();
+      server = startCodeServer(port, profile, { smokeTestDriver: true });
+      await waitForHealth(port, server);
+      mark('serverStart', t);
+      log(`code-server on 127.0.0.1:${port} (smoke-test driver, for the in-host suites)`);
+      t = performance.now();
+      const code = await runHostSuites(browser, port, profile, installedDir);
+      mark('hostSuites', t);
+      if (code !== 0) {
+        failed = true;
+        log(`in-host mocha suites FAILED (exit ${code}); see test-results/host-suites.console.log`);
+      } else {
+        log('in-host mocha suites passed');
+      }
+      await killGroup(server);
     }
+    // (b) The workbench as a user has it: the same profile, a server without the smoke-test driver
+    // (with it, no notification toast ever shows, and every wait for one ran to its timeout).
+    t = performance.now();
+    const port = await freePort();
+    server = startCodeServer(port, profile);
+    await waitForHealth(port, server);
+    mark('browserServerStart', t);
+    log(`code-server on 127.0.0.1:${port} (for the browser tests)`);
     try {
       t = performance.now();
       await runBrowserTests(browser, port, profile);
