@@ -501,32 +501,36 @@ async function matchedPieceFromPalette(page, profile) {
     throw new Error(`result detail does not show the function's first line, then the matched lines: ${row}`);
   }
   // "matched lines" on screen: its glyphs inside every box that clips them (the row, the label's
-  // ellipsis), read from the layout; and the path's row really is wider than the list.
+  // ellipsis), read from the layout. The end of the first line (the score, after the long path) is cut
+  // off, as "matched lines" was when it stood there: this row is the long-line case.
   const layout = await listed.evaluate((rowEl) => {
-    const walker = document.createTreeWalker(rowEl, window.NodeFilter.SHOW_TEXT);
-    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      const at = n.textContent.indexOf('matched lines');
-      if (at < 0) continue;
-      const range = document.createRange();
-      range.setStart(n, at);
-      range.setEnd(n, at + 'matched lines'.length);
-      const r = range.getBoundingClientRect();
-      let hidden = '';
-      for (let el = n.parentElement; el && el !== rowEl.parentElement; el = el.parentElement) {
-        const st = window.getComputedStyle(el);
-        if (st.overflow === 'visible' && st.overflowX === 'visible') continue;
-        const c = el.getBoundingClientRect();
-        if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5) hidden = `${el.className} [${Math.round(c.left)}, ${Math.round(c.right)}]`;
+    const place = (needle) => {
+      const walker = document.createTreeWalker(rowEl, window.NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const at = n.textContent.indexOf(needle);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(n, at);
+        range.setEnd(n, at + needle.length);
+        const r = range.getBoundingClientRect();
+        let hidden = '';
+        for (let el = n.parentElement; el && el !== rowEl.parentElement; el = el.parentElement) {
+          const st = window.getComputedStyle(el);
+          if (st.overflow === 'visible' && st.overflowX === 'visible') continue;
+          const c = el.getBoundingClientRect();
+          if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5) hidden = `${el.className} [${Math.round(c.left)}, ${Math.round(c.right)}]`;
+        }
+        return { left: Math.round(r.left), right: Math.round(r.right), hidden };
       }
-      const firstLine = rowEl.querySelector('.monaco-icon-label-container, .label-description-container, .monaco-icon-label');
-      return { left: Math.round(r.left), right: Math.round(r.right), hidden, firstLineCut: firstLine ? firstLine.scrollWidth > firstLine.clientWidth : null };
-    }
-    return undefined;
+      return undefined;
+    };
+    return { matched: place('matched lines'), score: place('BM25') };
   });
-  if (!layout) throw new Error(`no "matched lines" text in the row's DOM: ${row}`);
-  if (layout.hidden) throw new Error(`"matched lines" is laid out at x ${layout.left}–${layout.right}, outside ${layout.hidden}: off-screen`);
+  if (!layout.matched || !layout.score) throw new Error(`no "matched lines" or no score text in the row's DOM: ${row}`);
+  if (layout.matched.hidden) throw new Error(`"matched lines" is laid out at x ${layout.matched.left}–${layout.matched.right}, outside ${layout.matched.hidden}: off-screen`);
+  if (!layout.score.hidden) throw new Error(`the row's first line fits (score at x ${layout.score.left}–${layout.score.right}): give the long function a longer path, so that this checks the long-line case`);
   await page.locator('.quick-input-widget').screenshot({ path: path.join(RESULTS, 'search-matched-piece-list.png') });
-  log(`matched piece in the list: "matched lines ${start}–${end}" at x ${layout.left}–${layout.right}, inside the row (its first line, path and description, ${layout.firstLineCut ? 'cut off' : 'whole'})`);
+  log(`matched piece in the list: "matched lines ${start}–${end}" at x ${layout.matched.left}–${layout.matched.right}, on screen; the first line's score at x ${layout.score.left}, cut off by ${layout.score.hidden}`);
   // The kind filter (the title bar's other button): each step lists the files of its kind that match,
   // and only those (the kinds by the fixture's own paths, not by the extension's classifier).
   const kindOf = (p) => (/^tests\/|(^|\/)test_[^/]+\.py$/.test(p) ? 'tests' : /\.md$/.test(p) ? 'docs' : 'code');
@@ -724,8 +728,11 @@ async function livingWithTheExtension(page, profile) {
   await runCommand(page, 'Embedding Lens: Index Workspace');
   await waitStatus(page, /EL:\s\d+\schunks?\s·\sdistilbert-tiny/, 120_000);
   await page.locator('.statusbar-item', { hasText: 'EL:' }).first().hover();
-  await page.locator('.monaco-hover', { hasText: 'in use, loaded from' }).first().waitFor({ timeout: 10_000 });
-  const tooltip = ((await page.locator('.monaco-hover').first().textContent()) ?? '').replace(/\s+/g, ' ');
+  // The status bar's hover by its text (with notification toasts shown, the first .monaco-hover of the
+  // page can be another, empty one).
+  const statusHover = page.locator('.monaco-hover', { hasText: 'in use, loaded from' }).first();
+  await statusHover.waitFor({ timeout: 10_000 });
+  const tooltip = ((await statusHover.textContent()) ?? '').replace(/\s+/g, ' ');
   if (!tooltip.includes(fixtureDistil)) throw new Error(`status bar tooltip does not name the model in use: ${tooltip}`);
   await shot('model-from-user-settings');
   log(`User tab: model shown and changed there; status bar "${await statusBarText(page)}", tooltip "${tooltip.slice(0, 160)}"`);
