@@ -23,6 +23,7 @@ import { PostgresStore, type PgFileUpdate } from '../src/core/store/postgres';
 import { documentTerms } from '../src/core/store/postgresLexical';
 import { VectorStore, type ChunkRecord } from '../src/core/store/vectorStore';
 import { seededRandom } from '../src/core/random';
+import { gaussian, percentile as pct, SPREAD } from './synthetic';
 import type { RecipeIdentity } from '../src/core/types';
 import { findPostgres, startPostgres } from '../test/helpers/pgServer';
 import pg from 'pg';
@@ -58,11 +59,11 @@ function save(name: string, result: unknown): void {
   fs.writeFileSync(path.join(ROOT, 'bench', `results-scale-${name}.json`), JSON.stringify(result, null, 2) + '\n');
 }
 
-function gaussian(r: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
-
-/** n × dims points around 300 Gaussian centres (as bench/store.ts), L2-normalized. */
+/**
+ * n × dims points around 300 centres, L2-normalized. Its own loop rather than bench/synthetic.ts's
+ * clusteredPoints: uniform centres, and the norm summed from the float64 values before they are stored,
+ * which the published results-scale-*.json numbers came from.
+ */
 function clustered(n: number, dims: number, seed: number): Float32Array {
   const rc = seededRandom(42);
   const centres = Float32Array.from({ length: 300 * dims }, () => rc() * 2 - 1);
@@ -73,7 +74,7 @@ function clustered(n: number, dims: number, seed: number): Float32Array {
     const c = Math.floor(r() * 300);
     let s = 0;
     for (let j = 0; j < dims; j++) {
-      const v = centres[c * dims + j]! + 0.35 * g();
+      const v = centres[c * dims + j]! + SPREAD * g();
       out[i * dims + j] = v;
       s += v * v;
     }
@@ -81,10 +82,6 @@ function clustered(n: number, dims: number, seed: number): Float32Array {
     for (let j = 0; j < dims; j++) out[i * dims + j]! *= inv;
   }
   return out;
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function benchExtract(): Promise<void> {

@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exactSearch } from '../src/core/store/exact';
 import { seededRandom } from '../src/core/random';
+import { gaussian, gaussianCentres, percentile as pct, pointNearCentre } from './synthetic';
 import type { RecipeIdentity } from '../src/core/types';
 
 const BASELINE = 'd1c02d8';
@@ -78,21 +79,13 @@ const chunking = { version: 1, maxTokens: 256, overlapLines: 2, scale: 1 };
 // ------------------------------------------------------------------------------------------------
 // Data (deterministic, regenerated in each process)
 
-function gaussian(r: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 let centres: Float32Array | null = null;
 /** Row i of data set `seed`: a point near one of 300 Gaussian centres (rows are independent, so a process can make one). */
 function vectorRow(i: number, seed: number): Float32Array {
-  if (!centres) {
-    const g0 = gaussian(seededRandom(7));
-    centres = Float32Array.from({ length: 300 * D }, () => g0());
-  }
+  centres ??= gaussianCentres(300, D, 7);
   const r = seededRandom((Math.imul(seed, 2654435761) + i) >>> 0);
-  const g = gaussian(r);
-  const c = Math.floor(r() * 300);
   const out = new Float32Array(D);
-  for (let j = 0; j < D; j++) out[j] = centres[c * D + j] + 0.35 * g();
+  pointNearCentre(centres, D, r, gaussian(r), out, 0);
   return out;
 }
 function vectors(n: number, seed: number): Float32Array {
@@ -128,9 +121,6 @@ function dirBytes(dir: string): number {
 function cpuMsSince(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1000;
-}
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 // ------------------------------------------------------------------------------------------------

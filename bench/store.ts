@@ -17,6 +17,7 @@ import { VectorStore } from '../src/core/store/vectorStore';
 import { exactSearch } from '../src/core/store/exact';
 import type { RecipeIdentity } from '../src/core/types';
 import { seededRandom as rng } from '../src/core/random';
+import { clusteredPoints, gaussianCentres, percentile as pct } from './synthetic';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -32,28 +33,9 @@ const CENTRES = opt('centres', 300);
 const K = 10;
 const EFS = [10, 50, 100, 200];
 
-function gaussian(r: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
-
-/** Points around `CENTRES` Gaussian centres; the spread is set so clusters overlap in rank but not in mass. */
-function clustered(n: number, seed: number, centres: Float32Array): Float32Array {
-  const r = rng(seed);
-  const g = gaussian(r);
-  const out = new Float32Array(n * D);
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(r() * CENTRES);
-    for (let j = 0; j < D; j++) out[i * D + j] = centres[c * D + j] + 0.35 * g();
-  }
-  return out;
-}
 function uniform(n: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n * D }, () => r() * 2 - 1);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 interface EfResult {
@@ -148,11 +130,11 @@ function table(results: DataSetResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const g = gaussian(rng(7));
-  const centres = Float32Array.from({ length: CENTRES * D }, () => g());
+  // Points around CENTRES Gaussian centres (bench/synthetic.ts).
+  const centres = gaussianCentres(CENTRES, D, 7);
   const results: DataSetResult[] = [];
   console.log(`vector store benchmark: ${N} × ${D}, ${Q} queries, k=${K}, M=16, efConstruction=200, ${os.cpus().length} cores, node ${process.version}`);
-  results.push(await run(`clustered(${CENTRES})`, clustered(N, 1, centres), clustered(Q, 2, centres)));
+  results.push(await run(`clustered(${CENTRES})`, clusteredPoints(N, D, centres, 1), clusteredPoints(Q, D, centres, 2)));
   results.push(await run('uniform', uniform(N, 3), uniform(Q, 4)));
   const t = table(results);
   console.log(t);
