@@ -268,16 +268,18 @@ export async function runCommand(page, title, attempts = 3) {
     if (i > 1) await page.keyboard.press('Escape');
     await page.keyboard.press('Control+Shift+P');
     const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(`>${title}`);
     const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
     try {
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      // The palette can close again at once (an editor opened by the previous step takes the focus
+      // when it finishes opening): then the fill fails fast and the next try opens it again.
+      await input.fill(`>${title}`, { timeout: 5_000 });
       await row.waitFor({ state: 'visible', timeout: 15_000 });
       await page.keyboard.press('Enter');
       return;
     } catch (err) {
-      if (i === attempts) throw new Error(`palette: "${title}" not found after ${attempts} tries`);
-      log(`palette: "${title}" not listed yet (try ${i}), retrying`);
+      if (i === attempts) throw new Error(`palette: "${title}" not run after ${attempts} tries: ${err instanceof Error ? err.message.split('\n')[0] : err}`);
+      log(`palette: "${title}" not listed yet or the palette closed (try ${i}), retrying`);
     }
   }
 }
