@@ -633,9 +633,32 @@ async function waitStatus(page, re, timeout = 60_000) {
   return statusBarText(page);
 }
 
+/** The User settings file of the profile the browser tests run on (runBrowserTests sets it). */
+let userSettingsFile;
+
 /**
- * Sets an Embedding Lens setting in the settings editor's User tab, as a user types it there. Returns
- * the value shown before. The editor stays open (Control+W closes it).
+ * Waits until the User settings file holds `embeddingLens.<key>` = value ('' also as absent). The
+ * settings editor writes it a moment after Enter; closing the editor (Control+W) before that, as the
+ * modal settings editor of VS Code 1.139 is closed, can drop the edit.
+ */
+async function userSettingIs(key, value) {
+  let v;
+  for (let i = 0; i < 100; i++) {
+    try {
+      v = JSON.parse(readFileSync(userSettingsFile, 'utf8'))[`embeddingLens.${key}`] ?? '';
+    } catch {
+      v = undefined; // being rewritten
+    }
+    if (v !== undefined && String(v) === String(value)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`embeddingLens.${key} did not become "${value}" in ${userSettingsFile} (it is "${v}")`);
+}
+
+/**
+ * Sets an Embedding Lens setting in the settings editor's User tab, as a user types it there, and waits
+ * until the User settings file holds it. Returns the value shown before. The editor stays open
+ * (Control+W closes it).
  */
 async function setInUserTab(page, key, value) {
   await page.keyboard.press('Escape');
@@ -655,6 +678,7 @@ async function setInUserTab(page, key, value) {
   const before = await input.inputValue();
   await input.fill(String(value));
   await input.press('Enter');
+  await userSettingIs(key, value);
   return before;
 }
 
@@ -1053,22 +1077,7 @@ async function sharedIndexFromTheUi(page, pg) {
     log(`shared index: ${what} (${((performance.now() - lapAt) / 1000).toFixed(1)} s)`);
     lapAt = performance.now();
   };
-  // The settings editor writes the file a moment after Enter: wait for it, as a user's next command would.
-  const settingIs = async (value) => {
-    for (let i = 0; i < 100; i++) {
-      let v;
-      try {
-        v = JSON.parse(readFileSync(settingsFile, 'utf8'))['embeddingLens.store'] ?? '';
-      } catch {
-        v = undefined; // being rewritten
-      }
-      if (v === value) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`embeddingLens.store did not become "${value}" in ${settingsFile}`);
-  };
   await setInUserTab(page, 'store', pg.urlNoPassword);
-  await settingIs(pg.urlNoPassword);
   await page.keyboard.press('Control+W');
   await page.locator('.settings-editor').filter({ visible: true }).waitFor({ state: 'detached', timeout: 10_000 });
   lap('store set in the User tab');
@@ -1120,13 +1129,13 @@ async function sharedIndexFromTheUi(page, pg) {
   log(`shared index: "Set PostgreSQL Password" from the refusal's button, then Index Workspace into PostgreSQL; status "${await statusBarText(page)}"`);
   // Back to the local index for whatever runs next.
   await setInUserTab(page, 'store', '');
-  await settingIs('');
   await page.keyboard.press('Control+W');
   await page.locator('.settings-editor').filter({ visible: true }).waitFor({ state: 'detached', timeout: 10_000 });
   lap('store set back');
 }
 
 async function runBrowserTests(browser, port, profile) {
+  userSettingsFile = path.join(profile.user, 'User', 'settings.json');
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   const consoleLog = path.join(RESULTS, 'browser.console.log');
