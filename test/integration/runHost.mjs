@@ -636,16 +636,28 @@ async function waitStatus(page, re, timeout = 60_000) {
 /** The User settings file of the profile the browser tests run on (runBrowserTests sets it). */
 let userSettingsFile;
 
+/** The defaults the extension declares (the settings editor removes a setting set back to its default). */
+function declaredDefault(key) {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const configs = [pkg.contributes.configuration].flat();
+  for (const c of configs) {
+    const p = c.properties?.[`embeddingLens.${key}`];
+    if (p) return p.default ?? '';
+  }
+  return '';
+}
+
 /**
- * Waits until the User settings file holds `embeddingLens.<key>` = value ('' also as absent). The
- * settings editor writes it a moment after Enter; closing the editor (Control+W) before that, as the
- * modal settings editor of VS Code 1.139 is closed, can drop the edit.
+ * Waits until the User settings file holds `embeddingLens.<key>` = value (absent reads as the declared
+ * default). The settings editor writes it a moment after Enter; closing the editor (Control+W) before
+ * that, as the modal settings editor of VS Code 1.139 is closed, can drop the edit.
  */
 async function userSettingIs(key, value) {
+  const fallback = declaredDefault(key);
   let v;
   for (let i = 0; i < 100; i++) {
     try {
-      v = JSON.parse(readFileSync(userSettingsFile, 'utf8'))[`embeddingLens.${key}`] ?? '';
+      v = JSON.parse(readFileSync(userSettingsFile, 'utf8'))[`embeddingLens.${key}`] ?? fallback;
     } catch {
       v = undefined; // being rewritten
     }
