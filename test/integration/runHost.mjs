@@ -1123,8 +1123,8 @@ async function sharedIndexFromTheUi(page, pg) {
   if (await page.locator('.notifications-center').isVisible()) await page.keyboard.press('Escape');
   if (readFileSync(settingsFile, 'utf8').includes(pg.password)) throw new Error('the password landed in settings.json');
   lap('password saved');
-  // Earlier "indexed" notifications (the local index's) cleared, so that the one awaited is this index's:
-  // into an empty PostgreSQL store, so every chunk is embedded now.
+  // Earlier "indexed" notifications (the local index's) cleared, so that the one awaited is this index's
+  // (into an empty PostgreSQL store: some chunks embedded now).
   await runCommand(page, 'Notifications: Clear All Notifications');
   await runCommand(page, 'Embedding Lens: Index Workspace');
   // As a toast, or in the notification center.
