@@ -1,12 +1,30 @@
-"""int8 graph of a float ONNX encoder whose activations are quantised per token row.
+"""int8 graph of a float BERT-style ONNX encoder that batches: activations quantised per token row.
 
 onnxruntime.quantization.quantize_dynamic writes DynamicQuantizeLinear, which takes ONE scale over the
 whole activation tensor: in a padded batch a text's vector then depends on the other texts (and on the
-padding). This script quantises the weights the same way (int8, one scale per output column), then
-rewrites every DynamicQuantizeLinear so that each row (token) gets its own scale: a text gives the same
-numbers whatever it is batched with, and the graph still runs batches.
+padding). This script makes an int8 graph in which every token row gets its own scale, so a text gives
+the same numbers whatever it is batched with, and the graph still runs batches. In order:
 
-For an activation x of shape [..., K] read by MatMulInteger nodes with weights W_q (scale W_scale):
+1. Q, K and V of each layer become one MatMul (weights side by side, then Split): one quantised
+   product per layer instead of three (same numbers; fewer kernel calls).
+2. Outlier smoothing (SmoothQuant, Xiao et al. 2023) of the activations that come out of a LayerNorm
+   (the inputs of Q/K/V and of the feed-forward's first MatMul). A few channels of a BERT LayerNorm
+   output are far larger than the rest, and one int8 scale per row then leaves the other channels few
+   levels. With s_k = max|x_k|^alpha / max|W_k|^(1 - alpha) (x_k: channel k over the calibration
+   tokens, W_k: row k of the weights that read it), the graph computes (x / s) . (diag(s) W): the same
+   product, with the outliers moved into the weights, which are quantised per output column. s is
+   rounded to a power of two, so dividing by it is exact and small float differences between machines
+   in the calibration run do not change a byte of the output. The division is one Mul per smoothed
+   activation. The calibration set is token ids of chunks of library sources and release notes that
+   npm packages ship (scripts/quantize-calibration.json), none of them from the search benchmark's
+   code bases.
+3. quantize_dynamic: MatMul weights int8, one scale per output column.
+4. Every DynamicQuantizeLinear rewritten per row (below).
+5. The word-embedding table int8 with one scale per vocabulary row (quantize_dynamic leaves it fp32
+   here; one scale for the whole table, as its Gather quantisation does, costs the embedding layer
+   0.6 % in cosine). Position and token-type tables stay fp32 (small).
+
+Per-row quantisation of an activation x of shape [..., K] read by MatMulInteger with weights W_q:
 
     s   = max(max(x), -min(x), 1e-12) / 127            over the last axis, shape [..., 1]
     x_q = QuantizeLinear(x viewed as [rows, K], s, 128, axis=0)   (com.microsoft: per-axis at any opset)
@@ -18,17 +36,132 @@ it, computed from the input so that constant folding keeps the product a Mul and
 each output row is multiplied by its scale after it. With the row scale inside the product the fused
 graph gives wrong numbers.
 
-Usage (Python with onnx and onnxruntime; the versions used are written into the model's metadata):
-    python scripts/quantize-per-row.py models/all-MiniLM-L6-v2/onnx/model.onnx out.onnx
+The output is the same byte for byte on every run with the same inputs and versions (checked: sha256 of
+two runs). The versions, alpha and the calibration file's sha256 are written into the model's metadata.
+
+Usage (Python with numpy, onnx and onnxruntime; the versions used last are in
+models/all-MiniLM-L6-v2/README.md):
+    python scripts/quantize-per-row.py models/all-MiniLM-L6-v2/onnx/model.onnx out.onnx \
+        [--calibration scripts/quantize-calibration.json] [--alpha 0.7]
 """
+import argparse
+import hashlib
+import json
 import os
-import sys
 
 import numpy as np
 import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
+
+
+def pack_qkv(model: onnx.ModelProto) -> int:
+    """Q, K, V projections of a layer (three MatMul + bias Add reading one tensor) -> one MatMul, one Add, Split."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    nodes = list(g.node)
+    readers = {}
+    for n in nodes:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    packed = 0
+    for x in list(readers):
+        mms = [n for n in readers[x] if n.op_type == 'MatMul' and n.input[0] == x and n.input[1] in inits
+               and '/attention/self/' in n.name]
+        if len(mms) != 3:
+            continue
+        mms.sort(key=lambda n: ['query', 'key', 'value'].index(n.name.split('/')[-2]))
+        adds = []
+        for n in mms:
+            use = readers.get(n.output[0], [])
+            if len(use) != 1 or use[0].op_type != 'Add' or not any(i in inits for i in use[0].input):
+                raise SystemExit(f'{n.name}: expected one bias Add after it')
+            adds.append(use[0])
+        w = [numpy_helper.to_array(inits[n.input[1]]) for n in mms]
+        bias_names = [[i for i in a.input if i in inits][0] for a in adds]
+        b = [numpy_helper.to_array(inits[name]) for name in bias_names]
+        if len({a.shape for a in w}) != 1 or w[0].shape[1] != b[0].shape[0]:
+            raise SystemExit(f'{x}: Q/K/V shapes differ')
+        p = mms[0].name.rsplit('/', 2)[0] + '/qkv'
+        g.initializer.extend([numpy_helper.from_array(np.concatenate(w, 1), f'{p}.weight'),
+                              numpy_helper.from_array(np.concatenate(b), f'{p}.bias')])
+        width = w[0].shape[1]
+        new = [helper.make_node('MatMul', [x, f'{p}.weight'], [f'{p}/MatMul_output_0'], name=f'{p}/MatMul'),
+               helper.make_node('Add', [f'{p}.bias', f'{p}/MatMul_output_0'], [f'{p}/Add_output_0'], name=f'{p}/Add'),
+               helper.make_node('Split', [f'{p}/Add_output_0'], [a.output[0] for a in adds], name=f'{p}/Split',
+                                axis=-1, split=[width] * 3)]
+        at = nodes.index(mms[0])
+        for n in mms + adds:
+            nodes.remove(n)
+        nodes[at:at] = new
+        for name in [n.input[1] for n in mms] + bias_names:
+            g.initializer.remove(inits.pop(name))
+        packed += 1
+    del g.node[:]
+    g.node.extend(nodes)
+    return packed
+
+
+def layer_norm_outputs(model: onnx.ModelProto) -> dict:
+    """Tensors written by a (decomposed) LayerNorm and read by weight MatMuls -> those MatMuls."""
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    out = {}
+    for n in g.node:
+        if n.op_type != 'MatMul' or n.input[1] not in inits:
+            continue
+        p = producer.get(n.input[0])
+        if p is not None and '/LayerNorm/' in p.name:
+            out.setdefault(n.input[0], []).append(n)
+    return out
+
+
+def smooth(model: onnx.ModelProto, ids: list, alpha: float) -> int:
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    groups = layer_norm_outputs(model)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for x in groups:
+        probe.graph.output.append(onnx.ValueInfoProto(name=x))
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = onnxruntime.InferenceSession(probe.SerializeToString(), so, providers=['CPUExecutionProvider'])
+    names = list(groups)
+    feeds = {i.name for i in sess.get_inputs()}
+    act = {x: np.zeros(0) for x in names}
+    for row in ids:  # one text per run: no padding in the statistics
+        a = np.array([row], dtype=np.int64)
+        feed = {'input_ids': a, 'attention_mask': np.ones_like(a)}
+        if 'token_type_ids' in feeds:
+            feed['token_type_ids'] = np.zeros_like(a)
+        for x, v in zip(names, sess.run(names, feed)):
+            m = np.abs(v.reshape(-1, v.shape[-1])).max(0).astype(np.float64)
+            act[x] = m if not act[x].size else np.maximum(act[x], m)
+    muls = {}
+    for x, readers in groups.items():
+        w = [numpy_helper.to_array(inits[r.input[1]]) for r in readers]
+        wmax = np.max([np.abs(a).max(1) for a in w], axis=0).astype(np.float64)
+        s = np.power(np.maximum(act[x], 1e-5), alpha) / np.power(np.maximum(wmax, 1e-5), 1 - alpha)
+        s = np.exp2(np.round(np.log2(s))).astype(np.float32)
+        for r, a in zip(readers, w):
+            inits[r.input[1]].CopyFrom(numpy_helper.from_array((a * s[:, None]).astype(np.float32), r.input[1]))
+        inv = f'{x}/smooth_inverse'
+        g.initializer.append(numpy_helper.from_array((1 / s).astype(np.float32), inv))
+        y = f'{x}/smoothed'
+        muls[x] = helper.make_node('Mul', [x, inv], [y], name=f'{x}/Smooth')
+        for r in readers:
+            r.input[0] = y
+    nodes = []
+    for n in g.node:  # each Mul right after the node that writes its input
+        nodes.append(n)
+        nodes += [muls[o] for o in n.output if o in muls]
+    del g.node[:]
+    g.node.extend(nodes)
+    return len(muls)
 
 
 def per_row(model: onnx.ModelProto) -> int:
@@ -115,19 +248,65 @@ def per_row(model: onnx.ModelProto) -> int:
     return len(row_scales)
 
 
+def embeddings_per_row(model: onnx.ModelProto) -> None:
+    """The word-embedding Gather reads an int8 table with one scale per vocabulary row."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    gathers = [n for n in g.node if n.op_type == 'Gather' and n.input[0] in inits and 'word_embeddings' in n.name]
+    if len(gathers) != 1:
+        raise SystemExit(f'expected one word-embedding Gather, found {len(gathers)}')
+    n = gathers[0]
+    table = numpy_helper.to_array(inits[n.input[0]])
+    scale = (np.maximum(np.abs(table).max(1), 1e-12) / 127).astype(np.float32)
+    q = np.clip(np.round(table / scale[:, None]), -127, 127).astype(np.int8)
+    g.initializer.remove(inits[n.input[0]])
+    g.initializer.extend([numpy_helper.from_array(q, 'word_embeddings_int8'),
+                          numpy_helper.from_array(scale[:, None], 'word_embeddings_row_scale')])
+    out, ids = n.output[0], n.input[1]
+    new = [helper.make_node('Gather', ['word_embeddings_int8', ids], [f'{out}_int8'], name=f'{n.name}_int8'),
+           helper.make_node('Gather', ['word_embeddings_row_scale', ids], [f'{out}_scale'], name=f'{n.name}_scale'),
+           helper.make_node('Cast', [f'{out}_int8'], [f'{out}_float'], name=f'{n.name}_cast', to=TensorProto.FLOAT),
+           helper.make_node('Mul', [f'{out}_float', f'{out}_scale'], [out], name=f'{n.name}_dequantize')]
+    nodes = list(g.node)
+    at = nodes.index(n)
+    nodes[at:at + 1] = new
+    del g.node[:]
+    g.node.extend(nodes)
+
+
 def main() -> None:
-    src, dst = sys.argv[1], sys.argv[2]
-    tmp = dst + '.dynamic.onnx'
-    quantize_dynamic(src, tmp, per_channel=True, weight_type=QuantType.QInt8)
-    model = onnx.load(tmp)
-    os.remove(tmp)
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('src')
+    ap.add_argument('dst')
+    ap.add_argument('--calibration', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'quantize-calibration.json'))
+    ap.add_argument('--alpha', type=float, default=0.7)
+    args = ap.parse_args()
+    with open(args.calibration, 'rb') as f:
+        raw = f.read()
+    ids = json.loads(raw)['input_ids']
+    model = onnx.load(args.src)
+    packed = pack_qkv(model)
+    smoothed = smooth(model, ids, args.alpha)
+    tmp, tmp_q = args.dst + '.smoothed.onnx', args.dst + '.dynamic.onnx'
+    onnx.save(model, tmp)
+    try:
+        quantize_dynamic(tmp, tmp_q, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul'])
+        model = onnx.load(tmp_q)
+    finally:
+        for f in (tmp, tmp_q):
+            if os.path.exists(f):
+                os.remove(f)
     count = per_row(model)
+    embeddings_per_row(model)
     onnx.checker.check_model(model)
-    note = (f'onnxruntime {onnxruntime.__version__} quantize_dynamic(per_channel=True, weight_type=QInt8); '
-            f'{count} DynamicQuantizeLinear made per row by scripts/quantize-per-row.py (onnx {onnx.__version__})')
+    note = (f'scripts/quantize-per-row.py: Q/K/V packed in {packed} layers; {smoothed} LayerNorm outputs smoothed '
+            f'(alpha {args.alpha}, powers of two, calibration {os.path.basename(args.calibration)} sha256 '
+            f'{hashlib.sha256(raw).hexdigest()[:16]}, {len(ids)} texts); onnxruntime {onnxruntime.__version__} '
+            f'quantize_dynamic(per_channel=True, weight_type=QInt8, MatMul only); {count} DynamicQuantizeLinear made '
+            f'per row; word embeddings int8 per row (onnx {onnx.__version__}, numpy {np.__version__})')
     model.metadata_props.append(onnx.StringStringEntryProto(key='quantization', value=note))
-    onnx.save(model, dst)
-    print(f'{dst}: {note}')
+    onnx.save(model, args.dst)
+    print(f'{args.dst}: {note}')
 
 
 if __name__ == '__main__':
