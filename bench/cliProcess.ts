@@ -2,7 +2,7 @@
 // the esbuild bundle; run `npm run build` first) on a synthetic repository of real files, N chunks, with
 // the default model (models/all-MiniLM-L6-v2). Numbers, not pass/fail.
 //
-//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>] [--only in-process]
+//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>] [--only in-process|search]
 //
 // --cli measures another build of the CLI (e.g. a copy of bin/ + dist/ from an earlier commit, kept under
 // .cache/, so "before" and "after" run in one session on the same machine); --label names its results file.
@@ -44,7 +44,8 @@ const { values: opts } = parseArgs({
     model: { type: 'string' },
     cli: { type: 'string' },
     label: { type: 'string' },
-    // 'in-process': only the in-process edit rows (no CLI processes; its results file gets the suffix -in-process)
+    // 'in-process': only the in-process edit rows (no CLI processes; its results file gets the suffix -in-process);
+    // 'search': only the two cold-search rows (results file suffix -search)
     only: { type: 'string' },
   },
 });
@@ -150,6 +151,25 @@ function dirBytes(dir: string): number {
   return fs.readdirSync(dir).reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
 }
 
+/** `--only search`: the two cold-search rows alone (the CLI processes of the cold-search target, more runs cheaply). */
+function reportSearchOnly(rows: Record<string, ProcessRun[]>, info: Record<string, unknown>, storeDir: string, emptyNode: number, versionMs: number): void {
+  const lines = ['| process | wall ms (median of ' + RUNS + ') | CPU ms | peak RSS MiB | marks: ms since process start | runs |', '|---|---:|---:|---:|---|---|'];
+  const summary: Record<string, unknown> = {};
+  for (const [k, rs] of Object.entries(rows)) {
+    if (!rs.length) continue;
+    const t = (key: string) => Math.round(median(rs.map((r) => r.timings?.[key] ?? NaN)));
+    const marks = Object.keys(rs[0].timings ?? {}).filter((m) => m !== 'cpuMs' && m !== 'peakRssMiB').map((m) => `${m} ${t(m)}`).join(', ');
+    const row = { wallMs: Math.round(median(rs.map((r) => r.wallMs))), cpuMs: Math.round(median(rs.map((r) => r.cpuMs))), peakRssMiB: median(rs.map((r) => r.peakRssMiB)), runs: rs.map((r) => Math.round(r.wallMs)), cpuRuns: rs.map((r) => Math.round(r.cpuMs)) };
+    summary[k] = { ...row, marks };
+    lines.push(`| ${k} | ${row.wallMs} | ${row.cpuMs} | ${row.peakRssMiB} | ${marks} | ${row.runs.join(', ')} |`);
+  }
+  console.log(lines.join('\n'));
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`;
+  console.log(`(${info.chunks} chunks, index ${(dirBytes(storeDir) / 1e6).toFixed(1)} MB; ${machine}; an empty node process: ${Math.round(emptyNode)} ms, \`embedding-lens --version\`: ${Math.round(versionMs)} ms)`);
+  const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}${opts.label ? `-${opts.label}` : ''}-search.json`);
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, cli: path.relative(REPO, CLI), ...info, processes: summary }, null, 2) + '\n');
+}
+
 async function main(): Promise<void> {
   if (opts.only !== 'in-process' && !fs.existsSync(path.join(path.dirname(CLI), '..', 'dist', 'cli.js'))) throw new Error(`No dist/cli.js beside ${CLI}: run \`npm run build\` first.`);
   const cacheDir = path.join(REPO, '.cache', 'cli', String(CHUNKS));
@@ -167,8 +187,13 @@ async function main(): Promise<void> {
     const rows: Record<string, ProcessRun[]> = { 'index, nothing changed': [], 'index, one file edited': [], 'search, cold (hybrid)': [], 'search, cold (lexical)': [] };
     const files = info.files as number;
     for (let run = 0; run < (opts.only === 'in-process' ? 0 : RUNS); run++) {
-      rows['index, nothing changed'].push(cli(['index', repo, '--json', '-q']));
       const f = Math.floor(((run + 1) * files) / (RUNS + 2));
+      if (opts.only === 'search') {
+        rows['search, cold (hybrid)'].push(cli(['search', repo, `parse the config cache of file ${f}`, '--json', '-q']));
+        rows['search, cold (lexical)'].push(cli(['search', repo, 'configCache parse', '--mode', 'lexical', '--json', '-q']));
+        continue;
+      }
+      rows['index, nothing changed'].push(cli(['index', repo, '--json', '-q']));
       replaceFile(path.join(repo, fileName(f)), fileText(f, 6, `edit ${run}`));
       const edit = cli(['index', repo, '--json', '-q']);
       const s = JSON.parse(edit.stdout);
@@ -176,6 +201,10 @@ async function main(): Promise<void> {
       rows['index, one file edited'].push(edit);
       rows['search, cold (hybrid)'].push(cli(['search', repo, `parse the config cache of file ${f}`, '--json', '-q']));
       rows['search, cold (lexical)'].push(cli(['search', repo, 'configCache parse', '--mode', 'lexical', '--json', '-q']));
+    }
+    if (opts.only === 'search') {
+      reportSearchOnly(rows, info, storeDir, emptyNode, help.wallMs);
+      return;
     }
     // In process: the engine holds the model and the open index; one file edited and saved.
     const { extractor, embedder, chunkTokens } = await loadModel({ model: opts.model, offline: true }, quiet);

@@ -108,3 +108,56 @@ describe('ORT-format session cache', () => {
     assert.equal(entries(dir).length, 3);
   });
 });
+
+describe('graph facts record (a load that neither reads nor decodes the .onnx)', () => {
+  async function load(model: string, selfCheckDir: string, layers: ('last' | '-2')[] = ['last']) {
+    const lines: string[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: (m: string) => { lines.push(m); } };
+    const ex = await Extractor.load({ model, selfCheckDir, logger });
+    try {
+      const vectors = [];
+      for (const layer of layers) vectors.push((await ex.extract(TEXTS, { layer, pool: 'mean' })).data);
+      return { fromRecord: lines.some((l) => /graph facts .* from their record/.test(l)), info: ex.info, vectors };
+    } finally {
+      await ex.dispose();
+    }
+  }
+
+  test('the same model, info and vectors from the record; another config.json, or a damaged record, derives them again', async () => {
+    const dir = path.join(tmp, 'facts');
+    const copy = fs.mkdtempSync(path.join(tmp, 'facts-bert-'));
+    fs.cpSync(fixtureModelDir('bert-tiny'), copy, { recursive: true });
+    const first = await load(copy, dir, ['last', '-2']);
+    assert.equal(first.fromRecord, false);
+    const second = await load(copy, dir, ['last', '-2']); // -2: a variant, built from the .onnx read then
+    assert.equal(second.fromRecord, true);
+    assert.deepEqual(second.info, first.info);
+    assert.deepEqual(second.vectors, first.vectors);
+    const records = fs.readdirSync(path.join(dir, 'graph-facts'));
+    assert.equal(records.length, 1);
+    fs.writeFileSync(path.join(dir, 'graph-facts', records[0]), '{"format":"embedding-lens-graph-facts","key":"');
+    assert.equal((await load(copy, dir)).fromRecord, false, 'a damaged record is not used');
+    assert.equal((await load(copy, dir)).fromRecord, true, 'and is written anew');
+    const configFile = path.join(copy, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), note: 'changed' }));
+    assert.equal((await load(copy, dir)).fromRecord, false, 'another config.json: derived again');
+  });
+
+  test('a graph read after a load from the record must still be the bytes the model was identified by', async () => {
+    const dir = path.join(tmp, 'facts2');
+    const copy = fs.mkdtempSync(path.join(tmp, 'facts-bert-'));
+    fs.cpSync(fixtureModelDir('bert-tiny'), copy, { recursive: true });
+    await load(copy, dir);
+    const ex = await Extractor.load({ model: copy, selfCheckDir: dir });
+    try {
+      // The file changes under the loaded model (same size); a layer whose variant needs the graph is refused.
+      const onnx = path.join(copy, 'onnx', 'model.onnx');
+      const b = fs.readFileSync(onnx);
+      b[b.length >> 1] ^= 0x01;
+      fs.writeFileSync(onnx, b);
+      await assert.rejects(ex.extract(TEXTS, { layer: '-2', pool: 'mean' }), /model\.onnx changed since the model was loaded/);
+    } finally {
+      await ex.dispose();
+    }
+  });
+});

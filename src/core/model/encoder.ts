@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError, type Logger } from '../types';
 import { findAttentionProbs, type AttentionMap } from './attentionGraph';
-import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
+import { buildVariant, configuredLayerCount, decodeModel, findResidualStream, loadOnnxModel, summarize, usesExternalData, type BlockLayout, type GraphSummary, type HiddenStateMap, type OnnxModel, type ResidualStream } from './onnxGraph';
 import { hfHiddenStates } from './hfConventions';
 import { defaultCacheDir, type ModelDtype, type ResolvedModel } from './modelSource';
 import type { Encoded } from './tokenizer';
@@ -125,6 +125,50 @@ function hashFile(hash: crypto.Hash, file: string): void {
   }
 }
 
+/**
+ * What a load derives from the decoded graph, recorded per model sha256 + config.json + the code that
+ * derives it (graphFactsKey), so a later load of the same model neither reads nor decodes the .onnx (90 MB
+ * for the default model: ~70-150 ms of reading and ~40-90 ms of decoding and walking the graph per CLI
+ * process). Trusted as the self-check record is: the model's sha256 comes from ModelDigest (file identity),
+ * and a record that does not parse or match its key is ignored. Only for graphs without weight files.
+ */
+interface GraphFacts {
+  summary: GraphSummary;
+  stream?: ResidualStream;
+  pastShapes: [string, { type: 'float32' | 'float16'; heads: number; headDim: number }][];
+  inputTypes: [string, 'int64' | 'int32'][];
+  graphOutputs: number;
+  dynamicQuantization: boolean;
+  quantizedOps: string[];
+}
+
+const FACTS_FORMAT = 'embedding-lens-graph-facts';
+
+function graphFactsKey(modelSha256: string, config: Record<string, unknown>): string {
+  const code = [summarize, findResidualStream, configuredLayerCount, usesExternalData, EncoderModel['pastShapes' as keyof typeof EncoderModel], EncoderModel.load].map(String).join('\n');
+  return crypto.createHash('sha256').update(JSON.stringify([FACTS_FORMAT, TOOL_VERSION, modelSha256, config, [...QUANTIZED_OPS], code])).digest('hex').slice(0, 32);
+}
+
+function readGraphFacts(file: string): GraphFacts | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (r?.format !== FACTS_FORMAT || r.key !== path.basename(file, '.json') || !r.facts?.stream || !Array.isArray(r.facts.summary?.inputs)) return undefined;
+    return r.facts as GraphFacts;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeGraphFacts(file: string, facts: GraphFacts): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    sweepStaleTempFilesSync(path.dirname(file), STALE_TEMP_MS);
+    writeFileAtomicSync(file, JSON.stringify({ format: FACTS_FORMAT, key: path.basename(file, '.json'), facts }) + '\n');
+  } catch {
+    // derived from the graph again next time
+  }
+}
+
 const VERDICT_FORMAT = 'embedding-lens-self-check';
 
 /**
@@ -220,7 +264,6 @@ function halfToFloat(bits: Uint16Array): Float32Array {
 
 export class EncoderModel {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
-  private readonly inputTypes: Map<string, 'int64' | 'int32'>;
   private attentionMap?: AttentionMap;
   /** Past key/value inputs: element type and the [heads, headDim] of the empty tensor fed to each. */
   private readonly pastInputs = new Map<string, { type: 'float32' | 'float16'; heads: number; headDim: number }>();
@@ -228,19 +271,35 @@ export class EncoderModel {
   private constructor(
     readonly info: EncoderInfo,
     readonly tokenizer: TextTokenizer,
-    private readonly onnx: OnnxModel,
+    private readonly inputTypes: Map<string, 'int64' | 'int32'>,
     private readonly hidden: HiddenStateMap,
     private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     private readonly outputName: string,
     private readonly positionOffset: number,
     private readonly logger?: Logger,
-  ) {
-    this.inputTypes = new Map(
-      onnx.proto.graph!.input.map((i) => {
-        const elem = i.type?.value.case === 'tensorType' ? i.type.value.value.elemType : 7;
-        return [i.name, elem === 6 ? 'int32' : 'int64'];
-      }),
-    );
+  ) {}
+
+  /** The decoded graph; undefined until needed when the load took its facts from a record (GraphFacts). */
+  private onnxModel?: OnnxModel;
+  private onnxFile = '';
+  private modelSha256 = '';
+  /** Outputs of the graph as exported. */
+  private graphOutputs = 0;
+
+  /**
+   * The decoded graph, read now if the load did not need it: only for a session made from it (no cached
+   * ORT graph), another layer's variant, attention, or the self-check. The bytes must still be the ones
+   * the model was identified by.
+   */
+  private get onnx(): OnnxModel {
+    if (!this.onnxModel) {
+      const bytes = fs.readFileSync(this.onnxFile);
+      if (crypto.createHash('sha256').update(bytes).digest('hex') !== this.modelSha256) {
+        throw new UserError(`${this.onnxFile} changed since the model was loaded.`, 'Load the model again (run the command again, or reload the window).', { code: 'MODEL_INVALID', file: this.onnxFile });
+      }
+      this.onnxModel = loadOnnxModel(bytes);
+    }
+    return this.onnxModel;
   }
 
   private static pastShapes(proto: OnnxModel['proto'], config: Record<string, unknown>, names: string[]): Map<string, { type: 'float32' | 'float16'; heads: number; headDim: number }> {
@@ -274,40 +333,67 @@ export class EncoderModel {
       );
     }
 
-    // Read on libuv's thread pool: a CLI search checks its index on other threads meanwhile.
-    const bytes = await fs.promises.readFile(resolved.onnxFile);
-    const onnx = loadOnnxModel(bytes);
-    const proto = onnx.proto;
-    // Models over protobuf's 2 GB keep their weights beside the graph (model.onnx_data): check the files
-    // are there, and hash them with the graph (the graph alone names offsets, not values). ORT reads them
-    // from disk; the graph edits never touch them, so the weights are never held twice.
-    const externalFiles = usesExternalData(proto)
-      ? [...new Set(proto.graph!.initializer.flatMap((t) => t.externalData.filter((e) => e.key === 'location').map((e) => e.value)))]
-      : [];
-    const weightFiles = externalFiles.map((file) => {
-      const full = path.join(path.dirname(resolved.onnxFile), file);
-      if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..')) {
-        throw new UserError(`${resolved.onnxFile} keeps its weights in "${file}", outside the model folder; Embedding Lens only reads weight files beside the graph.`);
-      }
-      if (!fs.existsSync(full)) {
-        throw new UserError(
-          `${path.relative(resolved.folder, resolved.onnxFile)} keeps its weights in a separate file, ${path.relative(resolved.folder, full)}, which is missing.`,
-          'Download it too (large models ship model.onnx and model.onnx_data side by side).',
-          { code: 'MODEL_INVALID', model: resolved.spec, file: full },
-        );
-      }
-      return full;
-    });
     const checkDir = options.selfCheckDir ?? path.join(path.dirname(defaultCacheDir()), 'self-checks');
-    const digest = new ModelDigest([resolved.onnxFile, ...weightFiles], checkDir);
-    let modelSha256 = digest.remembered();
-    if (!modelSha256) {
-      const hash = crypto.createHash('sha256').update(bytes);
-      for (const full of weightFiles) hashFile(hash, full);
-      modelSha256 = digest.remember(hash.digest('hex'));
+    // What the graph says (inputs, outputs, the residual stream...), recorded by an earlier load of the same
+    // bytes and config (GraphFacts): then the .onnx is neither read nor decoded here, only when a session
+    // has to be made from it (see the `onnx` getter).
+    let onnx: OnnxModel | undefined;
+    let facts: GraphFacts | undefined;
+    let modelSha256: string | undefined;
+    let externalFiles: string[] = [];
+    const factsFile = checkDir ? (sha: string) => path.join(checkDir, 'graph-facts', `${graphFactsKey(sha, config)}.json`) : undefined;
+    if (factsFile) {
+      const sha = new ModelDigest([resolved.onnxFile], checkDir).remembered();
+      facts = sha ? readGraphFacts(factsFile(sha)) : undefined;
+      if (facts) {
+        modelSha256 = sha;
+        options.logger?.debug?.(`graph facts of ${resolved.spec} from their record (the .onnx not read)`);
+      }
+    }
+    if (!facts || !modelSha256) {
+      // Read on libuv's thread pool: a CLI search checks its index on other threads meanwhile.
+      const bytes = await fs.promises.readFile(resolved.onnxFile);
+      onnx = loadOnnxModel(bytes);
+      const proto = onnx.proto;
+      // Models over protobuf's 2 GB keep their weights beside the graph (model.onnx_data): check the files
+      // are there, and hash them with the graph (the graph alone names offsets, not values). ORT reads them
+      // from disk; the graph edits never touch them, so the weights are never held twice.
+      externalFiles = usesExternalData(proto)
+        ? [...new Set(proto.graph!.initializer.flatMap((t) => t.externalData.filter((e) => e.key === 'location').map((e) => e.value)))]
+        : [];
+      const weightFiles = externalFiles.map((file) => {
+        const full = path.join(path.dirname(resolved.onnxFile), file);
+        if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..')) {
+          throw new UserError(`${resolved.onnxFile} keeps its weights in "${file}", outside the model folder; Embedding Lens only reads weight files beside the graph.`);
+        }
+        if (!fs.existsSync(full)) {
+          throw new UserError(
+            `${path.relative(resolved.folder, resolved.onnxFile)} keeps its weights in a separate file, ${path.relative(resolved.folder, full)}, which is missing.`,
+            'Download it too (large models ship model.onnx and model.onnx_data side by side).',
+            { code: 'MODEL_INVALID', model: resolved.spec, file: full },
+          );
+        }
+        return full;
+      });
+      const digest = new ModelDigest([resolved.onnxFile, ...weightFiles], checkDir);
+      modelSha256 = digest.remembered();
+      if (!modelSha256) {
+        const hash = crypto.createHash('sha256').update(bytes);
+        for (const full of weightFiles) hashFile(hash, full);
+        modelSha256 = digest.remember(hash.digest('hex'));
+      }
+      const summary = summarize(proto);
+      facts = {
+        summary,
+        pastShapes: [], // below, once the graph passed the checks
+        inputTypes: proto.graph!.input.map((i) => [i.name, i.type?.value.case === 'tensorType' && i.type.value.value.elemType === 6 ? 'int32' : 'int64']),
+        graphOutputs: proto.graph!.output.length,
+        dynamicQuantization: proto.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear'),
+        quantizedOps: [...new Set(proto.graph!.node.map((n) => n.opType).filter((t) => QUANTIZED_OPS.has(t)))].sort(),
+      };
     }
     const modelHash = modelSha256.slice(0, 16);
-    const summary = summarize(proto);
+    const summary = facts.summary;
     const unknown = summary.inputs.filter((n) => !KNOWN_INPUTS.has(n) && !PAST_INPUT.test(n));
     if (unknown.length) {
       throw new UserError(
@@ -325,7 +411,12 @@ export class EncoderModel {
         'Export the base model (e.g. optimum-cli export onnx --task feature-extraction), not a head for classification or generation.',
       );
     }
-    const stream = findResidualStream(proto, outputName, configuredLayerCount(config));
+    if (!facts.stream) {
+      facts.stream = findResidualStream(onnx!.proto, outputName, configuredLayerCount(config));
+      facts.pastShapes = [...EncoderModel.pastShapes(onnx!.proto, config, summary.inputs)];
+      if (factsFile && !externalFiles.length) writeGraphFacts(factsFile(modelSha256), facts);
+    }
+    const stream = facts.stream;
     const layout = hfHiddenStates(stream, modelType);
     // Index L+1 carries the model's output when HF's hidden state L is not it (layer spec `output`).
     const outputIndex = layout.tensors[stream.numLayers] === layout.output ? stream.numLayers : stream.numLayers + 1;
@@ -379,12 +470,16 @@ export class EncoderModel {
       sentenceIndex,
       modelDtype: resolved.modelDtype,
       paddingSide,
-      dynamicQuantization: proto.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear'),
-      quantizedOps: [...new Set(proto.graph!.node.map((n) => n.opType).filter((t) => QUANTIZED_OPS.has(t)))].sort(),
+      dynamicQuantization: facts.dynamicQuantization,
+      quantizedOps: facts.quantizedOps,
     };
     options.logger?.info(`Loaded ${resolved.spec} (${path.relative(resolved.folder, resolved.onnxFile)}, ${resolved.modelDtype}): ${modelType}, ${hidden.numLayers} layers, hidden ${hiddenSize}, max ${maxLength} tokens, hidden states found from the ${hidden.source}: ${layout.description}, padding ${paddingSide}.`);
-    const model = new EncoderModel(info, tokenizer, onnx, hidden, sessionOptions, outputName, positionOffset, options.logger);
-    for (const [name, shape] of EncoderModel.pastShapes(proto, config, summary.inputs)) model.pastInputs.set(name, shape);
+    const model = new EncoderModel(info, tokenizer, new Map(facts.inputTypes), hidden, sessionOptions, outputName, positionOffset, options.logger);
+    model.onnxModel = onnx;
+    model.onnxFile = resolved.onnxFile;
+    model.modelSha256 = modelSha256;
+    model.graphOutputs = facts.graphOutputs;
+    for (const [name, shape] of facts.pastShapes) model.pastInputs.set(name, shape);
     model.stream = stream;
     model.externalFiles = externalFiles;
     if (checkDir) model.verdictFile = path.join(checkDir, `${selfCheckKey(modelSha256)}.json`);
@@ -534,7 +629,7 @@ export class EncoderModel {
 
   private variantFor(outputs: string[]): Uint8Array {
     // Only the model's own output asked for: the original file is already that graph.
-    if (outputs.length === 1 && outputs[0] === this.outputName && this.onnx.proto.graph!.output.length === 1) return this.onnx.bytes;
+    if (outputs.length === 1 && outputs[0] === this.outputName && this.graphOutputs === 1) return this.onnx.bytes;
     return buildVariant(this.onnx, outputs);
   }
 
