@@ -222,8 +222,11 @@ export class WorkspaceIndexer {
 
   private async checkpoint(): Promise<void> {
     const lexicalFile = path.join(this.state.storeDir, LEXICAL_FILE);
-    await this.state.store.save();
-    if (this.state.lexical.dirty) await this.state.lexical.save(lexicalFile);
+    // The store and the keyword index do not depend on each other: they commit side by side (their fsyncs
+    // overlap); the catalog, which claims their chunks, commits only once both have. Both are waited
+    // for even when one fails, so that nothing still writes when the error reaches the caller.
+    const saved = await Promise.allSettled([this.state.store.save(), this.state.lexical.dirty ? this.state.lexical.save(lexicalFile) : undefined]);
+    for (const r of saved) if (r.status === 'rejected') throw r.reason;
     await this.state.catalog.save();
     // A long first index writes a segment per checkpoint: merge when they get many (rare; the regular
     // compaction runs after a refresh, see compactIfNeeded).

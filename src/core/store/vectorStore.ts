@@ -1172,7 +1172,10 @@ export class VectorStore {
   /** Delete files no manifest names any more and temp leftovers of killed writers. */
   private async sweep(): Promise<void> {
     const keep = new Set([this.manifest.files.index.name, this.manifest.files.metadata.name, ...this.manifest.deltas.map((d) => d.name)]);
-    await sweepUnreferenced(this.dir, { test: (name) => GENERATION_FILE.test(name) || isTempName(name) }, keep);
+    // Temp files of this process are another part's save in flight (the keyword index commits beside the
+    // store: indexer.ts checkpoint); only those of other (dead: the writer lock is ours) processes go.
+    const ours = `.tmp-${process.pid}-`;
+    await sweepUnreferenced(this.dir, { test: (name) => GENERATION_FILE.test(name) || (isTempName(name) && !name.includes(ours)) }, keep);
   }
 }
 
