@@ -2,7 +2,7 @@
 // the esbuild bundle; run `npm run build` first) on a synthetic repository of real files, N chunks, with
 // the default model (models/all-MiniLM-L6-v2). Numbers, not pass/fail.
 //
-//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>] [--only in-process|search]
+//   tsx bench/cliProcess.ts [--chunks 37000] [--runs 3] [--model <folder>] [--cli <launcher.js> --label <name>] [--only in-process|search [--compare <launcher.js,...> --labels <name,...>]]
 //
 // --cli measures another build of the CLI (e.g. a copy of bin/ + dist/ from an earlier commit, kept under
 // .cache/, so "before" and "after" run in one session on the same machine); --label names its results file.
@@ -44,6 +44,10 @@ const { values: opts } = parseArgs({
     model: { type: 'string' },
     cli: { type: 'string' },
     label: { type: 'string' },
+    // with --only search: other builds' launchers (comma-separated), run in turn with this one, round by
+    // round (the machine's load drifts; interleaving shares it fairly); --labels names them
+    compare: { type: 'string' },
+    labels: { type: 'string' },
     // 'in-process': only the in-process edit rows (no CLI processes; its results file gets the suffix -in-process);
     // 'search': only the two cold-search rows (results file suffix -search)
     only: { type: 'string' },
@@ -109,10 +113,10 @@ function standIn(real: TextEmbedder): TextEmbedder {
 interface ProcessRun { wallMs: number; cpuMs: number; peakRssMiB: number; timings?: Record<string, number>; stdout: string }
 
 /** One CLI process under /usr/bin/time (CPU and peak RSS of the child), with its own phase timings. */
-function cli(args: string[]): ProcessRun {
+function cli(args: string[], launcher = CLI): ProcessRun {
   const timeFile = path.join(os.tmpdir(), `el-bench-time-${process.pid}`);
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%U %S %M', process.execPath, CLI, ...args], { encoding: 'utf8', env: { ...process.env, EMBEDDING_LENS_TIMINGS: '1' }, maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%U %S %M', process.execPath, launcher, ...args], { encoding: 'utf8', env: { ...process.env, EMBEDDING_LENS_TIMINGS: '1' }, maxBuffer: 64 << 20 });
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`embedding-lens ${args.join(' ')} failed (exit ${r.status}): ${r.stderr}`);
   const [u, s, m] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
@@ -152,7 +156,8 @@ function dirBytes(dir: string): number {
 }
 
 /** `--only search`: the two cold-search rows alone (the CLI processes of the cold-search target, more runs cheaply). */
-function reportSearchOnly(rows: Record<string, ProcessRun[]>, info: Record<string, unknown>, storeDir: string, emptyNode: number, versionMs: number): void {
+function reportSearchOnly(rows: Record<string, ProcessRun[]>, info: Record<string, unknown>, storeDir: string, emptyNode: number, versionMs: number, launcher: string, label: string | undefined): void {
+  console.log(`${label ?? 'this build'} (${path.relative(REPO, launcher)}):`);
   const lines = ['| process | wall ms (median of ' + RUNS + ') | CPU ms | peak RSS MiB | marks: ms since process start | runs |', '|---|---:|---:|---:|---|---|'];
   const summary: Record<string, unknown> = {};
   for (const [k, rs] of Object.entries(rows)) {
@@ -166,8 +171,8 @@ function reportSearchOnly(rows: Record<string, ProcessRun[]>, info: Record<strin
   console.log(lines.join('\n'));
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`;
   console.log(`(${info.chunks} chunks, index ${(dirBytes(storeDir) / 1e6).toFixed(1)} MB; ${machine}; an empty node process: ${Math.round(emptyNode)} ms, \`embedding-lens --version\`: ${Math.round(versionMs)} ms)`);
-  const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}${opts.label ? `-${opts.label}` : ''}-search.json`);
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, cli: path.relative(REPO, CLI), ...info, processes: summary }, null, 2) + '\n');
+  const out = path.join(REPO, 'bench', `results-cli-${CHUNKS}${label ? `-${label}` : ''}-search.json`);
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, cli: path.relative(REPO, launcher), ...info, processes: summary }, null, 2) + '\n');
 }
 
 async function main(): Promise<void> {
@@ -186,9 +191,17 @@ async function main(): Promise<void> {
     const help = opts.only === 'in-process' ? { wallMs: NaN } : cli(['--version']);
     const rows: Record<string, ProcessRun[]> = { 'index, nothing changed': [], 'index, one file edited': [], 'search, cold (hybrid)': [], 'search, cold (lexical)': [] };
     const files = info.files as number;
+    const others = opts.compare ? opts.compare.split(',').map((c) => path.resolve(c)) : [];
+    const otherLabels = opts.labels ? opts.labels.split(',') : others.map((_, i) => `compare${i + 1}`);
+    if (others.length && (opts.only !== 'search' || otherLabels.length !== others.length)) throw new Error('--compare needs --only search, and one --labels name per launcher');
+    const otherRows = others.map(() => ({ 'search, cold (hybrid)': [] as ProcessRun[], 'search, cold (lexical)': [] as ProcessRun[] }));
     for (let run = 0; run < (opts.only === 'in-process' ? 0 : RUNS); run++) {
       const f = Math.floor(((run + 1) * files) / (RUNS + 2));
       if (opts.only === 'search') {
+        for (const [i, launcher] of others.entries()) {
+          otherRows[i]!['search, cold (hybrid)'].push(cli(['search', repo, `parse the config cache of file ${f}`, '--json', '-q'], launcher));
+          otherRows[i]!['search, cold (lexical)'].push(cli(['search', repo, 'configCache parse', '--mode', 'lexical', '--json', '-q'], launcher));
+        }
         rows['search, cold (hybrid)'].push(cli(['search', repo, `parse the config cache of file ${f}`, '--json', '-q']));
         rows['search, cold (lexical)'].push(cli(['search', repo, 'configCache parse', '--mode', 'lexical', '--json', '-q']));
         continue;
@@ -203,7 +216,8 @@ async function main(): Promise<void> {
       rows['search, cold (lexical)'].push(cli(['search', repo, 'configCache parse', '--mode', 'lexical', '--json', '-q']));
     }
     if (opts.only === 'search') {
-      reportSearchOnly(rows, info, storeDir, emptyNode, help.wallMs);
+      others.forEach((launcher, i) => reportSearchOnly(otherRows[i]!, info, storeDir, emptyNode, help.wallMs, launcher, otherLabels[i]));
+      reportSearchOnly(rows, info, storeDir, emptyNode, help.wallMs, CLI, opts.label);
       return;
     }
     // In process: the engine holds the model and the open index; one file edited and saved.
