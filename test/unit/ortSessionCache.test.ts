@@ -91,6 +91,28 @@ describe('ORT-format session cache', () => {
     assert.deepEqual(fs.readdirSync(path.join(dir, 'ort-sessions')).filter((f) => !/^[0-9a-f]{32}\.(ort|json)$/.test(f)), [], 'no temporary files left');
   });
 
+  test('an entry of the same model and outputs under another key (another ONNX Runtime, build or CPU) is removed when the new one is written', async () => {
+    const dir = path.join(tmp, 'superseded');
+    const cache = path.join(dir, 'ort-sessions');
+    await embed(fixtureModelDir('bert-tiny'), dir);
+    await embed(fixtureModelDir('distilbert-tiny'), dir);
+    const [bert, distil] = [fixtureModelDir('bert-tiny'), fixtureModelDir('distilbert-tiny')];
+    const records = entries(dir).map((f) => ({ f, r: JSON.parse(fs.readFileSync(path.join(cache, f), 'utf8')) }));
+    assert.equal(records.length, 2);
+    assert.notEqual(records[0]!.r.modelSha256, records[1]!.r.modelSha256);
+    // One entry as an older ONNX Runtime would have left it: another key, the same model and outputs.
+    const { f, r } = records[0]!;
+    const oldKey = 'f'.repeat(32);
+    fs.renameSync(path.join(cache, f.replace('.json', '.ort')), path.join(cache, `${oldKey}.ort`));
+    fs.writeFileSync(path.join(cache, `${oldKey}.json`), JSON.stringify({ ...r, key: oldKey, onnxruntime: { node: '0.0.1' } }));
+    fs.rmSync(path.join(cache, f));
+    // Loading both models again: the one whose entry moved writes it anew under its key, and removes the old one.
+    await embed(bert, dir);
+    await embed(distil, dir);
+    assert.deepEqual(entries(dir), records.map((x) => x.f).sort());
+    assert.ok(!fs.existsSync(path.join(cache, `${oldKey}.ort`)) && !fs.existsSync(path.join(cache, `${oldKey}.json`)), 'the superseded entry is gone');
+  });
+
   test('another model (other bytes) gets its own entry', async () => {
     const dir = path.join(tmp, 'two');
     await embed(fixtureModelDir('bert-tiny'), dir);

@@ -36,6 +36,7 @@ const STALE_TEMP_MS = 10 * 60_000;
 interface Entry extends FileDigest {
   format: typeof CACHE_FORMAT;
   key: string;
+  modelSha256: string;
   outputs: string[];
   onnxruntime: unknown;
   createdAt: string;
@@ -130,10 +131,31 @@ export class OrtSessionCache {
         await handle.close();
       }
       await commitTempFile(temp, target);
-      const entry: Entry = { format: CACHE_FORMAT, key, outputs, onnxruntime: ort.env.versions, createdAt: new Date().toISOString(), ...digestBytes(bytes) };
+      const entry: Entry = { format: CACHE_FORMAT, key, modelSha256: this.identity.modelSha256, outputs, onnxruntime: ort.env.versions, createdAt: new Date().toISOString(), ...digestBytes(bytes) };
       await writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify(entry, null, 1) + '\n');
     } finally {
       await fsp.rm(temp, { force: true });
+    }
+    await this.sweepSuperseded(key, outputs);
+  }
+
+  /**
+   * Removes the entries this one replaces: the same model and outputs under another key (another ONNX
+   * Runtime, Embedding Lens or CPU), which no process of this build would use again (~the model's size
+   * each). The record goes first, so a reader meanwhile finds no entry or a missing file: never a mismatch used.
+   */
+  private async sweepSuperseded(key: string, outputs: string[]): Promise<void> {
+    for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
+      const m = /^([0-9a-f]{32})\.json$/.exec(name);
+      if (!m || m[1] === key) continue;
+      try {
+        const other = JSON.parse(await fsp.readFile(path.join(this.dir, name), 'utf8')) as Partial<Entry>;
+        if (other.format !== CACHE_FORMAT || other.modelSha256 !== this.identity.modelSha256 || JSON.stringify(other.outputs) !== JSON.stringify(outputs)) continue;
+        await fsp.rm(path.join(this.dir, name), { force: true });
+        await fsp.rm(path.join(this.dir, `${m[1]}.ort`), { force: true });
+      } catch {
+        // unreadable, or removed meanwhile by another process: left alone
+      }
     }
   }
 }
