@@ -175,6 +175,16 @@ export async function openEngine(
     workspaces.forEach((w) => w.forget());
     forgetPg();
   };
+  // The model's first call costs ~250–400 ms more than the next ones (ONNX Runtime's first run, measured
+  // in BENCHMARKS.md, Session 6; a short text absorbs most of it). Made now, in the background, so the
+  // first save or search after a load does not wait for it; dispose waits for it.
+  const warmUp = (async () => {
+    try {
+      await extractor.embedder({ layer: 'last', pool: 'mean', normalize: true }).embed(['warm up']);
+    } catch (err) {
+      log.info(`engine: the model's warm-up call failed (${err instanceof Error ? err.message : String(err)}); the first request makes it instead`);
+    }
+  })();
   const sharedOnly = (what: string) => new UserError(`${what} works on the local index only, not on a shared PostgreSQL index.`, 'Clear the shared index setting to use it on a local index of this folder.');
 
   return {
@@ -340,6 +350,7 @@ export async function openEngine(
     },
     async dispose() {
       forget();
+      await warmUp;
       await extractor.dispose();
     },
   };
