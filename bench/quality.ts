@@ -1,7 +1,7 @@
 // Search-quality benchmark: real code bases, mined and hand-written questions, MRR@10 / recall@1 /
 // recall@10 for vector, lexical and hybrid search, per model and per kind of question.
 //
-//   npm run bench:quality                          every code base, fp32 and int8 (../shared/models)
+//   npm run bench:quality                          every code base, fp32 and the built-in model's int8 graph
 //   npm run bench:quality -- --bases repo --models int8 --label try-x
 //
 // Experiments (measured in BENCHMARKS.md, none is the default): --embed-text split (identifiers split
@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Extractor } from '../src/core/extract/extractor';
+import { BUNDLED_MODEL_DIR, type ModelDtype } from '../src/core/model/modelSource';
 import { WorkspaceIndexer } from '../src/core/index/indexer';
 import { TreeSitterGrammars } from '../src/core/index/treeSitter';
 import { DEFAULT_FUSION, parseFusion, WorkspaceSearch, type Candidate, type Fusion, type SearchHit } from '../src/core/search/search';
@@ -31,11 +32,15 @@ import { CACHE_DIR, BENCH_DIR, prepareCodeBase, QUESTION_KINDS, type CodeBase, t
 
 const SHARED_MODEL = path.resolve(BENCH_DIR, '..', '..', 'shared', 'models', 'all-MiniLM-L6-v2');
 
-interface ModelSpec { label: string; folder: string; quantized: boolean; batched?: boolean }
+interface ModelSpec { label: string; folder: string; quantized: boolean; batched?: boolean; modelDtype?: ModelDtype }
 
+// fp32: ../shared's fp32 graph (the same bytes as models/all-MiniLM-L6-v2/onnx/model.onnx); int8: the
+// built-in model's int8 graph (models/all-MiniLM-L6-v2/onnx/model_int8.onnx); q8 / q8-batched: the
+// transformers.js int8 export (one scale per tensor: one text per call, or batched, batch-dependent).
 function modelSpecs(list: string): ModelSpec[] {
   return list.split(',').map((m) => m.trim()).filter(Boolean).map((m) => {
-    if (m === 'fp32' || m === 'int8' || m === 'int8-batched') return { label: m, folder: SHARED_MODEL, quantized: m !== 'fp32', batched: m === 'int8-batched' };
+    if (m === 'fp32' || m === 'q8' || m === 'q8-batched') return { label: m, folder: SHARED_MODEL, quantized: m !== 'fp32', batched: m === 'q8-batched' };
+    if (m === 'int8') return { label: m, folder: BUNDLED_MODEL_DIR, quantized: false, modelDtype: 'int8' };
     const [label, folder, q] = m.split('=');
     return { label: label!, folder: path.resolve(folder ?? label!), quantized: q === 'int8' };
   });
@@ -140,7 +145,7 @@ async function main(): Promise<void> {
   const rankLines: string[] = [];
   for (const spec of specs) {
     if (!fs.existsSync(spec.folder)) { console.log(`skipped model ${spec.label}: ${spec.folder} is missing`); continue; }
-    const extractor = await Extractor.load({ model: spec.folder, quantized: spec.quantized, batchDynamicQuantization: spec.batched, threads: values.threads ? Number(values.threads) : undefined });
+    const extractor = await Extractor.load({ model: spec.folder, quantized: spec.quantized, modelDtype: spec.modelDtype, batchDynamicQuantization: spec.batched, threads: values.threads ? Number(values.threads) : undefined });
     // The model's own prompts and max_seq_length (sentence-transformers files), the recipe fixed to
     // what all-MiniLM-L6-v2 declares (last layer, mean, normalised) so cached vectors stay comparable.
     const own = extractor.modelRecipe();

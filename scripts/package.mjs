@@ -35,6 +35,8 @@ const REQUIRED = [
   'node_modules/tokenizers/tokenizers.linux-x64-gnu.node',
   // The built-in default model (models/all-MiniLM-L6-v2): search works with nothing to download.
   'models/all-MiniLM-L6-v2/config.json',
+  'models/all-MiniLM-L6-v2/onnx/model.onnx',
+  'models/all-MiniLM-L6-v2/onnx/model_int8.onnx',
   'models/all-MiniLM-L6-v2/tokenizer.json',
   'models/all-MiniLM-L6-v2/LICENSE',
 ];
@@ -42,6 +44,7 @@ const REQUIRED = [
 const FORBIDDEN = [
   /napi-v6\/(darwin|win32)\//, /napi-v6\/linux\/arm64\//, /tokenizers\.(?!linux-x64-gnu)[\w-]+\.node$/,
   /node_modules\/(@huggingface|sharp|@img|typescript|esbuild|onnxruntime-web|h5wasm|protobufjs)\//,
+  /extension\/models\/[^/]+\/answer_key[^/]*\.json$/,
   /\.map$/, /^extension\/src\//, /^extension\/test\//, /^extension\/\.cache\//, /dist\/cli\.js$/,
 ];
 

@@ -1,26 +1,30 @@
-"""int8 graph of a float BERT-style ONNX encoder that batches: activations quantised per token row.
+"""int8 graph of a float BERT-style ONNX encoder that batches: no activation scale depends on the batch.
 
 onnxruntime.quantization.quantize_dynamic writes DynamicQuantizeLinear, which takes ONE scale over the
 whole activation tensor: in a padded batch a text's vector then depends on the other texts (and on the
-padding). This script makes an int8 graph in which every token row gets its own scale, so a text gives
-the same numbers whatever it is batched with, and the graph still runs batches. In order:
+padding). In the graph this script makes, every activation scale is either a constant or taken over one
+token row, so a text gives the same numbers whatever it is batched with, and the graph still runs
+batches (the engine checks this when it loads a quantised graph). In order:
 
 1. Q, K and V of each layer become one MatMul (weights side by side, then Split): one quantised
    product per layer instead of three (same numbers; fewer kernel calls).
 2. Outlier smoothing (SmoothQuant, Xiao et al. 2023) of the activations that come out of a LayerNorm
    (the inputs of Q/K/V and of the feed-forward's first MatMul). A few channels of a BERT LayerNorm
-   output are far larger than the rest, and one int8 scale per row then leaves the other channels few
-   levels. With s_k = max|x_k|^alpha / max|W_k|^(1 - alpha) (x_k: channel k over the calibration
-   tokens, W_k: row k of the weights that read it), the graph computes (x / s) . (diag(s) W): the same
-   product, with the outliers moved into the weights, which are quantised per output column. s is
-   rounded to a power of two, so dividing by it is exact and small float differences between machines
-   in the calibration run do not change a byte of the output. The division is one Mul per smoothed
-   activation. The calibration set is token ids of chunks of library sources and release notes that
-   npm packages ship (scripts/quantize-calibration.json), none of them from the search benchmark's
-   code bases.
+   output are far larger than the rest, and one int8 scale then leaves the other channels few levels.
+   With s_k = max|x_k|^alpha / max|W_k|^(1 - alpha) (x_k: channel k over the calibration tokens, W_k:
+   row k of the weights that read it), the graph computes (x / s) . (diag(s) W): the same product, with
+   the outliers moved into the weights, which are quantised per output column. s is rounded to a power
+   of two, so dividing by it is exact and small float differences between machines in the calibration
+   run do not change a byte of the output. The division is one Mul per smoothed activation. The
+   calibration set is token ids of chunks of library sources and release notes that npm packages ship
+   (scripts/quantize-calibration.json), none of them from the search benchmark's code bases.
 3. quantize_dynamic: MatMul weights int8, one scale per output column.
-4. Every DynamicQuantizeLinear rewritten per row (below).
-5. The word-embedding table int8 with one scale per vocabulary row (quantize_dynamic leaves it fp32
+4. Static scales (static_scales) for the smoothed LayerNorm outputs and the attention context (the
+   attention output projection's input): a constant scale from the calibration range. No max/min per
+   call, and ONNX Runtime fuses the bias Add into the quantised MatMul.
+5. One scale per token row (per_row) for the rest: the feed-forward output projection's input (the
+   GELU output), whose range moves too much from text to text for a constant scale.
+6. The word-embedding table int8 with one scale per vocabulary row (quantize_dynamic leaves it fp32
    here; one scale for the whole table, as its Gather quantisation does, costs the embedding layer
    0.6 % in cosine). Position and token-type tables stay fp32 (small).
 
@@ -38,6 +42,7 @@ graph gives wrong numbers.
 
 The output is the same byte for byte on every run with the same inputs and versions (checked: sha256 of
 two runs). The versions, alpha and the calibration file's sha256 are written into the model's metadata.
+The name is older than steps 4 and 5 (it made a graph with per-row scales everywhere).
 
 Usage (Python with numpy, onnx and onnxruntime; the versions used last are in
 models/all-MiniLM-L6-v2/README.md):
@@ -103,8 +108,9 @@ def pack_qkv(model: onnx.ModelProto) -> int:
     return packed
 
 
-def layer_norm_outputs(model: onnx.ModelProto) -> dict:
-    """Tensors written by a (decomposed) LayerNorm and read by weight MatMuls -> those MatMuls."""
+def weight_matmul_inputs(model: onnx.ModelProto) -> dict:
+    """Activations read by weight MatMuls -> (kind, those MatMuls); kind 'norm' for a LayerNorm's output,
+    'context' for the attention heads joined back (the attention output projection's input), 'other'."""
     g = model.graph
     inits = {i.name for i in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
@@ -113,24 +119,22 @@ def layer_norm_outputs(model: onnx.ModelProto) -> dict:
         if n.op_type != 'MatMul' or n.input[1] not in inits:
             continue
         p = producer.get(n.input[0])
-        if p is not None and '/LayerNorm/' in p.name:
-            out.setdefault(n.input[0], []).append(n)
+        kind = ('norm' if p is not None and '/LayerNorm/' in p.name
+                else 'context' if '/attention/output/dense/' in n.name else 'other')
+        out.setdefault(n.input[0], (kind, []))[1].append(n)
     return out
 
 
-def smooth(model: onnx.ModelProto, ids: list, alpha: float) -> int:
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    groups = layer_norm_outputs(model)
+def calibrate(model: onnx.ModelProto, names: list, ids: list) -> dict:
+    """max |x| per channel (last axis) of each tensor over the calibration texts, each text run alone."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    for x in groups:
+    for x in names:
         probe.graph.output.append(onnx.ValueInfoProto(name=x))
     so = onnxruntime.SessionOptions()
     so.intra_op_num_threads = 1
     so.log_severity_level = 3
     sess = onnxruntime.InferenceSession(probe.SerializeToString(), so, providers=['CPUExecutionProvider'])
-    names = list(groups)
     feeds = {i.name for i in sess.get_inputs()}
     act = {x: np.zeros(0) for x in names}
     for row in ids:  # one text per run: no padding in the statistics
@@ -141,8 +145,25 @@ def smooth(model: onnx.ModelProto, ids: list, alpha: float) -> int:
         for x, v in zip(names, sess.run(names, feed)):
             m = np.abs(v.reshape(-1, v.shape[-1])).max(0).astype(np.float64)
             act[x] = m if not act[x].size else np.maximum(act[x], m)
+    return act
+
+
+def smooth(model: onnx.ModelProto, ids: list, alpha: float) -> dict:
+    """Smooths the LayerNorm outputs (see the top); returns the calibrated range, max |x|, of every
+    activation that gets a static scale (the smoothed LayerNorm outputs and the attention context),
+    keyed by the tensor the quantiser will read."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    groups = weight_matmul_inputs(model)
+    static = [x for x, (kind, _) in groups.items() if kind in ('norm', 'context')]
+    act = calibrate(model, static, ids)
+    ranges = {}
     muls = {}
-    for x, readers in groups.items():
+    for x in static:
+        kind, readers = groups[x]
+        if kind == 'context':
+            ranges[x] = float(act[x].max())
+            continue
         w = [numpy_helper.to_array(inits[r.input[1]]) for r in readers]
         wmax = np.max([np.abs(a).max(1) for a in w], axis=0).astype(np.float64)
         s = np.power(np.maximum(act[x], 1e-5), alpha) / np.power(np.maximum(wmax, 1e-5), 1 - alpha)
@@ -155,13 +176,42 @@ def smooth(model: onnx.ModelProto, ids: list, alpha: float) -> int:
         muls[x] = helper.make_node('Mul', [x, inv], [y], name=f'{x}/Smooth')
         for r in readers:
             r.input[0] = y
+        ranges[y] = float((act[x] / s).max())  # exact: s is a power of two
     nodes = []
     for n in g.node:  # each Mul right after the node that writes its input
         nodes.append(n)
         nodes += [muls[o] for o in n.output if o in muls]
     del g.node[:]
     g.node.extend(nodes)
-    return len(muls)
+    return ranges
+
+
+def static_scales(model: onnx.ModelProto, ranges: dict) -> int:
+    """The DynamicQuantizeLinear of each activation in `ranges` becomes QuantizeLinear with a constant
+    scale: max |x| over the calibration set, rounded up to a step of 2^(1/16) (so float noise in the
+    calibration run does not change a byte), over 127, zero point 128. Values past it saturate. The scale
+    output feeds the weight-scale product as a Mul of a dynamic 1.0 (see per_row: a constant there would
+    be folded and ONNX Runtime would not fuse MatMulIntegerToFloat, and with it the bias Add)."""
+    g = model.graph
+    nodes, count = [], 0  # pr_one and pr_zero_point are made by per_row, which runs next
+    for n in g.node:
+        if n.op_type != 'DynamicQuantizeLinear' or n.input[0] not in ranges:
+            nodes.append(n)
+            continue
+        x = n.input[0]
+        y, s, zp = n.output
+        top = np.exp2(np.ceil(16 * np.log2(max(ranges[x], 1e-12))) / 16)
+        c = f'{x}/static_scale'
+        g.initializer.append(numpy_helper.from_array(np.array(top / 127, dtype=np.float32), c))
+        nodes += [helper.make_node('Mul', ['pr_one', c], [s], name=f'{x}/StaticScale'),
+                  helper.make_node('QuantizeLinear', [x, s, 'pr_zero_point'], [y], name=f'{x}/Quantize'),
+                  helper.make_node('Identity', ['pr_zero_point'], [zp], name=f'{x}/ZeroPoint')]
+        count += 1
+    if count != len(ranges):
+        raise SystemExit(f'{len(ranges)} activations calibrated for a static scale, {count} quantised')
+    del g.node[:]
+    g.node.extend(nodes)
+    return count
 
 
 def per_row(model: onnx.ModelProto) -> int:
@@ -286,7 +336,7 @@ def main() -> None:
     ids = json.loads(raw)['input_ids']
     model = onnx.load(args.src)
     packed = pack_qkv(model)
-    smoothed = smooth(model, ids, args.alpha)
+    ranges = smooth(model, ids, args.alpha)
     tmp, tmp_q = args.dst + '.smoothed.onnx', args.dst + '.dynamic.onnx'
     onnx.save(model, tmp)
     try:
@@ -296,14 +346,16 @@ def main() -> None:
         for f in (tmp, tmp_q):
             if os.path.exists(f):
                 os.remove(f)
+    static = static_scales(model, ranges)
     count = per_row(model)
     embeddings_per_row(model)
     onnx.checker.check_model(model)
-    note = (f'scripts/quantize-per-row.py: Q/K/V packed in {packed} layers; {smoothed} LayerNorm outputs smoothed '
-            f'(alpha {args.alpha}, powers of two, calibration {os.path.basename(args.calibration)} sha256 '
-            f'{hashlib.sha256(raw).hexdigest()[:16]}, {len(ids)} texts); onnxruntime {onnxruntime.__version__} '
-            f'quantize_dynamic(per_channel=True, weight_type=QInt8, MatMul only); {count} DynamicQuantizeLinear made '
-            f'per row; word embeddings int8 per row (onnx {onnx.__version__}, numpy {np.__version__})')
+    note = (f'scripts/quantize-per-row.py: Q/K/V packed in {packed} layers; LayerNorm outputs smoothed (alpha {args.alpha}, '
+            f'powers of two); {static} activations (smoothed LayerNorm outputs, attention context) with a static scale '
+            f'and {count} (feed-forward output inputs) with one scale per token row; calibration '
+            f'{os.path.basename(args.calibration)} sha256 {hashlib.sha256(raw).hexdigest()[:16]} ({len(ids)} texts); '
+            f'onnxruntime {onnxruntime.__version__} quantize_dynamic(per_channel=True, weight_type=QInt8, MatMul only); '
+            f'word embeddings int8 per row (onnx {onnx.__version__}, numpy {np.__version__})')
     model.metadata_props.append(onnx.StringStringEntryProto(key='quantization', value=note))
     onnx.save(model, args.dst)
     print(f'{args.dst}: {note}')

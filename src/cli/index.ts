@@ -13,7 +13,7 @@ import { storageFor } from '../core/workspace/layout';
 import { chunkTokensFor, Workspace, type RefreshRequest } from '../core/workspace/workspace';
 import { DEFAULT_RECIPE, describeIdentity, isPoolingMode, isVectorPooling, validateRecipe, VECTOR_POOLINGS } from '../core/recipe';
 import { describeModelRecipe, type ModelRecipe, type RecipeChoice } from '../core/model/modelRecipe';
-import { DEFAULT_MODEL, MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
+import { DEFAULT_MODEL, dtypeOfFile, MODEL_DTYPES, parseModelDtype } from '../core/model/modelSource';
 import { UserError, type TextEmbedder } from '../core/types';
 import { count, signalFromSigint, stderrLogger, type CliLogger } from './terminal';
 import { positiveInt } from './options';
@@ -49,7 +49,8 @@ export const MODEL_HELP = `Model and recipe
                           (config.json, tokenizer.json, onnx/model.onnx). Default: ${DEFAULT_MODEL},
                           built in (models/${DEFAULT_MODEL}, no download)
   --model-dtype <dtype>   weights variant: ${Object.keys(MODEL_DTYPES).join(' | ')} (onnx/model_<dtype>.onnx,
-                          as transformers.js names them). Default: fp32
+                          as transformers.js names them). Default: fp32. The built-in ${DEFAULT_MODEL}
+                          also has int8 (onnx/model_int8.onnx: ~1.75x faster, same search quality)
   --quantized             same as --model-dtype q8 (onnx/model_quantized.onnx)
   --layer <spec>          hidden state to use (last, output, -2, mean(-4..-1), ...). Default: the
                           model's output where its sentence-transformers files say how to pool, else last
@@ -256,7 +257,7 @@ export async function run(argv: string[]): Promise<number> {
   // Without model or recipe options, a folder that has an index is indexed again with its recipe
   // (so `index <folder>` and `index <folder> --rebuild` need nothing else); else the defaults.
   const given = values.model !== undefined || values.layer !== undefined || values.pool !== undefined || values['no-normalize'];
-  let recipeValues: typeof values = values;
+  let recipeValues: typeof values = { ...values };
   if (!given && !pgUrl) {
     const existing = await workspace.indexedRecipe({}, 'Choose one with --model, --layer and --pool.').catch((err: unknown) => {
       if (hasCode(err, 'INDEX_MISSING', 'INDEX_DAMAGED')) return undefined;
@@ -264,6 +265,9 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (existing) {
       recipeValues = { ...values, model: existing.model, layer: existing.layer, pool: existing.pooling, 'no-normalize': !existing.normalize };
+      // Its weights file too (e.g. the built-in model's int8 graph), unless --model-dtype names another.
+      const own = dtypeOfFile(existing.modelFile);
+      if (values['model-dtype'] === undefined && !values.quantized && own) recipeValues['model-dtype'] = own;
       logger.info(`Recipe of the existing index: ${describeIdentity(existing)}`);
     }
   }

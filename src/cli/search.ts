@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { assertSameRecipe, type VectorPooling } from '../core/recipe';
+import { dtypeOfFile } from '../core/model/modelSource';
 import { DEFAULT_PER_FILE, SEARCH_MODES, type SearchHit, type SearchMode } from '../core/search/search';
 import { hitPreviewLines } from '../core/search/hitPreview';
 import { parseKinds } from '../core/search/kinds';
@@ -145,8 +146,11 @@ export async function run(argv: string[]): Promise<number> {
   const opening = workspace.status(identity);
   const needsModel = !!target || mode !== 'lexical';
   // The model the index was built with, unless --model names another copy of the same weights.
+  // Its weights file too (an index built with the built-in model's int8 graph is searched with it),
+  // unless --model / --model-dtype name others.
+  const ownDtype = values.model === undefined && values['model-dtype'] === undefined && !values.quantized ? dtypeOfFile(identity.modelFile) : undefined;
   const loading = needsModel
-    ? loadModel({ ...values, model: values.model ?? identity.model, layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger)
+    ? loadModel({ ...values, model: values.model ?? identity.model, ...(ownDtype ? { 'model-dtype': ownDtype } : {}), layer: identity.layer, pool: identity.pooling, 'no-normalize': !identity.normalize }, logger)
       .then(async (m) => {
         await m.extractor.prepare(m.modelRecipe.recipe).catch(async (err: unknown) => { await m.extractor.dispose(); throw err; });
         return m;

@@ -190,7 +190,8 @@ export interface RecipeDifference {
 export function recipeDifferences(index: RecipeIdentity, request: RecipeIdentity): RecipeDifference[] {
   const out: RecipeDifference[] = [];
   if (!sameModel(index, request)) {
-    out.push({ field: 'model', index: `${index.model} (weights ${index.modelHash})`, request: `${request.model} (weights ${request.modelHash})` });
+    const weights = (id: RecipeIdentity) => `${id.model} (${id.modelFile ? `${id.modelFile}, ` : ''}weights ${id.modelHash})`;
+    out.push({ field: 'model', index: weights(index), request: weights(request) });
   }
   if (index.layer !== request.layer) out.push({ field: 'layer', index: index.layer, request: request.layer });
   if (index.pooling !== request.pooling) out.push({ field: 'pooling', index: index.pooling, request: request.pooling });
@@ -232,8 +233,8 @@ export function describeRecipe(recipe: Recipe): string {
     `${recipe.normalize ? ', normalized' : ''}${recipe.excludeSpecialTokens ? ', special tokens left out' : ''}`;
 }
 
-/** `<model> [layer last, mean, normalized, 384 dims]` */
+/** `<model> (<weights file>) [layer last, mean, normalized, 384 dims]` (the file when the index recorded it: two graphs of one model read apart). */
 export function describeIdentity(id: RecipeIdentity): string {
   const recipe: Recipe = { layer: id.layer, pool: id.pooling, wordPool: id.wordPooling, normalize: id.normalize, excludeSpecialTokens: id.excludeSpecialTokens };
-  return `${id.model} [${describeRecipe(recipe)}, ${id.dims} dims]`;
+  return `${id.model}${id.modelFile ? ` (${id.modelFile})` : ''} [${describeRecipe(recipe)}, ${id.dims} dims]`;
 }

@@ -108,6 +108,13 @@ function findBundledModel(name: string): string {
 
 export const BUNDLED_MODEL_DIR = findBundledModel(DEFAULT_MODEL);
 
+/** The dtype whose file an index records (RecipeIdentity.modelFile, e.g. `onnx/model_int8.onnx`), if it is one of MODEL_DTYPES's. */
+export function dtypeOfFile(modelFile: string | undefined): ModelDtype | undefined {
+  if (!modelFile) return undefined;
+  const base = modelFile.replace(/\\/g, '/').split('/').pop();
+  return (Object.keys(MODEL_DTYPES) as ModelDtype[]).find((d) => (MODEL_DTYPES[d] as readonly string[]).includes(base ?? ''));
+}
+
 function onnxCandidates(dtype: ModelDtype): string[] {
   return [...MODEL_DTYPES[dtype].map((f) => `onnx/${f}`), ...MODEL_DTYPES[dtype]];
 }
