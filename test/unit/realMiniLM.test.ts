@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import { Extractor } from '../../src/core/extract/extractor';
+import { suiteRequiring } from '../skip';
 
 const MINILM = path.resolve(__dirname, '..', '..', '..', 'shared', 'models', 'all-MiniLM-L6-v2');
 const KEY = path.join(MINILM, 'reference.json');
@@ -14,7 +15,7 @@ const KEY_Q = path.join(MINILM, 'reference_quantized.json');
 
 interface KeyInput { text: string; input_ids: number[]; hidden_states: number[][][]; pooled: Record<'mean' | 'max' | 'cls' | 'last', Record<string, number[]>> }
 
-describe('the real all-MiniLM-L6-v2 vs its answer key', { skip: !fs.existsSync(KEY) && `${KEY} is absent` }, () => {
+suiteRequiring('the real all-MiniLM-L6-v2 vs its answer key', !fs.existsSync(KEY) && `${KEY} is absent: skipped`, () => {
   test('every hidden state (0..6 and output) of a padded batch, and every pooling of every layer, within 1e-4', async () => {
     const key = JSON.parse(fs.readFileSync(KEY, 'utf8')) as { inputs: KeyInput[] };
     const texts = key.inputs.map((i) => i.text);

@@ -61,7 +61,7 @@ async function int8AgainstFp32(fp32: Extractor, int8: Extractor): Promise<{ minC
   return { minCos, meanCos, agree, n };
 }
 
-describe('all-MiniLM-L6-v2 from ../shared/models (real weights)', { skip: !fs.existsSync(SHARED) && '../shared/models/all-MiniLM-L6-v2 is absent: skipped' }, () => {
+suiteRequiring('all-MiniLM-L6-v2 from ../shared/models (real weights)', !fs.existsSync(SHARED) && '../shared/models/all-MiniLM-L6-v2 is absent: skipped', () => {
   let fp32: Extractor;
   let int8: Extractor;
   before(async () => {
