@@ -6,17 +6,17 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Extractor } from '../../src/core/extract/extractor';
+import type { Extractor } from '../../src/core/extract/extractor';
 import { Chunker, embedHashOfId, fileDescription, isHeaderId, packLines, unitOfId, indentationBreaks, roughTokenCount } from '../../src/core/index/chunk';
 import { checkText, dataFileReason, discoverFiles, hashText } from '../../src/core/index/files';
 import { recipeKey, WorkspaceIndexer } from '../../src/core/index/indexer';
 import { locateTreeSitterWasm } from '../../src/core/index/treeSitter';
 import { WorkspaceSearch } from '../../src/core/search/search';
 import { UserError, type TextEmbedder } from '../../src/core/types';
+import { FIXTURE_MODEL, loadFixtureEmbedder, releaseFixture } from '../helpers/fixtureEmbedder';
 import { FIXTURE, makeWorkspace } from '../helpers/workspace';
 
 const REPO = path.resolve(__dirname, '../..');
-const MODEL = path.join(REPO, 'test/fixtures/models/bert-tiny');
 
 /** The real model's embedder, with a count of every text sent to it. */
 function counting(inner: TextEmbedder): TextEmbedder & { texts: string[]; calls: number } {
@@ -37,15 +37,8 @@ function counting(inner: TextEmbedder): TextEmbedder & { texts: string[]; calls:
 let extractor: Extractor;
 let embedder: TextEmbedder;
 const cleanup: string[] = [];
-
-before(async () => {
-  extractor = await Extractor.load({ model: MODEL, offline: true });
-  embedder = extractor.embedder({ layer: 'last', pool: 'mean', normalize: true });
-});
-after(async () => {
-  await extractor?.dispose();
-  for (const d of cleanup) await fs.rm(d, { recursive: true, force: true });
-});
+before(async () => ({ extractor, embedder } = await loadFixtureEmbedder()));
+after(() => releaseFixture(extractor, cleanup));
 
 async function tmp(): Promise<string> {
   const d = await fs.mkdtemp(path.join(os.tmpdir(), 'el-store-'));
@@ -406,7 +399,7 @@ describe('incremental indexing', () => {
     const child = `(async () => {
       const { Extractor } = require(${JSON.stringify(path.join(REPO, 'src/core/extract/extractor.ts'))});
       const { WorkspaceIndexer } = require(${JSON.stringify(path.join(REPO, 'src/core/index/indexer.ts'))});
-      const ex = await Extractor.load({ model: ${JSON.stringify(MODEL)}, offline: true });
+      const ex = await Extractor.load({ model: ${JSON.stringify(FIXTURE_MODEL)}, offline: true });
       const inner = ex.embedder({ layer: 'last', pool: 'mean', normalize: true });
       let calls = 0;
       const embedder = { identity: inner.identity, countTokens: (t) => inner.countTokens(t),

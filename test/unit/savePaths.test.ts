@@ -6,26 +6,19 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Extractor } from '../../src/core/extract/extractor';
+import type { Extractor } from '../../src/core/extract/extractor';
 import { discoverFiles, discoverPaths, type DiscoverOptions } from '../../src/core/index/files';
 import { WorkspaceIndexer } from '../../src/core/index/indexer';
 import type { TextEmbedder } from '../../src/core/types';
+import { loadFixtureEmbedder, releaseFixture } from '../helpers/fixtureEmbedder';
 import { makeWorkspace } from '../helpers/workspace';
 
-const REPO = path.resolve(__dirname, '../..');
-const MODEL = path.join(REPO, 'test/fixtures/models/bert-tiny');
 
 let extractor: Extractor;
 let embedder: TextEmbedder;
 const cleanup: string[] = [];
-before(async () => {
-  extractor = await Extractor.load({ model: MODEL, offline: true });
-  embedder = extractor.embedder({ layer: 'last', pool: 'mean', normalize: true });
-});
-after(async () => {
-  await extractor?.dispose();
-  for (const d of cleanup) await fs.rm(d, { recursive: true, force: true });
-});
+before(async () => ({ extractor, embedder } = await loadFixtureEmbedder()));
+after(() => releaseFixture(extractor, cleanup));
 
 /** Every path under `dir` (files, folders, links; links not followed), relative, `/`-separated. */
 async function everyPath(dir: string, rel = ''): Promise<{ path: string; kind: 'file' | 'dir' | 'link' }[]> {
