@@ -36,7 +36,6 @@ const REQUIRED = [
   // The built-in default model (models/all-MiniLM-L6-v2): search works with nothing to download.
   'models/all-MiniLM-L6-v2/config.json',
   'models/all-MiniLM-L6-v2/onnx/model.onnx',
-  'models/all-MiniLM-L6-v2/onnx/model_int8.onnx',
   'models/all-MiniLM-L6-v2/tokenizer.json',
   'models/all-MiniLM-L6-v2/LICENSE',
 ];

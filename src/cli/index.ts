@@ -50,7 +50,8 @@ export const MODEL_HELP = `Model and recipe
                           built in (models/${DEFAULT_MODEL}, no download)
   --model-dtype <dtype>   weights variant: ${Object.keys(MODEL_DTYPES).join(' | ')} (onnx/model_<dtype>.onnx,
                           as transformers.js names them). Default: fp32. The built-in ${DEFAULT_MODEL}
-                          also has int8 (onnx/model_int8.onnx: ~1.75x faster, same search quality)
+                          can use int8 (onnx/model_int8.onnx, made by "npm run model:int8", not shipped:
+                          ~1.75x faster, same search quality)
   --quantized             same as --model-dtype q8 (onnx/model_quantized.onnx)
   --layer <spec>          hidden state to use (last, output, -2, mean(-4..-1), ...). Default: the
                           model's output where its sentence-transformers files say how to pool, else last

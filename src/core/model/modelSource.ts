@@ -137,11 +137,15 @@ export function inspectModelFolder(folder: string, spec: string, dtype: ModelDty
   if (!onnxName) {
     const wanted = onnxCandidates(dtype)[0];
     const present = availableDtypes(folder);
+    // The repository and the .vsix carry one graph of the built-in model (fp32); its int8 graph is made.
+    const madeNotShipped = path.resolve(folder) === path.resolve(BUNDLED_MODEL_DIR) && dtype === 'int8'
+      ? 'The built-in model ships its fp32 graph only; the int8 graph is made from it: run `npm run model:int8` in a clone of the embedding-lens repository (Python with scripts/requirements-int8.txt) and use the model folder it writes to, or ask for fp32. '
+      : '';
     throw new UserError(
       `The model folder "${folder}" has no ${wanted} (the ${dtype} ONNX graph).`,
-      present.length
+      madeNotShipped + (present.length
         ? `It has: ${present.map((d) => `${d} (${onnxCandidates(d).find((n) => fs.existsSync(path.join(folder, n)))})`).join(', ')}. Ask for one of these model dtypes.`
-        : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.',
+        : 'Export the model to ONNX (e.g. with optimum-cli export onnx) into onnx/model.onnx.'),
       { code: 'MODEL_INVALID', model: spec },
     );
   }
